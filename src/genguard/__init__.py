@@ -1,0 +1,59 @@
+"""genguard: a resilience layer for AI image-generation APIs."""
+
+from .clock import Clock, FakeClock, SystemClock
+from .errors import (
+    AttemptTimeout,
+    AuthenticationError,
+    BadRequest,
+    BulkheadFull,
+    CircuitOpen,
+    ConfigError,
+    ContentBlocked,
+    DeadlineExceeded,
+    GenGuardError,
+    ProviderError,
+    ProviderUnavailable,
+    QuotaExhausted,
+    RateLimited,
+    ResponseError,
+    RetryBudgetExhausted,
+)
+from .model import Call, GenerationRequest, GenerationResult, Image, Part, Turn, Usage
+from .observe import Observer, RecordingObserver
+from .pipeline import Client, Handler, Layer, compose
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttemptTimeout",
+    "AuthenticationError",
+    "BadRequest",
+    "BulkheadFull",
+    "Call",
+    "CircuitOpen",
+    "Client",
+    "Clock",
+    "ConfigError",
+    "ContentBlocked",
+    "DeadlineExceeded",
+    "FakeClock",
+    "GenGuardError",
+    "GenerationRequest",
+    "GenerationResult",
+    "Handler",
+    "Image",
+    "Layer",
+    "Observer",
+    "Part",
+    "ProviderError",
+    "ProviderUnavailable",
+    "QuotaExhausted",
+    "RateLimited",
+    "RecordingObserver",
+    "ResponseError",
+    "RetryBudgetExhausted",
+    "SystemClock",
+    "Turn",
+    "Usage",
+    "__version__",
+]

@@ -1,0 +1,98 @@
+"""Time as a dependency, so retry and limiter logic is tested in milliseconds, not by sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Monotonic time, wall time (for HTTP dates) and sleeping."""
+
+    def now(self) -> float: ...
+
+    def wall(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock: ``time.monotonic``, ``time.time`` and ``asyncio.sleep``."""
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """Virtual time for tests: sleeping returns as soon as every other task is idle.
+
+    Sleepers are woken in deadline order. Time advances only when the event loop
+    has run ``settle`` rounds without a new sleeper arriving, so concurrent
+    coroutines see one consistent timeline (two tasks sleeping 1 s each wake at
+    t+1, not t+2). ``advance`` moves time by hand and wakes whoever is due.
+    """
+
+    def __init__(self, start: float = 1000.0, wall_start: float = 1_700_000_000.0, settle: int = 20):
+        self._now = start
+        self._wall_offset = wall_start - start
+        self._settle = settle
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._driver: asyncio.Task[None] | None = None
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self._now
+
+    def wall(self) -> float:
+        return self._now + self._wall_offset
+
+    async def sleep(self, seconds: float) -> None:
+        seconds = max(0.0, seconds)
+        self.slept.append(seconds)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
+        if self._driver is None or self._driver.done():
+            self._driver = loop.create_task(self._drive())
+        await fut
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by hand, waking every sleeper that is now due."""
+        self._now += seconds
+        self._wake_due()
+
+    def _wake_due(self) -> None:
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _drive(self) -> None:
+        while self._sleepers:
+            count = len(self._sleepers)
+            for _ in range(self._settle):
+                await asyncio.sleep(0)
+            # Drop sleepers whose tasks were cancelled meanwhile.
+            self._sleepers = [s for s in self._sleepers if not s[2].done()]
+            heapq.heapify(self._sleepers)
+            if not self._sleepers:
+                return
+            if len(self._sleepers) != count:
+                continue  # someone new went to sleep: let the loop settle again
+            self._now = max(self._now, self._sleepers[0][0])
+            self._wake_due()
+
+
+__all__ = ["Clock", "FakeClock", "SystemClock"]

@@ -1,0 +1,267 @@
+"""One error tree: every failure a caller can see, each carrying what it needs to act.
+
+Messages never contain an API key: providers build them from parsed provider
+fields only, and :func:`redact` is applied to any text that came off the wire.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Stage = Literal["input", "output"]
+BlockSource = Literal["classifier", "provider"]
+
+_KEY_PATTERNS = (
+    re.compile(r"sk-[A-Za-z0-9_\-]{8,}"),  # OpenAI keys
+    re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),  # Google API keys
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
+    re.compile(r"(?i)(key=)[A-Za-z0-9._\-]{8,}"),
+)
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove known secrets and anything shaped like an API key from ``text``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    for pattern in _KEY_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    return text
+
+
+class GenGuardError(Exception):
+    """Base of every error genguard raises."""
+
+    #: Whether retrying the same request can succeed. Layers read this, not types.
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ContentBlocked(GenGuardError):
+    """The prompt (input) or the generated content (output) was refused on policy grounds.
+
+    Never retried, never counted as a breaker failure, never routed around.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stage: Stage,
+        category: str,
+        source: BlockSource,
+        reason: str | None = None,
+        provider: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.stage: Stage = stage
+        self.category = category
+        self.source: BlockSource = source
+        self.reason = reason
+        self.provider = provider
+        self.status = status
+        self.request_id = request_id
+
+
+class RateLimited(GenGuardError):
+    """Too many requests: the server said so (scope="server") or the client limiter did."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        scope: Literal["server", "client"] = "server",
+        hint_source: str | None = None,
+        status: int | None = 429,
+        code: str | None = None,
+        request_id: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.scope = scope
+        self.hint_source = hint_source
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.provider = provider
+
+
+class QuotaExhausted(GenGuardError):
+    """A billing or long-period quota is used up (OpenAI insufficient_quota, Gemini per-day)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        self.request_id = request_id
+        self.provider = provider
+
+
+class CircuitOpen(GenGuardError):
+    """The breaker for ``key`` is open (or its half-open probes are taken) until ``retry_at``."""
+
+    def __init__(self, message: str, *, key: str, retry_at: float) -> None:
+        super().__init__(message)
+        self.key = key
+        #: Monotonic time (the call's clock) at which a probe may be admitted.
+        self.retry_at = retry_at
+
+
+class BulkheadFull(GenGuardError):
+    """The concurrency cap's wait queue is full, or the wait would pass the deadline."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class RetryBudgetExhausted(GenGuardError):
+    """Retries for this key are over budget; raised as the cause of the last error."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class DeadlineExceeded(GenGuardError):
+    """The call's overall deadline passed; says how far it got."""
+
+    def __init__(
+        self, message: str, *, attempts: int = 0, last_error: BaseException | None = None
+    ) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.last_error = last_error
+
+
+class AttemptTimeout(GenGuardError):
+    """One attempt took longer than its per-attempt timeout."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, timeout: float) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class ProviderError(GenGuardError):
+    """The provider answered with an error (or could not be reached)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retryable: bool | None = None,
+        request_id: str | None = None,
+        provider: str | None = None,
+        retry_after: float | None = None,
+        hint_source: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        if retryable is not None:
+            self.retryable = retryable
+        self.request_id = request_id
+        self.provider = provider
+        self.retry_after = retry_after
+        self.hint_source = hint_source
+
+
+class ProviderUnavailable(ProviderError):
+    """5xx, overloaded, connection refused or reset: worth retrying, counts against the breaker."""
+
+    retryable = True
+
+
+class BadRequest(ProviderError):
+    """A 4xx that a retry cannot fix (bad field, unknown model, missing signature)."""
+
+
+class AuthenticationError(ProviderError):
+    """The key is missing, invalid, or lacks permission."""
+
+
+class ResponseError(GenGuardError):
+    """The response body was malformed or not what the API documents."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        provider: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.provider = provider
+        self.request_id = request_id
+
+
+class ConfigError(GenGuardError):
+    """Invalid configuration; ``path`` is the dotted location, e.g. ``profiles.prod.layers[2]``."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.reason = message
+
+
+class ConfigErrors(ConfigError):
+    """Several configuration errors found in one pass; ``errors`` lists them all."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.path, first.reason)
+        self.errors = errors
+        self.message = "\n".join(str(e) for e in errors)
+        self.args = (self.message,)
+
+
+__all__ = [
+    "AttemptTimeout",
+    "AuthenticationError",
+    "BadRequest",
+    "BlockSource",
+    "BulkheadFull",
+    "CircuitOpen",
+    "ConfigError",
+    "ConfigErrors",
+    "ContentBlocked",
+    "DeadlineExceeded",
+    "GenGuardError",
+    "ProviderError",
+    "ProviderUnavailable",
+    "QuotaExhausted",
+    "RateLimited",
+    "ResponseError",
+    "RetryBudgetExhausted",
+    "Stage",
+    "redact",
+]

@@ -1,0 +1,50 @@
+"""Per-attempt timeout: one slow attempt becomes a retryable ``AttemptTimeout``.
+
+Placed inside the rate limiter, so time spent waiting for a permit is not
+attempt time. The effective timeout is the smaller of ``attempt`` and what is
+left of the call's deadline; when the deadline is the tighter bound, the error
+is ``DeadlineExceeded`` (not retryable) rather than ``AttemptTimeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..errors import AttemptTimeout, DeadlineExceeded
+from ..model import Call, GenerationResult
+from ..pipeline import Handler, Scope
+
+
+class TimeoutLayer:
+    scope: Scope = "attempt"
+
+    def __init__(self, attempt: float) -> None:
+        if not attempt > 0:
+            raise ValueError("attempt timeout must be > 0 seconds")
+        self.attempt = attempt
+
+    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
+        limit = self.attempt
+        remaining = call.remaining()
+        by_deadline = remaining is not None and remaining < limit
+        if by_deadline:
+            assert remaining is not None
+            if remaining <= 0:
+                raise DeadlineExceeded(
+                    "deadline passed before the attempt started", attempts=call.attempt - 1
+                )
+            limit = remaining
+        try:
+            async with asyncio.timeout(limit):
+                return await next(call)
+        except TimeoutError as exc:
+            if by_deadline:
+                raise DeadlineExceeded(
+                    f"deadline reached during attempt {call.attempt}", attempts=call.attempt
+                ) from exc
+            raise AttemptTimeout(
+                f"attempt {call.attempt} timed out after {limit:g}s", timeout=limit
+            ) from exc
+
+    def __repr__(self) -> str:
+        return f"TimeoutLayer(attempt={self.attempt:g})"

@@ -1,0 +1,187 @@
+"""The data that flows through a pipeline: request in, result out, and the per-call context."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import BadRequest
+
+if TYPE_CHECKING:
+    from .clock import Clock
+    from .observe import Observer
+
+Role = Literal["user", "model"]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """Image bytes and their MIME type. The repr shows size, never content."""
+
+    data: bytes
+    mime_type: str = "image/png"
+
+    def __repr__(self) -> str:
+        return f"Image(mime_type={self.mime_type!r}, {len(self.data)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a conversation turn, kept exactly as the provider sent it.
+
+    ``thought_signature`` is the provider's opaque string, echoed back byte for byte;
+    ``raw_data`` is the base64 text of an image as received, so re-encoding can
+    never change what is sent back.
+    """
+
+    text: str | None = None
+    image: Image | None = None
+    thought: bool = False
+    thought_signature: str | None = None
+    raw_data: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One message of a multi-turn conversation."""
+
+    role: Role
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts as the provider reported them (None where it did not)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    image_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """OpenAI's ``x-ratelimit-*`` headers, parsed (reset values in seconds)."""
+
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
+    reset_requests: float | None = None
+    limit_tokens: int | None = None
+    remaining_tokens: int | None = None
+    reset_tokens: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """What the caller asks for. Frozen: layers derive new requests, they never mutate one.
+
+    ``seed=0`` is a valid seed (only ``None`` means "no seed"). ``metadata`` feeds
+    partition keys (e.g. ``tenant``); ``deadline`` (seconds) overrides the stack's.
+    """
+
+    prompt: str
+    size: str | None = None
+    aspect_ratio: str | None = None
+    n: int = 1
+    model: str | None = None
+    seed: int | None = None
+    images: tuple[Image, ...] = ()
+    history: tuple[Turn, ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    deadline: float | None = None
+    token_estimate: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prompt, str):
+            raise BadRequest(f"prompt must be a string, got {type(self.prompt).__name__}")
+        if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
+            raise BadRequest(f"n must be an integer >= 1, got {self.n!r}")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+            raise BadRequest(f"seed must be an integer or None, got {self.seed!r}")
+        if self.deadline is not None and not self.deadline > 0:
+            raise BadRequest(f"deadline must be > 0 seconds, got {self.deadline!r}")
+        if self.token_estimate is not None and self.token_estimate < 0:
+            raise BadRequest(f"token_estimate must be >= 0, got {self.token_estimate!r}")
+
+    def __repr__(self) -> str:
+        digest = hashlib.sha256(self.prompt.encode()).hexdigest()[:12]
+        return (
+            f"GenerationRequest(prompt=<{len(self.prompt)} chars sha256:{digest}>, n={self.n}, "
+            f"model={self.model!r}, size={self.size!r}, aspect_ratio={self.aspect_ratio!r}, "
+            f"seed={self.seed!r}, images={len(self.images)}, history={len(self.history)})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationResult:
+    """What came back: images, any text, and how it was obtained."""
+
+    images: tuple[Image, ...]
+    generation_id: str
+    provider: str
+    model: str
+    text: str | None = None
+    seed: int | None = None
+    attempts: int = 1
+    latency: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    #: The model turn exactly as received (thought parts and signatures included).
+    parts: tuple[Part, ...] = ()
+    request_id: str | None = None
+    rate_limit: RateLimitInfo | None = None
+    revised_prompt: str | None = None
+
+    @property
+    def image(self) -> Image:
+        """The first image (results always carry at least one)."""
+        return self.images[0]
+
+    @property
+    def thought_signatures(self) -> tuple[str, ...]:
+        return tuple(p.thought_signature for p in self.parts if p.thought_signature)
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    """Per-call context handed down the pipeline alongside the request.
+
+    Mutable on purpose: the attempt boundary counts ``attempt``, fallback may
+    re-route ``provider``/``model``/``key``. ``deadline`` is on ``clock``'s
+    monotonic scale. ``extras`` is scratch space for layers (namespaced keys).
+    """
+
+    request: GenerationRequest
+    generation_id: str
+    provider: str
+    model: str
+    key: str
+    observer: Observer
+    clock: Clock
+    started_at: float
+    deadline: float | None = None
+    attempt: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (may be negative), or None without one."""
+        if self.deadline is None:
+            return None
+        return self.deadline - self.clock.now()
+
+
+__all__ = [
+    "Call",
+    "GenerationRequest",
+    "GenerationResult",
+    "Image",
+    "Part",
+    "RateLimitInfo",
+    "Role",
+    "Turn",
+    "Usage",
+]

@@ -1,0 +1,205 @@
+"""The one idea: a layer wraps the next handler. Layers are folded once, at build time.
+
+A ``Layer`` is any object with ``async __call__(call, next)`` and a ``scope``
+of ``"call"`` (runs once per call: telemetry, safety, fallback, retry) or
+``"attempt"`` (runs on every attempt: circuit breaker, rate limit, timeout).
+``compose`` puts the *attempt boundary* between the last call-scoped layer
+and the rest: it numbers attempts and announces them to the observer, so no
+layer has to.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from .clock import Clock, SystemClock
+from .model import Call, GenerationRequest, GenerationResult
+from .observe import NOOP_OBSERVER, Observer
+from .providers.transport import HttpTransport
+
+if TYPE_CHECKING:
+    from .conversation import Conversation
+    from .providers.base import Provider
+
+Handler = Callable[[Call], Awaitable[GenerationResult]]
+Scope = Literal["call", "attempt"]
+KeyFunc = Callable[[GenerationRequest, str, str], str]
+
+
+@runtime_checkable
+class Layer(Protocol):
+    """One concern wrapped around the next handler. Knows nothing of its neighbours."""
+
+    scope: Scope
+
+    async def __call__(self, call: Call, next: Handler) -> GenerationResult: ...
+
+
+class _Bound:
+    """``layer`` with its ``next`` fixed. Calling it returns the layer's coroutine directly,
+    so a stack of N layers costs N coroutine frames and no wrapper frames."""
+
+    __slots__ = ("layer", "next")
+
+    def __init__(self, layer: Layer, next: Handler) -> None:
+        self.layer = layer
+        self.next = next
+
+    def __call__(self, call: Call) -> Awaitable[GenerationResult]:
+        return self.layer(call, self.next)
+
+
+class AttemptBoundary:
+    """Numbers each attempt and announces its start and end to the observer."""
+
+    scope: Scope = "call"
+
+    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
+        call.attempt += 1
+        observer = call.observer
+        observer.attempt_started(call)
+        try:
+            result = await next(call)
+        except BaseException as error:
+            observer.attempt_finished(call, error)
+            raise
+        observer.attempt_finished(call, None)
+        return result
+
+
+def compose(layers: Sequence[Layer], terminal: Handler) -> Handler:
+    """Fold ``layers`` (outermost first) around ``terminal``, inserting the attempt boundary."""
+    boundary = 0
+    for index, layer in enumerate(layers):
+        if getattr(layer, "scope", "call") == "call":
+            boundary = index + 1
+    stack: list[Layer] = [*layers[:boundary], AttemptBoundary(), *layers[boundary:]]
+    handler = terminal
+    for layer in reversed(stack):
+        handler = _Bound(layer, handler)
+    return handler
+
+
+def default_key(request: GenerationRequest, provider: str, model: str) -> str:
+    """Partition key: ``provider/model`` (e.g. ``gemini/gemini-2.5-flash-image``)."""
+    return f"{provider}/{model}"
+
+
+class Client:
+    """Runs requests through a pipeline of layers around one provider.
+
+    Owns one ``HttpTransport`` (one aiohttp session), opened on first use or on
+    ``async with``, and closed, with every layer that holds resources, by
+    ``aclose``. ``deadline`` (seconds) bounds each whole call unless the request
+    sets its own.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        layers: Sequence[Layer] = (),
+        *,
+        deadline: float | None = None,
+        observer: Observer | None = None,
+        clock: Clock | None = None,
+        transport: HttpTransport | None = None,
+        key_func: KeyFunc = default_key,
+    ) -> None:
+        self.provider = provider
+        self.layers = tuple(layers)
+        self.deadline = deadline
+        self.observer = observer or NOOP_OBSERVER
+        self.clock: Clock = clock or SystemClock()
+        self._owns_transport = transport is None
+        self.transport = transport or HttpTransport()
+        self.key_func = key_func
+        send = provider.send
+        transport_ = self.transport
+
+        def terminal(call: Call) -> Awaitable[GenerationResult]:
+            return send(call, transport_)
+
+        self._handler = compose(self.layers, terminal)
+        self._closed = False
+
+    @property
+    def handler(self) -> Handler:
+        """The composed pipeline (for fallback stacks and tests)."""
+        return self._handler
+
+    def new_call(self, request: GenerationRequest) -> Call:
+        """Build the per-call context for ``request``."""
+        clock = self.clock
+        now = clock.now()
+        model = request.model or self.provider.model
+        budget = request.deadline if request.deadline is not None else self.deadline
+        return Call(
+            request=request,
+            generation_id=uuid.uuid4().hex,
+            provider=self.provider.name,
+            model=model,
+            key=self.key_func(request, self.provider.name, model),
+            observer=self.observer,
+            clock=clock,
+            started_at=now,
+            deadline=None if budget is None else now + budget,
+        )
+
+    async def generate(self, request: GenerationRequest | str, **fields: Any) -> GenerationResult:
+        """Generate images for ``request`` (or a prompt string plus request fields)."""
+        if self._closed:
+            raise RuntimeError("Client is closed")
+        if isinstance(request, str):
+            request = GenerationRequest(prompt=request, **fields)
+        elif fields:
+            request = replace(request, **fields)
+        call = self.new_call(request)
+        observer = self.observer
+        observer.call_started(call)
+        try:
+            result = await self._handler(call)
+        except BaseException as error:
+            observer.call_finished(call, None, error)
+            raise
+        result = replace(
+            result,
+            attempts=max(call.attempt, 1),
+            latency=self.clock.now() - call.started_at,
+        )
+        observer.call_finished(call, result, None)
+        return result
+
+    def conversation(self, **options: Any) -> Conversation:
+        """A multi-turn conversation that sends every turn through this client's pipeline."""
+        from .conversation import Conversation
+
+        return Conversation(self, **options)
+
+    async def __aenter__(self) -> Client:
+        await self.transport.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every layer that holds resources, then the transport if this client made it."""
+        if self._closed:
+            return
+        self._closed = True
+        for layer in self.layers:
+            closer = getattr(layer, "aclose", None)
+            if closer is not None:
+                await closer()
+        if self._owns_transport:
+            await self.transport.aclose()
+
+    def __repr__(self) -> str:
+        names = ", ".join(type(layer).__name__ for layer in self.layers)
+        return f"Client(provider={self.provider!r}, layers=[{names}])"
+
+
+__all__ = ["AttemptBoundary", "Client", "Handler", "KeyFunc", "Layer", "Scope", "compose", "default_key"]

@@ -1,0 +1,162 @@
+"""The HTTP boundary: one aiohttp session, bounded bodies, transport failures as typed errors.
+
+Providers build requests and parse responses; everything that touches the
+socket is here, so there is one place that knows aiohttp's exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+import aiohttp
+
+from ..errors import AttemptTimeout, ProviderUnavailable, ResponseError
+
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """A complete HTTP response: status, lower-cased headers, body bytes, wall time received."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: float
+    url: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class HttpTransport:
+    """Owns one ``aiohttp.ClientSession``; created lazily inside the running loop.
+
+    ``max_response_bytes`` caps what is buffered: a larger body is refused with a
+    ``ResponseError`` instead of filling memory. ``connect_timeout`` bounds
+    connection set-up; per-attempt time is the timeout layer's job.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        connect_timeout: float = 10.0,
+        read_timeout: float | None = 300.0,
+        connection_limit: int = 0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        if max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be >= 1")
+        self.max_response_bytes = max_response_bytes
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._connection_limit = connection_limit
+        self._session = session
+        self._owns_session = session is None
+
+    async def open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._connection_limit, limit_per_host=0)
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
+            self._owns_session = True
+        return self._session
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | aiohttp.FormData | None = None,
+        provider: str | None = None,
+    ) -> RawResponse:
+        """Send one request and read the whole (bounded) response."""
+        session = self._session if self._session is not None and not self._session.closed else None
+        if session is None:
+            session = await self.open()
+        loop = asyncio.get_running_loop()
+        try:
+            async with session.request(method, url, headers=headers, data=body) as resp:
+                body_bytes = await self._read_bounded(resp, provider)
+                return RawResponse(
+                    status=resp.status,
+                    headers={k.lower(): v for k, v in resp.headers.items()},
+                    body=body_bytes,
+                    received_at=loop.time(),
+                    url=str(resp.url.with_query(None)),
+                )
+        except (ResponseError, AttemptTimeout):
+            raise
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+            raise AttemptTimeout(
+                f"{provider or 'provider'}: timed out reading the response",
+                timeout=self._timeout.sock_read or 0.0,
+            ) from exc
+        except (aiohttp.ClientPayloadError, asyncio.IncompleteReadError) as exc:
+            raise ProviderUnavailable(
+                f"{provider or 'provider'}: response body was cut off ({type(exc).__name__})",
+                code="payload_error",
+                provider=provider,
+            ) from exc
+        except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
+            raise ProviderUnavailable(
+                f"{provider or 'provider'}: connection failed ({type(exc).__name__})",
+                code="connection_error",
+                provider=provider,
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderUnavailable(
+                f"{provider or 'provider'}: HTTP client error ({type(exc).__name__})",
+                code="client_error",
+                provider=provider,
+            ) from exc
+
+    async def _read_bounded(self, resp: aiohttp.ClientResponse, provider: str | None) -> bytes:
+        cap = self.max_response_bytes
+        length = resp.content_length
+        if length is not None and length > cap:
+            raise ResponseError(
+                f"{provider or 'provider'}: response of {length} bytes exceeds the "
+                f"{cap}-byte cap",
+                status=resp.status,
+                provider=provider,
+            )
+        if length is not None:
+            return await resp.content.readexactly(length) if length else b""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > cap:
+                raise ResponseError(
+                    f"{provider or 'provider'}: response exceeds the {cap}-byte cap",
+                    status=resp.status,
+                    provider=provider,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        if self._session is not None and self._owns_session and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    def __repr__(self) -> str:
+        return f"HttpTransport(max_response_bytes={self.max_response_bytes})"
+
+
+def json_headers(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    headers = {"content-type": "application/json"}
+    if extra:
+        headers.update(extra)
+    return headers
+
+
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "HttpTransport", "RawResponse", "json_headers"]

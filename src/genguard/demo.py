@@ -1,0 +1,176 @@
+"""The main job, runnable with no API key: the default stack against the simulator, summarised."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ContentBlocked, GenGuardError
+from .model import Call, GenerationRequest, GenerationResult
+from .observe import MultiObserver, Observer
+from .pipeline import Client, Layer
+
+PROMPTS = (
+    "a watercolor fox in a snowy birch forest",
+    "a red bicycle leaning on a blue door",
+    "isometric pixel art of a tiny lighthouse",
+    "a bowl of ramen, studio lighting",
+    "a paper crane on a wooden desk",
+    "an astronaut reading a newspaper on the moon",
+    "a cozy cabin at dusk, warm windows",
+    "three green apples on a white plate",
+    "a graphic violence scene in a dark alley",
+    "a corgi wearing sunglasses at the beach",
+)
+
+
+def default_stack(*, quick: bool = True, telemetry: Layer | None = None) -> list[Layer]:
+    """The documented default order: telemetry, safety, retry, breaker, rate limit, timeout.
+
+    ``quick`` shortens backoff and timeouts to simulator scale.
+    """
+    from .layers.circuit_breaker import CircuitBreakerLayer
+    from .layers.rate_limit import Rate, RateLimitLayer
+    from .layers.retry import RetryLayer
+    from .layers.safety import SafetyLayer
+    from .layers.timeout import TimeoutLayer
+    from .safety import ClassifierChain, RulesClassifier
+
+    layers: list[Layer] = []
+    if telemetry is not None:
+        layers.append(telemetry)
+    layers += [
+        SafetyLayer(input=ClassifierChain([RulesClassifier()])),
+        RetryLayer(
+            attempts=5,
+            initial=0.05 if quick else 1.0,
+            max_delay=2.0 if quick else 30.0,
+            max_retry_after=60.0,
+        ),
+        CircuitBreakerLayer(fail_max=8, reset_timeout=2.0 if quick else 30.0),
+        RateLimitLayer(requests=Rate.parse("100/s"), concurrency=16),
+        TimeoutLayer(attempt=5.0 if quick else 60.0),
+    ]
+    return layers
+
+
+@dataclass
+class Tally(Observer):
+    """Counts what the layers did, for the summary table."""
+
+    retries: Counter[str] = field(default_factory=Counter)
+    waits: float = 0.0
+    breaker: list[str] = field(default_factory=list)
+    input_blocks: int = 0
+
+    def retry_scheduled(self, call: Call, delay: float, reason: str, hint_source: str | None) -> None:
+        self.retries[f"{reason}{' (' + hint_source + ')' if hint_source else ''}"] += 1
+
+    def limiter_waited(self, call: Call, key: str, seconds: float, reason: str) -> None:
+        self.waits += seconds
+
+    def breaker_changed(self, call: Call | None, key: str, old: str, new: str, reason: str) -> None:
+        self.breaker.append(f"{old}->{new}")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run_demo(
+    *,
+    profile: str = "flaky",
+    api: str = "gemini",
+    calls: int = 40,
+    concurrency: int = 8,
+    seed: int = 7,
+    metrics_port: int | None = None,
+    out: Any = None,
+) -> int:
+    """Run ``calls`` generations and print a summary. Returns the process exit code."""
+    from .providers.gemini import GeminiProvider
+    from .providers.openai import OpenAIProvider
+    from .sim import Simulator
+
+    out = out or sys.stdout
+    tally = Tally()
+    telemetry: Layer | None = None
+    meter_provider: Any = None
+    if metrics_port is not None:
+        from .layers.telemetry import TelemetryLayer
+        from .telemetry.prometheus import start_metrics_server
+
+        meter_provider = start_metrics_server(metrics_port)
+        telemetry = TelemetryLayer(meter_provider=meter_provider)
+
+    async with Simulator(profile=profile, seed=seed) as sim:
+        key = "demo-key"
+        provider = (GeminiProvider(key, base_url=sim.base_url) if api == "gemini"
+                    else OpenAIProvider(key, base_url=sim.base_url))
+        print(f"genguard demo: {calls} generations, {concurrency} at a time, {api} API on the "
+              f"embedded simulator ({sim.base_url}, profile '{profile}')", file=out)
+        results: list[GenerationResult] = []
+        failures: Counter[str] = Counter()
+        blocks: Counter[str] = Counter()
+        latencies: list[float] = []
+        gate = asyncio.Semaphore(concurrency)
+
+        async with Client(provider, default_stack(telemetry=telemetry), deadline=30.0,
+                          observer=MultiObserver(tally)) as client:
+
+            async def one(index: int) -> None:
+                prompt = PROMPTS[index % len(PROMPTS)] + f" #{index}"
+                async with gate:
+                    try:
+                        result = await client.generate(GenerationRequest(prompt=prompt, seed=index))
+                    except ContentBlocked as blocked:
+                        blocks[f"{blocked.stage}/{blocked.category} ({blocked.source})"] += 1
+                    except GenGuardError as error:
+                        failures[type(error).__name__] += 1
+                    else:
+                        results.append(result)
+                        latencies.append(result.latency)
+
+            await asyncio.gather(*(one(i) for i in range(calls)))
+
+        attempts = sum(r.attempts for r in results)
+        upstream = len(sim.log)
+        rows = [
+            ("calls", f"{calls}"),
+            ("succeeded", f"{len(results)} ({100 * len(results) / calls:.0f}%)"),
+            ("blocked", f"{sum(blocks.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(blocks.items()))),
+            ("failed", f"{sum(failures.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(failures.items()))),
+            ("attempts (successful calls)", f"{attempts}"),
+            ("retries", f"{sum(tally.retries.values())}" + "".join(f"\n  {k}: {v}" for k, v in tally.retries.most_common())),
+            ("upstream requests", f"{upstream} ({upstream / calls:.2f} per call)"),
+            ("Retry-After violations", f"{sim.retry_after_violations}"),
+            ("limiter wait (total)", f"{tally.waits:.2f} s"),
+            ("breaker transitions", ", ".join(tally.breaker) or "none"),
+            ("latency p50 / p95 / p99", " / ".join(
+                f"{_percentile(latencies, q) * 1000:.0f} ms" for q in (0.5, 0.95, 0.99))),
+            ("latency mean", f"{statistics.fmean(latencies) * 1000:.0f} ms" if latencies else "n/a"),
+        ]
+        width = max(len(name) for name, _ in rows)
+        print("", file=out)
+        for name, value in rows:
+            print(f"  {name.ljust(width)}  {value}", file=out)
+        print("", file=out)
+
+    if metrics_port is not None:
+        print(f"metrics at http://127.0.0.1:{metrics_port}/metrics (Ctrl-C to stop)", file=out)
+        try:
+            while True:
+                await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass
+    return 0 if results or profile in ("safety", "outage") else 1
+
+
+__all__ = ["default_stack", "run_demo"]

@@ -203,12 +203,14 @@ def _config(args: argparse.Namespace) -> int:
         return _fail(f"no such file: {args.file}", EXIT_USAGE)
     if args.config_command == "check":
         problems = config.check(args.file, profile=args.profile)
-        if problems:
-            for problem in problems:
-                print(f"error: {problem}", file=sys.stderr)
-            print(f"{args.file}: {len(problems)} error(s)", file=sys.stderr)
+        errors = [p for p in problems if not isinstance(p, config.ConfigWarning)]
+        for problem in problems:
+            kind = "warning" if isinstance(problem, config.ConfigWarning) else "error"
+            print(f"{kind}: {problem}", file=sys.stderr)
+        if config.has_errors(problems):
+            print(f"{args.file}: {len(errors)} error(s)", file=sys.stderr)
             return EXIT_USAGE
-        print(f"{args.file}: ok")
+        print(f"{args.file}: ok" + (f" ({len(problems)} warning(s))" if problems else ""))
         return EXIT_OK
     print(config.show(args.file, args.profile))
     return EXIT_OK

@@ -142,25 +142,30 @@ async def run_demo(
 
         attempts = sum(r.attempts for r in results)
         upstream = len(sim.log)
-        rows = [
-            ("calls", f"{calls}"),
-            ("succeeded", f"{len(results)} ({100 * len(results) / calls:.0f}%)"),
-            ("blocked", f"{sum(blocks.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(blocks.items()))),
-            ("failed", f"{sum(failures.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(failures.items()))),
-            ("attempts (successful calls)", f"{attempts}"),
-            ("retries", f"{sum(tally.retries.values())}" + "".join(f"\n  {k}: {v}" for k, v in tally.retries.most_common())),
-            ("upstream requests", f"{upstream} ({upstream / calls:.2f} per call)"),
-            ("Retry-After violations", f"{sim.retry_after_violations}"),
-            ("limiter wait (total)", f"{tally.waits:.2f} s"),
-            ("breaker transitions", ", ".join(tally.breaker) or "none"),
+        rows: list[tuple[str, str, list[str]]] = [
+            ("calls", f"{calls}", []),
+            ("succeeded", f"{len(results)} ({100 * len(results) / calls:.0f}%)", []),
+            ("blocked", f"{sum(blocks.values())}", [f"{k}: {v}" for k, v in sorted(blocks.items())]),
+            ("failed", f"{sum(failures.values())}",
+             [f"{k}: {v}" for k, v in sorted(failures.items())]),
+            ("attempts (successful calls)", f"{attempts}", []),
+            ("retries", f"{sum(tally.retries.values())}",
+             [f"{k}: {v}" for k, v in tally.retries.most_common()]),
+            ("upstream requests", f"{upstream} ({upstream / calls:.2f} per call)", []),
+            ("Retry-After violations", f"{sim.retry_after_violations}", []),
+            ("limiter wait (total)", f"{tally.waits:.2f} s", []),
+            ("breaker transitions", ", ".join(tally.breaker) or "none", []),
             ("latency p50 / p95 / p99", " / ".join(
-                f"{_percentile(latencies, q) * 1000:.0f} ms" for q in (0.5, 0.95, 0.99))),
-            ("latency mean", f"{statistics.fmean(latencies) * 1000:.0f} ms" if latencies else "n/a"),
+                f"{_percentile(latencies, q) * 1000:.0f} ms" for q in (0.5, 0.95, 0.99)), []),
+            ("latency mean",
+             f"{statistics.fmean(latencies) * 1000:.0f} ms" if latencies else "n/a", []),
         ]
-        width = max(len(name) for name, _ in rows)
+        width = max(len(name) for name, _, _ in rows)
         print("", file=out)
-        for name, value in rows:
+        for name, value, details in rows:
             print(f"  {name.ljust(width)}  {value}", file=out)
+            for detail in details:
+                print(f"  {''.ljust(width)}    {detail}", file=out)
         print("", file=out)
 
     if metrics_port is not None:

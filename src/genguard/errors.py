@@ -7,7 +7,10 @@ fields only, and :func:`redact` is applied to any text that came off the wire.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .model import RateLimitInfo
 
 Stage = Literal["input", "output"]
 BlockSource = Literal["classifier", "provider"]
@@ -72,10 +75,28 @@ class ContentBlocked(GenGuardError):
         self.request_id = request_id
 
 
+class ClassifierUnavailable(GenGuardError):
+    """A safety classifier could not judge (outage, timeout, bad answer) and fails closed.
+
+    Not a policy verdict: nothing was judged, so unlike ``ContentBlocked`` the same
+    request may pass once the classifier is back.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, classifier: str, stage: Stage = "input") -> None:
+        super().__init__(message)
+        self.classifier = classifier
+        self.stage: Stage = stage
+
+
 class RateLimited(GenGuardError):
     """Too many requests: the server said so (scope="server") or the client limiter did."""
 
     retryable = True
+    #: OpenAI ``x-ratelimit-*`` headers sent with the 429 (None when absent); the
+    #: rate-limit layer pauses the key when a bucket's remaining count is 0.
+    rate_limit: RateLimitInfo | None = None
 
     def __init__(
         self,
@@ -170,6 +191,9 @@ class AttemptTimeout(GenGuardError):
 class ProviderError(GenGuardError):
     """The provider answered with an error (or could not be reached)."""
 
+    #: The request field the provider blamed (OpenAI ``error.param``), if any.
+    param: str | None = None
+
     def __init__(
         self,
         message: str,
@@ -251,6 +275,7 @@ __all__ = [
     "BlockSource",
     "BulkheadFull",
     "CircuitOpen",
+    "ClassifierUnavailable",
     "ConfigError",
     "ConfigErrors",
     "ContentBlocked",

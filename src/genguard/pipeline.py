@@ -125,6 +125,15 @@ class Client:
         self._handler = compose(self.layers, terminal)
         self._closed = False
 
+    @classmethod
+    def from_config(
+        cls, path: str | None = None, profile: str | None = None, **options: Any
+    ) -> Client:
+        """Build a client from a policy file (``GENGUARD_CONFIG``/``GENGUARD_PROFILE`` by default)."""
+        from .config import client_from_config
+
+        return client_from_config(path, profile=profile, **options)
+
     @property
     def handler(self) -> Handler:
         """The composed pipeline (for fallback stacks and tests)."""

@@ -20,7 +20,7 @@ _DURATION_UNITS: dict[str, float] = {
     "m": 60.0,
     "h": 3600.0,
 }
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h)")
+_DURATION_PART = re.compile(r"((?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)(ms|s|m|h)")
 _NUMBER = re.compile(r"[+-]?(\d+(?:\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -34,6 +34,8 @@ def parse_duration(value: object) -> float:
         seconds = float(value)  # type: ignore[arg-type]
     elif isinstance(value, str):
         text = value.strip().lower()
+        if text.startswith("-"):
+            raise ValueError(f"invalid duration {value!r}: must not be negative")
         if _NUMBER.fullmatch(text):
             seconds = float(text)
         else:
@@ -69,8 +71,11 @@ def format_duration(seconds: float) -> str:
     if 0 < seconds < 1:
         candidates.append(f"{_num(seconds * 1000)}ms")
     for text in candidates:
-        if parse_duration(text) == seconds:
-            return text
+        try:
+            if parse_duration(text) == seconds:
+                return text
+        except ValueError:
+            continue
     return f"{_num(seconds)}s"
 
 
@@ -111,7 +116,7 @@ class RateSpec:
 
 
 def parse_rate(value: object) -> RateSpec:
-    """A rate from ``60/min``, ``5/s``, ``1000/h``, ``100/day``, ``10/30s`` or a bare number per second."""
+    """A rate from ``60/min``, ``5/s``, ``1000/h``, ``10/30s`` or a number per second."""
     if isinstance(value, RateSpec):
         return value
     if _is_number(value):
@@ -172,9 +177,7 @@ def parse_size(value: object) -> int:
     elif isinstance(value, str):
         match = _SIZE.fullmatch(value.strip().lower())
         if match is None or match.group(2) not in _SIZE_UNITS:
-            raise ValueError(
-                f"invalid size {value!r}: use bytes or a unit, e.g. 512KB, 64MiB, 1GB"
-            )
+            raise ValueError(f"invalid size {value!r}: use bytes or a unit, e.g. 512KB, 64MiB, 1GB")
         exact = float(match.group(1)) * _SIZE_UNITS[match.group(2)]
         if not exact.is_integer():
             raise ValueError(f"invalid size {value!r}: not a whole number of bytes")
@@ -193,6 +196,16 @@ def format_size(size: int) -> str:
     return str(size)
 
 
+def _no_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {str(value).lower()}")
+    return value
+
+
+#: An integer; ``true``/``false`` are refused rather than read as 1/0.
+Int = Annotated[int, BeforeValidator(_no_bool)]
+#: A number; ``true``/``false`` are refused rather than read as 1/0.
+Number = Annotated[float, BeforeValidator(_no_bool)]
 #: Seconds, written as ``250ms``, ``1.5s``, ``2m`` or a number of seconds.
 Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
 #: A rate, written as ``60/min``, ``5/s``, ``10/30s``.
@@ -202,6 +215,8 @@ Size = Annotated[int, BeforeValidator(parse_size), PlainSerializer(format_size)]
 
 __all__ = [
     "Duration",
+    "Int",
+    "Number",
     "Rate",
     "RateSpec",
     "Size",

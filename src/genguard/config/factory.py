@@ -1,0 +1,603 @@
+"""The one factory: ProfileConfig -> provider, layers and a Client.
+
+Files and the builder both end here, so there is one path from policy to
+pipeline. Layer modules are imported only when a stack uses them; a layer whose
+module is not installed is a ConfigError naming the layer, not an ImportError.
+Everything the factory starts (simulator, metrics server, HTTP session) is
+owned by the returned client and stopped by ``aclose``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..clock import Clock
+from ..errors import ConfigError, ConfigErrors
+from ..model import Call, GenerationResult
+from ..observe import Observer
+from ..pipeline import Client, Layer
+from ..providers.base import Provider
+from ..providers.transport import HttpTransport
+from .checks import StackOrderWarning, check_order
+from .loader import ConfigFile, load_config, resolve_profile
+from .plugins import load_custom_layer
+from .schema import (
+    CircuitBreakerLayerConfig,
+    ClassifierConfig,
+    CustomLayerConfig,
+    FallbackLayerConfig,
+    GeminiProviderConfig,
+    LayerConfig,
+    OpenAIProviderConfig,
+    ProfileConfig,
+    PromptPolicyLayerConfig,
+    ProviderConfig,
+    RateLimitLayerConfig,
+    RetryLayerConfig,
+    SafetyLayerConfig,
+    SimProviderConfig,
+    TelemetryLayerConfig,
+    TimeoutLayerConfig,
+    layer_name,
+)
+from .secrets import Secret
+from .values import format_rate
+
+ENV_CONFIG = "GENGUARD_CONFIG"
+ENV_PROFILE = "GENGUARD_PROFILE"
+DEFAULT_PROFILE = "default"
+#: Layer name -> the module that implements it.
+LAYER_MODULES: Mapping[str, str] = {
+    "telemetry": "genguard.layers.telemetry",
+    "safety": "genguard.layers.safety",
+    "prompt_policy": "genguard.layers.prompt_policy",
+    "fallback": "genguard.layers.fallback",
+    "retry": "genguard.layers.retry",
+    "circuit_breaker": "genguard.layers.circuit_breaker",
+    "rate_limit": "genguard.layers.rate_limit",
+    "timeout": "genguard.layers.timeout",
+}
+
+
+class _Closeable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+def _module(name: str, path: str, what: str) -> Any:
+    """Import ``name``; a missing module becomes ``ConfigError(path, "... is not available")``."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and name.startswith(exc.name):
+            raise ConfigError(path, f"{what} is not available (module {name} is missing)") from None
+        raise
+
+
+def _attr(module: Any, attr: str, path: str, what: str) -> Any:
+    value = getattr(module, attr, None)
+    if value is None:
+        raise ConfigError(path, f"{what} is not available ({module.__name__}.{attr} is missing)")
+    return value
+
+
+def _construct(factory: Callable[..., Any], path: str, **kwargs: Any) -> Any:
+    """Call a constructor; its own errors come back as ConfigErrors at ``path``."""
+    try:
+        return factory(**kwargs)
+    except ConfigErrors:
+        raise
+    except ConfigError as exc:
+        sub = exc.path.split(".", 1)[1] if "." in exc.path else ""
+        raise ConfigError(f"{path}.{sub}" if sub else path, exc.reason) from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(path, str(exc)) from None
+
+
+def layer_available(name: str, path: str) -> None:
+    """Raise ConfigError if built-in layer ``name`` cannot be built in this install."""
+    module = LAYER_MODULES.get(name)
+    if module is not None:
+        _module(module, path, f"layer {name}")
+
+
+# -- providers -------------------------------------------------------------------------------
+
+
+class SimBackedProvider:
+    """A real provider pointed at an embedded simulator started on first use.
+
+    ``name`` and ``model`` are known up front (partition keys need them);
+    the simulator starts on ``start()`` (the client's ``__aenter__``) or lazily
+    on the first ``send``, and stops on ``aclose``.
+    """
+
+    def __init__(self, config: SimProviderConfig, path: str) -> None:
+        module = _module(f"genguard.providers.{config.api}", path, f"provider {config.api}")
+        self._cls = _attr(
+            module,
+            "GeminiProvider" if config.api == "gemini" else "OpenAIProvider",
+            path,
+            "provider",
+        )
+        self.name: str = config.api
+        self.model: str = config.model or str(getattr(module, "DEFAULT_MODEL", ""))
+        self._config = config
+        self._path = path
+        self._sim: Any = None
+        self._inner: Provider | None = None
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def simulator(self) -> Any:
+        """The running Simulator (None before start)."""
+        return self._sim
+
+    async def start(self) -> None:
+        if self._inner is not None:
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._inner is not None:
+                return
+            sim_module = _module("genguard.sim", self._path, "the simulator")
+            simulator = _attr(sim_module, "Simulator", self._path, "the simulator")
+            sim = _construct(
+                simulator, self._path, profile=self._config.profile, **self._config.options
+            )
+            await sim.__aenter__()
+            self._sim = sim
+            self._inner = self._cls(
+                "sim-not-a-real-key", model=self.model, base_url=str(sim.base_url)
+            )
+
+    async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
+        if self._inner is None:
+            await self.start()
+        assert self._inner is not None
+        return await self._inner.send(call, transport)
+
+    async def aclose(self) -> None:
+        sim, self._sim, self._inner = self._sim, None, None
+        if sim is not None:
+            await sim.__aexit__(None, None, None)
+
+    def __repr__(self) -> str:
+        return f"SimBackedProvider(api={self.name!r}, profile={self._config.profile!r})"
+
+
+def build_provider(config: ProviderConfig, path: str) -> Provider:
+    """The provider for ``config``; a ``sim`` provider is a :class:`SimBackedProvider`."""
+    if isinstance(config, SimProviderConfig):
+        return SimBackedProvider(config, path)
+    if isinstance(config, GeminiProviderConfig):
+        module = _module("genguard.providers.gemini", path, "provider gemini")
+        cls = _attr(module, "GeminiProvider", path, "provider gemini")
+    else:
+        assert isinstance(config, OpenAIProviderConfig)
+        module = _module("genguard.providers.openai", path, "provider openai")
+        cls = _attr(module, "OpenAIProvider", path, "provider openai")
+    try:
+        provider: Provider = cls(
+            config.api_key.get(), model=config.model, base_url=config.base_url, **config.options
+        )
+    except TypeError as exc:
+        raise ConfigError(f"{path}.options", str(exc)) from None
+    except ValueError as exc:
+        raise ConfigError(path, str(exc)) from None
+    return provider
+
+
+# -- layers ----------------------------------------------------------------------------------
+
+
+class _Build:
+    """State shared while building one client: transport, clock, resources, the config file."""
+
+    def __init__(
+        self,
+        config: ConfigFile | None,
+        transport: HttpTransport,
+        clock: Clock | None,
+        env: Mapping[str, str] | None,
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self.clock = clock
+        self.env = env
+        self.resources: list[Any] = []
+        self.meter_provider: Any = None
+
+
+def build_layers(
+    profile: ProfileConfig, build: _Build, *, path: str, for_fallback: bool = False
+) -> list[Layer]:
+    layers: list[Layer] = []
+    for index, layer in enumerate(profile.layers):
+        where = f"{path}.layers[{index}].{layer_name(layer)}"
+        if for_fallback and isinstance(layer, TelemetryLayerConfig):
+            continue  # the primary's telemetry already sees the whole call
+        layers.append(_build_layer(layer, profile, build, where))
+    return layers
+
+
+def _build_layer(layer: LayerConfig, profile: ProfileConfig, build: _Build, path: str) -> Any:
+    name = layer_name(layer)
+    if isinstance(layer, CustomLayerConfig):
+        try:
+            factory = load_custom_layer(layer.name)
+        except ConfigError as exc:
+            raise ConfigError(path, exc.reason) from None
+        built = _construct(factory, path, **layer.options)
+        if not callable(built):
+            raise ConfigError(path, f"entry point {layer.name!r} did not return a layer")
+        return built
+    module = _module(LAYER_MODULES[name], path, f"layer {name}")
+    if isinstance(layer, TimeoutLayerConfig):
+        return _construct(
+            _attr(module, "TimeoutLayer", path, "layer timeout"), path, attempt=layer.attempt
+        )
+    if isinstance(layer, RetryLayerConfig):
+        budget = None
+        if layer.budget is not None:
+            budget_module = _module("genguard.layers.retry_budget", path, "the retry budget")
+            budget = _construct(
+                _attr(budget_module, "RetryBudget", path, "the retry budget"),
+                f"{path}.budget",
+                ratio=layer.budget.ratio,
+                min_per_s=layer.budget.min_per_s,
+                ttl=layer.budget.ttl,
+                max_keys=layer.budget.max_keys,
+            )
+        return _construct(
+            _attr(module, "RetryLayer", path, "layer retry"),
+            path,
+            attempts=layer.attempts,
+            initial=layer.backoff.initial,
+            multiplier=layer.backoff.multiplier,
+            max_delay=layer.backoff.max,
+            jitter=layer.backoff.jitter,
+            max_retry_after=layer.max_retry_after,
+            budget=budget,
+        )
+    if isinstance(layer, CircuitBreakerLayerConfig):
+        options = {name: getattr(layer, name) for name in type(layer).model_fields}
+        store = _breaker_store(profile, build, path)
+        if store is not None:
+            options["store"] = store
+        if build.clock is not None:
+            options["clock"] = build.clock
+        return _construct(
+            _attr(module, "CircuitBreakerLayer", path, "layer circuit_breaker"), path, **options
+        )
+    if isinstance(layer, RateLimitLayerConfig):
+        return _rate_limit(module, layer, profile, build, path)
+    if isinstance(layer, FallbackLayerConfig):
+        return _fallback(module, layer, profile, build, path)
+    if isinstance(layer, TelemetryLayerConfig):
+        options = {"log_prompts": layer.log_prompts, "service_name": profile.telemetry.service_name}
+        if build.meter_provider is not None:
+            options["meter_provider"] = build.meter_provider
+        return _construct(_attr(module, "TelemetryLayer", path, "layer telemetry"), path, **options)
+    if isinstance(layer, SafetyLayerConfig):
+        return _safety(module, layer, profile, build, path)
+    if isinstance(layer, PromptPolicyLayerConfig):
+        cls = _attr(module, "PromptPolicyLayer", path, "layer prompt_policy")
+        policy: dict[str, Any] = {"size_hint": layer.size_hint}
+        if layer.rules is not None:
+            policy["rules"] = layer.rules
+        return _construct(cls, path, **policy)
+    raise ConfigError(path, f"layer {name} is not available")  # pragma: no cover
+
+
+def _breaker_store(profile: ProfileConfig, build: _Build, path: str) -> Any:
+    state = profile.state
+    if state.backend == "memory":
+        return None
+    module = _module("genguard.state.redis", f"{path}", "state backend redis")
+    factory = getattr(module, "RedisBreakerStore", None)
+    if factory is None:
+        raise ConfigError(
+            f"profiles.{profile.name}.state.backend", "state backend redis is not available"
+        )
+    return _redis(factory, state, build, f"profiles.{profile.name}.state")
+
+
+def _limiter_backend(profile: ProfileConfig, build: _Build, path: str) -> Any:
+    state = profile.state
+    if state.backend == "memory":
+        return None
+    module = _module("genguard.state.redis", path, "state backend redis")
+    factory = getattr(module, "RedisLimiterBackend", None)
+    if factory is None:
+        raise ConfigError(
+            f"profiles.{profile.name}.state.backend", "state backend redis is not available"
+        )
+    return _redis(factory, state, build, f"profiles.{profile.name}.state")
+
+
+def _redis(factory: Any, state: Any, build: _Build, path: str) -> Any:
+    """A Redis-backed store; it may expose ``from_url`` or take ``url`` directly."""
+    options = {"namespace": state.namespace, "on_backend_error": state.on_backend_error}
+    maker = getattr(factory, "from_url", None) or factory
+    store = _construct(maker, path, url=state.url, **options)
+    if hasattr(store, "aclose"):
+        build.resources.append(store)
+    return store
+
+
+def _rate_limit(
+    module: Any, layer: RateLimitLayerConfig, profile: ProfileConfig, build: _Build, path: str
+) -> Any:
+    cls = _attr(module, "RateLimitLayer", path, "layer rate_limit")
+
+    def rate(spec: Any) -> str | None:
+        return None if spec is None else format_rate(spec)
+
+    options: dict[str, Any] = {
+        "requests": rate(layer.requests),
+        "images": rate(layer.images),
+        "tokens": rate(layer.tokens),
+        "burst": layer.burst,
+        "concurrency": layer.concurrency,
+        "queue": layer.queue,
+        "key": layer.key,
+        "max_keys": layer.max_keys,
+    }
+    if build.clock is not None:
+        options["clock"] = build.clock
+    backend = _limiter_backend(profile, build, path)
+    if backend is not None:
+        options["backend"] = backend
+    return _construct(cls, path, **options)
+
+
+def _fallback(
+    module: Any, layer: FallbackLayerConfig, profile: ProfileConfig, build: _Build, path: str
+) -> Any:
+    if build.config is None:
+        raise ConfigError(path, "fallback names profiles, so it needs a config file")
+    target_cls = _attr(module, "FallbackTarget", path, "layer fallback")
+    targets = []
+    for name in layer.to:
+        target = resolve_profile(build.config, name, env=build.env)
+        provider = build_provider(target.provider, f"profiles.{name}.provider")
+        if isinstance(provider, SimBackedProvider):
+            build.resources.append(provider)
+        inner = build_layers(target, build, path=f"profiles.{name}", for_fallback=True)
+        targets.append(target_cls(provider=provider, layers=tuple(inner)))
+    cls = _attr(module, "FallbackLayer", path, "layer fallback")
+    return _construct(
+        cls,
+        path,
+        targets=targets,
+        on=layer.on,
+        min_remaining=layer.min_remaining,
+        transport=build.transport,
+    )
+
+
+def _safety(
+    module: Any, layer: SafetyLayerConfig, profile: ProfileConfig, build: _Build, path: str
+) -> Any:
+    cls = _attr(module, "SafetyLayer", path, "layer safety")
+    options: dict[str, Any] = {"log_prompts": layer.log_prompts}
+    fallback_action = "block" if layer.on_block == "raise" else "warn"
+    for stage in ("input", "output"):
+        config: ClassifierConfig | None = getattr(layer, stage)
+        options[stage] = (
+            None
+            if config is None
+            else _chain(config, fallback_action, profile, build, f"{path}.{stage}")
+        )
+    return _construct(cls, path, **options)
+
+
+#: Built-in classifier names -> (module, class).
+CLASSIFIERS: Mapping[str, tuple[str, str]] = {
+    "rules": ("genguard.safety.rules", "RulesClassifier"),
+    "moderation": ("genguard.safety.moderation", "ModerationClassifier"),
+}
+
+
+def _classifier_options(
+    name: str, config: ClassifierConfig, profile: ProfileConfig, build: _Build
+) -> dict[str, Any]:
+    options = {k: v.get() if isinstance(v, Secret) else v for k, v in config.options.items()}
+    if name == "moderation":
+        options["transport"] = build.transport
+        provider = profile.provider
+        if isinstance(provider, OpenAIProviderConfig):
+            options.setdefault("api_key", provider.api_key.get())
+            options.setdefault("base_url", provider.base_url)
+    return options
+
+
+def _chain(
+    config: ClassifierConfig, action: str, profile: ProfileConfig, build: _Build, path: str
+) -> Any:
+    chain_module = _module("genguard.safety.chain", path, "safety classifiers")
+    names = (config.classifier,) if isinstance(config.classifier, str) else config.classifier
+    classifiers = []
+    for name in names:
+        if name in CLASSIFIERS:
+            module_name, attr = CLASSIFIERS[name]
+        else:
+            module_name, _, attr = name.partition(":")
+        module = _module(module_name, f"{path}.classifier", f"classifier {name}")
+        factory: Any = module
+        for part in attr.split("."):
+            factory = getattr(factory, part, None)
+            if factory is None:
+                raise ConfigError(f"{path}.classifier", f"classifier {name} is not available")
+        options = _classifier_options(name, config, profile, build)
+        classifiers.append(_construct(factory, f"{path}.options", **options))
+    return _construct(
+        chain_module.ClassifierChain,
+        path,
+        classifiers=classifiers,
+        thresholds=config.thresholds,
+        actions=config.actions,
+        default_action=config.default_action or action,
+    )
+
+
+# -- the client ------------------------------------------------------------------------------
+
+
+class ConfiguredClient(Client):
+    """A Client built from a profile; also owns what the factory started for it.
+
+    ``profile`` is the ProfileConfig it was built from. ``async with`` starts an
+    embedded simulator eagerly; ``aclose`` stops it, the metrics server and the
+    HTTP session shared with fallback stacks.
+    """
+
+    def __init__(
+        self, *args: Any, profile: ProfileConfig, resources: Sequence[Any] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.profile = profile
+        self.resources = list(resources)
+
+    @property
+    def simulator(self) -> Any:
+        """The primary provider's running simulator, if it is a ``sim`` provider."""
+        return getattr(self.provider, "simulator", None)
+
+    async def __aenter__(self) -> ConfiguredClient:
+        await super().__aenter__()
+        try:
+            for resource in self.resources:
+                start = getattr(resource, "start", None)
+                if start is not None and asyncio.iscoroutinefunction(start):
+                    await start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        try:
+            await super().aclose()
+        finally:
+            for resource in reversed(self.resources):
+                closer = getattr(resource, "aclose", None)
+                if closer is not None:
+                    await closer()
+                else:
+                    resource.close()
+            await self.transport.aclose()
+
+
+def build_client(
+    profile: ProfileConfig,
+    *,
+    config: ConfigFile | None = None,
+    observer: Observer | None = None,
+    clock: Clock | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ConfiguredClient:
+    """Build the client for ``profile``. Order-check warnings go to ``warnings``."""
+    path = f"profiles.{profile.name}"
+    for warning in check_order(profile, path):
+        warnings.warn(str(warning), StackOrderWarning, stacklevel=3)
+    settings = profile.transport
+    transport = HttpTransport(
+        max_response_bytes=settings.max_response_bytes,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        connection_limit=settings.connection_limit,
+    )
+    build = _Build(config, transport, clock, env)
+    try:
+        _telemetry_exports(profile, build, path)
+        provider = build_provider(profile.provider, f"{path}.provider")
+        if isinstance(provider, SimBackedProvider):
+            build.resources.insert(0, provider)
+        layers = build_layers(profile, build, path=path)
+    except BaseException:
+        for resource in build.resources:
+            close = getattr(resource, "close", None)
+            if close is not None and not asyncio.iscoroutinefunction(close):
+                close()
+        raise
+    return ConfiguredClient(
+        provider,
+        layers,
+        deadline=profile.deadline,
+        observer=observer,
+        clock=clock,
+        transport=transport,
+        profile=profile,
+        resources=build.resources,
+    )
+
+
+def _telemetry_exports(profile: ProfileConfig, build: _Build, path: str) -> None:
+    telemetry = profile.telemetry
+    if telemetry.logs is not None:
+        logging_module = _module("genguard.telemetry.logging", f"{path}.telemetry.logs", "logging")
+        logging_module.configure_logging(
+            json=telemetry.logs.format == "json", level=telemetry.logs.level
+        )
+    if telemetry.prometheus is not None:
+        where = f"{path}.telemetry.prometheus"
+        module = _module("genguard.telemetry.prometheus", where, "the Prometheus exporter")
+        server = _construct(
+            module.start_metrics_server,
+            where,
+            port=telemetry.prometheus.port,
+            host=telemetry.prometheus.host,
+            service_name=telemetry.service_name,
+        )
+        build.meter_provider = server.meter_provider
+        build.resources.append(server)
+
+
+def client_from_config(
+    path: str | os.PathLike[str] | None = None,
+    profile: str | None = None,
+    *,
+    observer: Observer | None = None,
+    clock: Clock | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ConfiguredClient:
+    """A client for ``profile`` of the file at ``path``.
+
+    ``path`` defaults to ``$GENGUARD_CONFIG``; ``profile`` to ``$GENGUARD_PROFILE``,
+    then ``default``. ``env`` replaces ``os.environ`` for ``${VAR}`` (tests).
+    """
+    environ = os.environ if env is None else env
+    if path is None:
+        path = environ.get(ENV_CONFIG) or None
+        if path is None:
+            raise ConfigError("", f"no config file given and {ENV_CONFIG} is not set")
+    name = profile or environ.get(ENV_PROFILE) or DEFAULT_PROFILE
+    config = load_config(Path(path), env=environ)
+    resolved = resolve_profile(config, name, env=environ)
+    return build_client(resolved, config=config, observer=observer, clock=clock, env=environ)
+
+
+__all__ = [
+    "CLASSIFIERS",
+    "DEFAULT_PROFILE",
+    "ENV_CONFIG",
+    "ENV_PROFILE",
+    "LAYER_MODULES",
+    "ConfiguredClient",
+    "SimBackedProvider",
+    "build_client",
+    "build_layers",
+    "build_provider",
+    "client_from_config",
+    "layer_available",
+]

@@ -1,0 +1,466 @@
+"""The typed shape of a policy stack: one pydantic model per section and per layer.
+
+These objects are what a config file and :class:`genguard.config.Pipeline`'s
+builder both produce, and the only thing the factory reads. Every field has a
+default that is safe in production and a description; ``docs/configuration.md``
+is generated from them, so the reference cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+
+from .secrets import Secret
+from .values import Duration, Int, Number, Rate, Size
+
+SecretField = Annotated[Secret, PlainSerializer(lambda s: s.describe(), return_type=str)]
+_IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+class Section(BaseModel):
+    """Base of every config model: immutable, and unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    #: One line for the generated reference.
+    doc: ClassVar[str] = ""
+
+
+# -- provider ------------------------------------------------------------------------------
+
+
+class GeminiProviderConfig(Section):
+    doc: ClassVar[str] = "Google Gemini `generateContent` with image output."
+
+    type: Literal["gemini"] = Field(description="Selects this provider.")
+    model: str = Field(
+        "gemini-2.5-flash-image", min_length=1, description="Default model for requests."
+    )
+    api_key: SecretField = Field(
+        description="`${ENV_VAR}`, `{env: NAME}` or `{file: path}`; a literal key is an error."
+    )
+    base_url: str = Field(
+        "https://generativelanguage.googleapis.com",
+        min_length=1,
+        description="API root; point it at a proxy or the simulator.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra keyword arguments for `GeminiProvider` (checked when built).",
+    )
+
+
+class OpenAIProviderConfig(Section):
+    doc: ClassVar[str] = "OpenAI Images (`/v1/images/generations`, `/v1/images/edits`)."
+
+    type: Literal["openai"] = Field(description="Selects this provider.")
+    model: str = Field("gpt-image-1", min_length=1, description="Default model for requests.")
+    api_key: SecretField = Field(
+        description="`${ENV_VAR}`, `{env: NAME}` or `{file: path}`; a literal key is an error."
+    )
+    base_url: str = Field(
+        "https://api.openai.com",
+        min_length=1,
+        description="API root; point it at a proxy or the simulator.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra keyword arguments for `OpenAIProvider` (checked when built).",
+    )
+
+
+class SimProviderConfig(Section):
+    doc: ClassVar[str] = (
+        "The embedded simulator: the client starts one on 127.0.0.1 and stops it on close. "
+        "No API key needed."
+    )
+
+    type: Literal["sim"] = Field(description="Selects this provider.")
+    api: Literal["gemini", "openai"] = Field(
+        "gemini", description="Which wire format the simulated provider speaks."
+    )
+    profile: str = Field(
+        "clean",
+        min_length=1,
+        description="Fault profile: clean, flaky, ratelimit, httpdate, outage, slow, safety.",
+    )
+    model: str | None = Field(None, description="Model name; the provider's default if unset.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Extra options for the simulator profile."
+    )
+
+
+ProviderConfig = GeminiProviderConfig | OpenAIProviderConfig | SimProviderConfig
+PROVIDER_MODELS: Mapping[str, type[Section]] = {
+    "gemini": GeminiProviderConfig,
+    "openai": OpenAIProviderConfig,
+    "sim": SimProviderConfig,
+}
+
+
+# -- profile-level sections --------------------------------------------------------------
+
+
+class TransportConfig(Section):
+    doc: ClassVar[str] = "The one HTTP session the client and its fallback stacks share."
+
+    max_response_bytes: Size = Field(
+        64 * 1024 * 1024, ge=1, description="Larger bodies are refused, not buffered."
+    )
+    connect_timeout: Duration = Field(10.0, gt=0, description="Bound on connection set-up.")
+    read_timeout: Duration | None = Field(
+        300.0, gt=0, description="Socket read timeout; per-attempt time is the timeout layer's."
+    )
+    connection_limit: Int = Field(0, ge=0, description="Open connections cap; 0 is unlimited.")
+
+
+class StateConfig(Section):
+    doc: ClassVar[str] = "Where rate-limit buckets and breaker state live."
+
+    backend: Literal["memory", "redis"] = Field(
+        "memory", description="`memory` (one process) or `redis` (replicas share quota)."
+    )
+    url: str | None = Field(None, description="Redis URL; required for `redis`.")
+    namespace: str = Field("genguard", min_length=1, description="Prefix of every shared key.")
+    on_backend_error: Literal["local", "fail_closed"] = Field(
+        "local",
+        description="When Redis fails: fall back to local state, or refuse calls.",
+    )
+
+    @model_validator(mode="after")
+    def _url_for_redis(self) -> StateConfig:
+        if self.backend == "redis" and not self.url:
+            raise ValueError("backend redis needs a url (e.g. ${REDIS_URL})")
+        return self
+
+
+class PrometheusConfig(Section):
+    doc: ClassVar[str] = "Serve metrics for Prometheus to scrape."
+
+    port: Int = Field(ge=0, le=65535, description="Port of the /metrics endpoint (0: any free).")
+    host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 to expose.")
+
+
+class LogsConfig(Section):
+    doc: ClassVar[str] = "Structured logs."
+
+    format: Literal["json", "console"] = Field("json", description="One JSON object per line.")
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Minimum level."
+    )
+
+
+class TelemetryConfig(Section):
+    doc: ClassVar[str] = "Exporters for what the `telemetry` layer records."
+
+    service_name: str = Field("genguard", min_length=1, description="OpenTelemetry service name.")
+    prometheus: PrometheusConfig | None = Field(None, description="Off unless set.")
+    logs: LogsConfig | None = Field(
+        None, description="Configure structlog process-wide; unset leaves it to the application."
+    )
+
+
+# -- layers --------------------------------------------------------------------------------
+
+
+class LayerConfig(Section):
+    """One entry of ``layers``. ``layer_name`` is the name written in the file."""
+
+    layer_name: ClassVar[str] = ""
+
+
+class TelemetryLayerConfig(LayerConfig):
+    layer_name: ClassVar[str] = "telemetry"
+    doc: ClassVar[str] = "Spans, metrics and logs for every call. Put it first (outermost)."
+
+    log_prompts: bool = Field(False, description="Record prompt text; off to keep PII out.")
+
+
+class ClassifierConfig(Section):
+    doc: ClassVar[str] = "Which classifier judges a stage, and how."
+
+    classifier: str | tuple[str, ...] = Field(
+        "rules",
+        description="`rules`, `moderation` or `pkg.module:Class`; a list runs them in order.",
+    )
+    thresholds: dict[str, Number] | None = Field(
+        None, description="Per category, the score (0-1) at which it is over the line."
+    )
+    actions: dict[str, Literal["block", "warn"]] | None = Field(
+        None, description="Per category, `block` or `warn` when over the line."
+    )
+    default_action: Literal["block", "warn"] | None = Field(
+        None, description="Action for categories not in `actions`; the layer's `on_block` if unset."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for the classifier (`moderation`: `api_key`, `base_url`, "
+        "`fail`, `timeout`; the OpenAI provider's key and URL by default).",
+    )
+
+    @model_validator(mode="after")
+    def _known_classifier(self) -> ClassifierConfig:
+        names = (self.classifier,) if isinstance(self.classifier, str) else self.classifier
+        if not names:
+            raise ValueError("classifier list must not be empty")
+        for name in names:
+            if name not in ("rules", "moderation") and not _IMPORT_PATH.fullmatch(name):
+                raise ValueError(
+                    f"unknown classifier {name!r}: use rules, moderation or pkg.module:Class"
+                )
+        return self
+
+
+class SafetyLayerConfig(LayerConfig):
+    layer_name: ClassVar[str] = "safety"
+    doc: ClassVar[str] = "Classifies prompts before any quota is spent, and outputs after."
+
+    input: ClassifierConfig | None = Field(
+        default_factory=ClassifierConfig, description="Prompt check; null turns it off."
+    )
+    output: ClassifierConfig | None = Field(None, description="Generated-content check.")
+    on_block: Literal["raise", "warn"] = Field(
+        "raise",
+        description="`raise` ContentBlocked, or `warn` (report the verdict, let it pass); "
+        "the default action of both stages.",
+    )
+    log_prompts: bool = Field(False, description="Include prompt text in verdict events.")
+
+
+class PromptPolicyLayerConfig(LayerConfig):
+    layer_name: ClassVar[str] = "prompt_policy"
+    doc: ClassVar[str] = "Rewrites or refuses prompts by rule before they are sent."
+
+    rules: tuple[str, ...] | None = Field(
+        None, description="Sentences appended to every prompt; the built-in rules if unset."
+    )
+    size_hint: bool = Field(True, description="Add the requested size/aspect to the prompt.")
+
+
+FallbackOn = Literal[
+    "circuit_open",
+    "unavailable",
+    "attempt_timeout",
+    "rate_limited",
+    "retry_budget",
+    "deadline",
+    "bulkhead_full",
+    "quota_exhausted",
+    "bad_request",
+    "authentication",
+]
+FALLBACK_DEFAULT_ON: tuple[FallbackOn, ...] = (
+    "circuit_open",
+    "unavailable",
+    "attempt_timeout",
+    "rate_limited",
+    "retry_budget",
+    "deadline",
+)
+
+
+class FallbackLayerConfig(LayerConfig):
+    layer_name: ClassVar[str] = "fallback"
+    doc: ClassVar[str] = (
+        "When this stack is open, unavailable or exhausted, try the named profiles in order "
+        "(their provider and layers, sharing this client's HTTP session)."
+    )
+
+    to: tuple[str, ...] = Field(min_length=1, description="Profile names, tried in order.")
+    on: tuple[FallbackOn, ...] = Field(
+        FALLBACK_DEFAULT_ON, min_length=1, description="Final errors worth routing."
+    )
+    min_remaining: Duration = Field(
+        0.0, ge=0, description="Route a deadline error only with this much time left."
+    )
+
+
+class BackoffConfig(Section):
+    doc: ClassVar[str] = "Exponential backoff between attempts."
+
+    initial: Duration = Field(1.0, ge=0, description="Delay before the first retry.")
+    max: Duration = Field(30.0, ge=0, description="Cap on any one delay.")
+    multiplier: Number = Field(2.0, ge=1, description="Growth per retry.")
+    jitter: Literal["full", "equal", "decorrelated", "none"] = Field(
+        "full", description="Randomisation, so clients do not retry in lockstep."
+    )
+
+    @model_validator(mode="after")
+    def _max_not_below_initial(self) -> BackoffConfig:
+        if self.max < self.initial:
+            raise ValueError("max must be >= initial")
+        return self
+
+
+class RetryBudgetConfig(Section):
+    doc: ClassVar[str] = "Caps retries to a share of calls, so an outage is not multiplied."
+
+    ratio: Number = Field(0.2, ge=0, le=1, description="Retries allowed per call made.")
+    min_per_s: Number = Field(1.0, ge=0, description="Retries always allowed per second.")
+    ttl: Duration = Field(10.0, gt=0, description="How far back calls and retries count.")
+    max_keys: Int = Field(10000, ge=1, description="Partitions tracked.")
+
+
+class RetryLayerConfig(LayerConfig):
+    layer_name: ClassVar[str] = "retry"
+    doc: ClassVar[str] = "Retries retryable errors with backoff, within the call's deadline."
+
+    attempts: Int = Field(4, ge=1, le=100, description="Total attempts, the first included.")
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Delays.")
+    max_retry_after: Duration = Field(
+        60.0, ge=0, description="A server hint longer than this gives up instead of waiting."
+    )
+    budget: RetryBudgetConfig | None = Field(None, description="Off unless set.")
+
+
+class CircuitBreakerLayerConfig(LayerConfig):
+    layer_name: ClassVar[str] = "circuit_breaker"
+    doc: ClassVar[str] = "Stops calling a failing provider/model for a while."
+
+    fail_max: Int = Field(5, ge=1, description="Consecutive failures that open the breaker.")
+    reset_timeout: Duration = Field(30.0, gt=0, description="Time open before a probe.")
+    half_open_probes: Int = Field(1, ge=1, description="Concurrent probes when half-open.")
+    success_threshold: Int = Field(1, ge=1, description="Probe successes that close it.")
+    failure_ratio: Number | None = Field(
+        None, gt=0, le=1, description="Also open at this failure share of `window`."
+    )
+    window: Duration = Field(60.0, gt=0, description="Window for `failure_ratio`.")
+    min_calls: Int = Field(20, ge=1, description="Calls in `window` before the ratio counts.")
+    count_rate_limited: bool = Field(False, description="Count 429s as failures.")
+    max_keys: Int = Field(10000, ge=1, description="Partitions tracked.")
+
+
+class RateLimitLayerConfig(LayerConfig):
+    layer_name: ClassVar[str] = "rate_limit"
+    doc: ClassVar[str] = "Client-side quota: every attempt, retries included, takes a permit."
+
+    requests: Rate | None = Field(None, description="Requests per period, e.g. `60/min`.")
+    images: Rate | None = Field(None, description="Images per period (a request of n=4 takes 4).")
+    tokens: Rate | None = Field(None, description="Estimated tokens per period.")
+    burst: Int | None = Field(None, ge=1, description="Bucket size; one period's worth if unset.")
+    concurrency: Int | None = Field(None, ge=1, description="Calls in flight per key.")
+    queue: Int | None = Field(None, ge=0, description="Waiters beyond `concurrency`.")
+    key: str = Field(
+        "provider/model",
+        min_length=1,
+        description="Partition: `provider/model`, or a request metadata field (e.g. `tenant`).",
+    )
+    max_keys: Int = Field(10000, ge=1, description="Partitions kept (least recent evicted).")
+
+    @model_validator(mode="after")
+    def _something_to_limit(self) -> RateLimitLayerConfig:
+        if (self.requests, self.images, self.tokens, self.concurrency) == (None,) * 4:
+            raise ValueError("set at least one of requests, images, tokens, concurrency")
+        if self.queue is not None and self.concurrency is None:
+            raise ValueError("queue needs concurrency")
+        return self
+
+
+class TimeoutLayerConfig(LayerConfig):
+    layer_name: ClassVar[str] = "timeout"
+    doc: ClassVar[str] = "Bounds each attempt (not the wait for a permit)."
+
+    attempt: Duration = Field(60.0, gt=0, description="Per-attempt limit.")
+
+
+class CustomLayerConfig(LayerConfig):
+    """A layer from the ``genguard.layers`` entry point group."""
+
+    doc: ClassVar[str] = "A layer installed by a package under entry point group `genguard.layers`."
+
+    name: str = Field(description="The entry point name.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments.")
+
+
+#: Built-in layers by the name written in ``layers``, in the recommended order.
+LAYER_MODELS: Mapping[str, type[LayerConfig]] = {
+    model.layer_name: model
+    for model in (
+        TelemetryLayerConfig,
+        SafetyLayerConfig,
+        PromptPolicyLayerConfig,
+        FallbackLayerConfig,
+        RetryLayerConfig,
+        CircuitBreakerLayerConfig,
+        RateLimitLayerConfig,
+        TimeoutLayerConfig,
+    )
+}
+
+
+def layer_name(layer: LayerConfig) -> str:
+    return layer.name if isinstance(layer, CustomLayerConfig) else layer.layer_name
+
+
+# -- the profile ---------------------------------------------------------------------------
+
+
+class ProfileConfig(Section):
+    doc: ClassVar[str] = "One deployment's stack, with `extends` already applied."
+
+    name: str = Field(description="The profile's name.")
+    description: str | None = Field(None, description="Free text, shown by `config show`.")
+    provider: ProviderConfig = Field(description="The API to call.")
+    deadline: Duration | None = Field(None, gt=0, description="Bound on a whole call.")
+    layers: tuple[LayerConfig, ...] = Field((), description="Outermost first.")
+    state: StateConfig = Field(default_factory=StateConfig, description="Shared state.")
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig, description="Exporters.")
+    transport: TransportConfig = Field(default_factory=TransportConfig, description="HTTP.")
+    ignore_checks: tuple[str, ...] = Field((), description="Order-check codes to silence.")
+
+    def layer(self, name: str) -> LayerConfig | None:
+        """The first layer called ``name``, if any."""
+        return next((lay for lay in self.layers if layer_name(lay) == name), None)
+
+
+#: Keys a profile may have in a file (``extends`` is applied before validation).
+PROFILE_KEYS: tuple[str, ...] = (
+    "extends",
+    "description",
+    "provider",
+    "deadline",
+    "layers",
+    "state",
+    "telemetry",
+    "transport",
+    "ignore_checks",
+)
+TOP_LEVEL_KEYS: tuple[str, ...] = ("version", "profiles")
+SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+
+__all__ = [
+    "LAYER_MODELS",
+    "PROFILE_KEYS",
+    "PROVIDER_MODELS",
+    "SUPPORTED_VERSIONS",
+    "TOP_LEVEL_KEYS",
+    "BackoffConfig",
+    "CircuitBreakerLayerConfig",
+    "ClassifierConfig",
+    "CustomLayerConfig",
+    "FallbackLayerConfig",
+    "GeminiProviderConfig",
+    "LayerConfig",
+    "LogsConfig",
+    "OpenAIProviderConfig",
+    "ProfileConfig",
+    "PrometheusConfig",
+    "PromptPolicyLayerConfig",
+    "ProviderConfig",
+    "RateLimitLayerConfig",
+    "RetryBudgetConfig",
+    "RetryLayerConfig",
+    "SafetyLayerConfig",
+    "Section",
+    "SimProviderConfig",
+    "StateConfig",
+    "TelemetryConfig",
+    "TelemetryLayerConfig",
+    "TimeoutLayerConfig",
+    "TransportConfig",
+    "layer_name",
+]

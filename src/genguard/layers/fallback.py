@@ -1,0 +1,213 @@
+"""Fallback: when the primary stack is open, down or out of time, serve from the next one.
+
+Call-scoped and placed outside retry, so it sees the primary's final verdict
+(retries exhausted, breaker open) rather than each attempt. Each target is a
+provider with its own inner layers (its own retry, breaker, limiter, timeout)
+folded once, at build time, with ``compose``. Routing re-labels the call
+(``provider``, ``model``, ``key``; the request's model override is dropped,
+as it named the primary's model) so the target's breaker and limiter use the
+target's key, and the result names the provider and model that served it.
+
+A blocked prompt stays blocked: ``ContentBlocked`` is never routed around,
+and neither is cancellation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, replace
+
+from ..errors import (
+    AttemptTimeout,
+    AuthenticationError,
+    BadRequest,
+    BulkheadFull,
+    CircuitOpen,
+    ConfigError,
+    ContentBlocked,
+    DeadlineExceeded,
+    ProviderUnavailable,
+    QuotaExhausted,
+    RateLimited,
+    RetryBudgetExhausted,
+)
+from ..model import Call, GenerationResult
+from ..pipeline import Handler, KeyFunc, Layer, Scope, compose, default_key
+from ..providers.base import Provider
+from ..providers.transport import HttpTransport
+
+#: Names for ``on`` in configuration files, and the ``reason`` reported to the observer.
+ROUTE_NAMES: dict[str, type[Exception]] = {
+    "circuit_open": CircuitOpen,
+    "unavailable": ProviderUnavailable,
+    "attempt_timeout": AttemptTimeout,
+    "rate_limited": RateLimited,
+    "retry_budget": RetryBudgetExhausted,
+    "deadline": DeadlineExceeded,
+    "bulkhead_full": BulkheadFull,
+    "quota_exhausted": QuotaExhausted,
+    "bad_request": BadRequest,
+    "authentication": AuthenticationError,
+}
+
+#: The default: the primary is open, down, or retries ran out (their last error is one of
+#: these), or the deadline cut it short with time still left for another stack.
+DEFAULT_ON: tuple[str, ...] = (
+    "circuit_open",
+    "unavailable",
+    "attempt_timeout",
+    "rate_limited",
+    "retry_budget",
+    "deadline",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackTarget:
+    """A provider and the layers around it (outermost first), e.g. its own retry and breaker.
+
+    ``model`` overrides the provider's default model (to fall back to a cheaper
+    model of the same provider, give the same provider and another model).
+    """
+
+    provider: Provider
+    layers: Sequence[Layer] = ()
+    model: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self.model or self.provider.model
+
+    def build(self, transport: HttpTransport) -> Handler:
+        """Fold this target's layers around ``provider.send(call, transport)``."""
+        send = self.provider.send
+
+        def terminal(call: Call) -> Awaitable[GenerationResult]:
+            return send(call, transport)
+
+        return compose(tuple(self.layers), terminal)
+
+
+def _resolve(on: Sequence[type[BaseException] | str]) -> tuple[type[BaseException], ...]:
+    kinds: list[type[BaseException]] = []
+    for index, item in enumerate(on):
+        path = f"fallback.on[{index}]"
+        if isinstance(item, str):
+            kind = ROUTE_NAMES.get(item)
+            if kind is None:
+                names = ", ".join(ROUTE_NAMES)
+                raise ConfigError(path, f"unknown error {item!r}; expected one of: {names}")
+        elif isinstance(item, type) and issubclass(item, Exception):
+            kind = item
+        else:
+            raise ConfigError(path, f"must be an error name or an Exception class, got {item!r}")
+        if issubclass(kind, ContentBlocked):
+            raise ConfigError(path, "content blocks are never routed around")
+        kinds.append(kind)
+    return tuple(kinds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    provider: str
+    model: str
+    handler: Handler
+
+
+class FallbackLayer:
+    """Tries the rest of the pipeline (the primary), then each target in order.
+
+    ``on`` lists what is worth routing: error classes or names from
+    ``ROUTE_NAMES`` (default ``DEFAULT_ON``). ``DeadlineExceeded`` is routed
+    only while more than ``min_remaining`` seconds of the call's deadline are
+    left. ``transport`` is the HTTP transport the targets send on (pass the
+    client's, ``client.transport``, to share its session); without one the
+    layer makes its own and closes it in ``aclose``.
+    """
+
+    scope: Scope = "call"
+
+    def __init__(
+        self,
+        targets: Sequence[FallbackTarget],
+        *,
+        on: Sequence[type[BaseException] | str] = DEFAULT_ON,
+        min_remaining: float = 0.0,
+        transport: HttpTransport | None = None,
+        key_func: KeyFunc = default_key,
+    ) -> None:
+        if not targets:
+            raise ConfigError("fallback.targets", "needs at least one target")
+        if not min_remaining >= 0:
+            raise ConfigError("fallback.min_remaining", f"must be >= 0, got {min_remaining!r}")
+        self.targets = tuple(targets)
+        self.on = _resolve(on)
+        self.min_remaining = float(min_remaining)
+        self._owns_transport = transport is None
+        self.transport = transport or HttpTransport()
+        self.key_func = key_func
+        self._routes = tuple(
+            _Route(t.provider.name, t.model_name, t.build(self.transport)) for t in self.targets
+        )
+
+    def routable(self, call: Call, error: BaseException) -> bool:
+        """Whether ``error`` from the current stack sends ``call`` to the next one."""
+        if isinstance(error, ContentBlocked) or not isinstance(error, self.on):
+            return False
+        if isinstance(error, DeadlineExceeded):
+            remaining = call.remaining()
+            return remaining is None or remaining > self.min_remaining
+        return True
+
+    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
+        try:
+            return await next(call)
+        except Exception as error:
+            if not self.routable(call, error):
+                raise
+            last: Exception = error
+        tried = [call.key]
+        for route in self._routes:
+            from_key = call.key
+            request = call.request
+            if request.model is not None:
+                request = replace(request, model=None)
+                call.request = request
+            call.provider = route.provider
+            call.model = route.model
+            call.key = self.key_func(request, route.provider, route.model)
+            tried.append(call.key)
+            call.extras["fallback.route"] = tuple(tried)
+            call.observer.fallback_used(call, from_key, call.key, _reason(last))
+            try:
+                return await route.handler(call)
+            except Exception as error:
+                if not self.routable(call, error):
+                    raise
+                last = error
+        last.add_note(f"fallback: every stack failed ({' -> '.join(tried)})")
+        raise last
+
+    async def aclose(self) -> None:
+        """Close the targets' layers that hold resources, then the transport if owned."""
+        for target in self.targets:
+            for layer in target.layers:
+                closer = getattr(layer, "aclose", None)
+                if closer is not None:
+                    await closer()
+        if self._owns_transport:
+            await self.transport.aclose()
+
+    def __repr__(self) -> str:
+        chain = ", ".join(f"{r.provider}/{r.model}" for r in self._routes)
+        return f"FallbackLayer(targets=[{chain}])"
+
+
+def _reason(error: BaseException) -> str:
+    for name, kind in ROUTE_NAMES.items():
+        if isinstance(error, kind):
+            return name
+    return type(error).__name__
+
+
+__all__ = ["DEFAULT_ON", "ROUTE_NAMES", "FallbackLayer", "FallbackTarget"]

@@ -1,0 +1,504 @@
+"""Client-side rate limit and concurrency cap, per partition key, adaptive to 429s.
+
+Keeps a service inside its provider quota instead of learning the quota from
+429s. Per attempt (retries pay for a permit too), in this order:
+
+1. the concurrency cap (bulkhead): at most ``concurrency`` attempts in flight
+   per key, a FIFO wait queue of at most ``queue``, ``BulkheadFull`` beyond;
+2. the rate: one booking in the ``LimiterBackend`` for every configured limit
+   (1 request, ``n`` images, ``token_estimate`` tokens), FIFO whatever the weight,
+   failing fast with ``RateLimited(scope="client")`` when the slot lies past the
+   call's deadline;
+3. the attempt; a server 429 with a hint, or ``x-ratelimit-remaining-*: 0``
+   with a reset, pauses the key for every caller until the reset.
+
+The concurrency slot is taken first so a permit is never held by a caller that
+cannot send: a caller admitted by the rate limiter sends at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..clock import Clock
+from ..errors import BulkheadFull, ConfigError, RateLimited
+from ..model import Call, GenerationResult, RateLimitInfo
+from ..pipeline import Handler, Scope
+from ..state.limiter import Demand, Limit, LimiterBackend, MemoryLimiterBackend, Reservation
+
+KeyFunc = Callable[[Call], str]
+
+#: Waiters per key beyond ``concurrency`` when ``queue`` is not given.
+DEFAULT_QUEUE = 1000
+#: Longest pause a server hint can impose on a key (an absurd Retry-After is clamped).
+DEFAULT_MAX_PAUSE = 60.0
+
+_UNITS: dict[str, float] = {
+    "s": 1.0,
+    "sec": 1.0,
+    "secs": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "mins": 60.0,
+    "minute": 60.0,
+    "minutes": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hour": 3600.0,
+    "hours": 3600.0,
+    "d": 86400.0,
+    "day": 86400.0,
+    "days": 86400.0,
+}
+_UNIT_NAMES = {1.0: "s", 60.0: "min", 3600.0: "h", 86400.0: "day"}
+_NUM = r"(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?"
+_RATE = re.compile(rf"\s*([+-]?{_NUM})\s*(?:/\s*([+-]?{_NUM})?\s*([a-z]+))?\s*", re.IGNORECASE)
+_KEY_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``amount`` units per ``per_seconds`` seconds: ``Rate(60, 60.0)`` is ``60/min``."""
+
+    amount: float
+    per_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (_finite_number(self.amount) and self.amount > 0):
+            raise ConfigError("rate", f"rate amount must be > 0, got {self.amount!r}")
+        if not (_finite_number(self.per_seconds) and self.per_seconds > 0):
+            raise ConfigError("rate", f"rate period must be > 0 seconds, got {self.per_seconds!r}")
+        object.__setattr__(self, "amount", float(self.amount))
+        object.__setattr__(self, "per_seconds", float(self.per_seconds))
+
+    @property
+    def per_second(self) -> float:
+        return self.amount / self.per_seconds
+
+    @classmethod
+    def parse(cls, value: object, field: str = "rate") -> Rate:
+        """A rate from ``60/min``, ``5/s``, ``100000/h``, ``10/30s``, a bare number (per
+        second), a ``Rate``, or anything with ``amount`` and ``per_seconds``/``per``.
+
+        Raises ``ConfigError`` whose path is ``field`` for zero, negative or
+        non-finite values, unknown units (``5/fortnight``) and anything unreadable.
+        """
+        if isinstance(value, Rate):
+            return value
+        amount: object
+        per: object
+        if isinstance(value, str):
+            match = _RATE.fullmatch(value)
+            if match is None:
+                raise ConfigError(
+                    field, f"invalid rate {value!r}: use amount/period, e.g. 60/min, 5/s, 1000/h"
+                )
+            number, multiple, unit = match.groups()
+            if unit is not None and unit.lower() not in _UNITS:
+                raise ConfigError(
+                    field,
+                    f"invalid rate {value!r}: unknown unit {unit!r} (use s, min, h or day)",
+                )
+            amount = float(number)
+            scale = _UNITS[unit.lower()] if unit is not None else 1.0
+            per = (float(multiple) if multiple is not None else 1.0) * scale
+        elif _finite_number(value) or isinstance(value, float):
+            amount, per = value, 1.0
+        elif hasattr(value, "amount") and (hasattr(value, "per_seconds") or hasattr(value, "per")):
+            amount = getattr(value, "amount", None)
+            per = getattr(value, "per_seconds", None) or getattr(value, "per", None)
+        else:
+            raise ConfigError(field, f"must be a rate such as 60/min, got {type(value).__name__}")
+        if not (_finite_number(amount) and float(amount) > 0):  # type: ignore[arg-type]
+            raise ConfigError(field, f"invalid rate {value!r}: the amount must be > 0")
+        if not (_finite_number(per) and float(per) > 0):  # type: ignore[arg-type]
+            raise ConfigError(field, f"invalid rate {value!r}: the period must be > 0")
+        return cls(float(amount), float(per))  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        amount = _fmt(self.amount)
+        unit = _UNIT_NAMES.get(self.per_seconds)
+        return f"{amount}/{unit}" if unit else f"{amount}/{_fmt(self.per_seconds)}s"
+
+
+def _finite_number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def parse_rate(value: object, field: str = "rate") -> Rate:
+    """``Rate.parse`` as a function (for the config package)."""
+    return Rate.parse(value, field)
+
+
+def key_function(spec: str | KeyFunc) -> KeyFunc:
+    """Turn a key spec into a function of the call.
+
+    A spec is ``/``-separated parts: ``provider``, ``model``, ``key`` (the
+    client's ``call.key``) or any other word, read from the request's metadata
+    as ``word=value`` (``-`` when absent). ``"provider/model"`` gives
+    ``gemini/gemini-2.5-flash-image``; ``"tenant"`` gives ``tenant=acme``.
+    """
+    if callable(spec):
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError("key", "must be a non-empty key spec such as provider/model or tenant")
+    parts = [p.strip() for p in spec.split("/")]
+    for part in parts:
+        if not _KEY_PART.fullmatch(part):
+            raise ConfigError("key", f"invalid key part {part!r} in {spec!r}")
+    if parts == ["provider", "model"]:
+        return _provider_model
+
+    def read(call: Call) -> str:
+        out = []
+        for part in parts:
+            if part == "provider":
+                out.append(call.provider)
+            elif part == "model":
+                out.append(call.model)
+            elif part == "key":
+                out.append(call.key)
+            else:
+                out.append(f"{part}={call.request.metadata.get(part, '-')}")
+        return "/".join(out)
+
+    return read
+
+
+def _provider_model(call: Call) -> str:
+    return f"{call.provider}/{call.model}"
+
+
+class _Gate:
+    """A key's concurrency cap: attempts in flight and the FIFO queue of waiters."""
+
+    __slots__ = ("active", "waiters")
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+
+class RateLimitLayer:
+    """Rate limits and a concurrency cap per partition key (config key ``rate_limit``).
+
+    ``requests``/``images``/``tokens`` are rates (``"60/min"`` or ``Rate``); an
+    attempt takes 1 request, ``request.n`` images and ``request.token_estimate``
+    tokens (none without an estimate). ``burst`` (requests or images admissible
+    at once after idling) defaults to none: admissions are spaced evenly.
+    ``concurrency`` caps attempts in flight per key, ``queue`` bounds its waiters
+    (default ``DEFAULT_QUEUE``). ``key`` partitions (see ``key_function``).
+    ``max_pause`` caps how long one server hint can hold a key.
+    """
+
+    scope: Scope = "attempt"
+
+    def __init__(
+        self,
+        *,
+        requests: Rate | str | None = None,
+        images: Rate | str | None = None,
+        tokens: Rate | str | None = None,
+        burst: int | None = None,
+        concurrency: int | None = None,
+        queue: int | None = None,
+        key: str | KeyFunc = "provider/model",
+        max_keys: int = 10_000,
+        backend: LimiterBackend | None = None,
+        clock: Clock | None = None,
+        max_pause: float = DEFAULT_MAX_PAUSE,
+    ) -> None:
+        self.requests = None if requests is None else Rate.parse(requests, "requests")
+        self.images = None if images is None else Rate.parse(images, "images")
+        self.tokens = None if tokens is None else Rate.parse(tokens, "tokens")
+        _check_int("burst", burst, minimum=1)
+        _check_int("concurrency", concurrency, minimum=1)
+        _check_int("queue", queue, minimum=0)
+        _check_int("max_keys", max_keys, minimum=1)
+        if not (_finite_number(max_pause) and max_pause > 0):
+            raise ConfigError("max_pause", f"must be > 0 seconds, got {max_pause!r}")
+        if queue is not None and concurrency is None:
+            raise ConfigError("queue", "needs concurrency")
+        if (self.requests, self.images, self.tokens, concurrency) == (None, None, None, None):
+            raise ConfigError(
+                "rate_limit", "set at least one of requests, images, tokens, concurrency"
+            )
+        self.burst = burst
+        self.concurrency = concurrency
+        self.queue = (DEFAULT_QUEUE if queue is None else queue) if concurrency else 0
+        self.key = key
+        self.max_keys = max_keys
+        self.max_pause = float(max_pause)
+        self._key_of = key_function(key)
+        self._backend = backend
+        self._owns_backend = backend is None
+        self._clock = clock
+        self._gates: dict[str, _Gate] = {}
+        capacity = float(burst or 1)
+        self._request_limit = (
+            None if self.requests is None else Limit("requests", self.requests.per_second, capacity)
+        )
+        self._image_limit = (
+            None if self.images is None else Limit("images", self.images.per_second, capacity)
+        )
+        self._token_limit = (
+            None if self.tokens is None else Limit("tokens", self.tokens.per_second, 1.0)
+        )
+        self._has_rates = (
+            self.requests is not None or self.images is not None or (self.tokens is not None)
+        )
+
+    @property
+    def backend(self) -> LimiterBackend | None:
+        """The state backend (the memory one is created on first use, on the call's clock)."""
+        return self._backend
+
+    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
+        key = self._key_of(call)
+        clock = self._clock or call.clock
+        if self.concurrency is None:
+            return await self._limited(call, next, key, clock)
+        await self._enter(call, key, clock)
+        try:
+            return await self._limited(call, next, key, clock)
+        finally:
+            self._leave(key)
+
+    async def _limited(self, call: Call, next: Handler, key: str, clock: Clock) -> GenerationResult:
+        backend = self._backend
+        if self._has_rates:
+            if backend is None:
+                backend = self._backend = MemoryLimiterBackend(clock=clock, max_keys=self.max_keys)
+            await self._admit(call, key, backend, clock)
+        sent_at = clock.now()
+        try:
+            result = await next(call)
+        except RateLimited as error:
+            if error.scope == "server":
+                await self._pause_for_error(call, key, error)
+            raise
+        info = result.rate_limit
+        if info is not None:
+            # The server measured the reset when the request arrived, not when the
+            # (possibly 30 s later) image came back: count it from sending.
+            elapsed = clock.now() - sent_at
+            await self._pause_for_headers(call, key, info, "x-ratelimit-reset", elapsed)
+        return result
+
+    # -- the rate ---------------------------------------------------------------------------------
+    def demands(self, call: Call) -> tuple[Demand, ...]:
+        """What one attempt of ``call`` takes from each configured limit."""
+        out: list[Demand] = []
+        if self._request_limit is not None:
+            out.append(Demand(self._request_limit, 1.0))
+        if self._image_limit is not None:
+            out.append(Demand(self._image_limit, float(call.request.n)))
+        if self._token_limit is not None:
+            out.append(Demand(self._token_limit, float(call.request.token_estimate or 0)))
+        return tuple(out)
+
+    async def _admit(self, call: Call, key: str, backend: LimiterBackend, clock: Clock) -> None:
+        remaining = call.remaining()
+        max_wait = None if remaining is None else max(0.0, remaining)
+        booking = await backend.reserve(key, self.demands(call), max_wait=max_wait)
+        if not booking.granted:
+            raise self._too_late(key, booking.wait, booking.reason)
+        if booking.wait <= 0:
+            return
+        reason: str = booking.reason
+        started = clock.now()
+        try:
+            while booking.wait > 0:
+                await clock.sleep(booking.wait)
+                booking = await backend.confirm(booking)
+                if booking.wait <= 0:
+                    break
+                if booking.reason == "paused":
+                    reason = "paused"
+                remaining = call.remaining()
+                if remaining is not None and booking.wait > remaining:
+                    raise self._too_late(key, booking.wait, booking.reason)
+        except BaseException:
+            await backend.cancel(booking)
+            call.observer.limiter_waited(call, key, clock.now() - started, reason)
+            raise
+        call.observer.limiter_waited(call, key, clock.now() - started, reason)
+
+    @staticmethod
+    def _too_late(key: str, wait: float, reason: str) -> RateLimited:
+        why = "the key is paused" if reason == "paused" else "the rate limit"
+        return RateLimited(
+            f"client rate limit on {key}: the next slot is {wait:.3f}s away ({why}), "
+            "past the call's deadline",
+            retry_after=wait,
+            scope="client",
+            status=None,
+        )
+
+    # -- adaptive pause -----------------------------------------------------------------------
+    async def _pause_for_error(self, call: Call, key: str, error: RateLimited) -> None:
+        if error.retry_after is not None and error.retry_after > 0:
+            await self._pause(call, key, error.retry_after, error.hint_source or "retry-after")
+        elif error.rate_limit is not None:
+            await self._pause_for_headers(call, key, error.rate_limit, "x-ratelimit-reset")
+
+    async def _pause_for_headers(
+        self, call: Call, key: str, info: RateLimitInfo, source: str, elapsed: float = 0.0
+    ) -> None:
+        seconds = 0.0
+        if info.remaining_requests == 0 and info.reset_requests:
+            seconds = info.reset_requests
+        if info.remaining_tokens == 0 and info.reset_tokens:
+            seconds = max(seconds, info.reset_tokens)
+        seconds -= elapsed
+        if seconds > 0:
+            await self._pause(call, key, seconds, source)
+
+    async def _pause(self, call: Call, key: str, seconds: float, source: str) -> None:
+        if not self._has_rates or not math.isfinite(seconds):
+            return
+        if seconds > self.max_pause:
+            call.observer.notice(
+                call,
+                "rate_limit_pause_clamped",
+                limiter_key=key,
+                hint=seconds,
+                max_pause=self.max_pause,
+            )
+            seconds = self.max_pause
+        backend = self._backend
+        if backend is None:  # pragma: no cover - created before the first attempt
+            return
+        await backend.pause(key, seconds)
+        call.observer.limiter_paused(call, key, seconds, source)
+
+    # -- the concurrency cap ------------------------------------------------------------------
+    async def _enter(self, call: Call, key: str, clock: Clock) -> None:
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = _Gate()
+        assert self.concurrency is not None
+        if gate.active < self.concurrency and not gate.waiters:
+            gate.active += 1
+            return
+        if len(gate.waiters) >= self.queue:
+            raise BulkheadFull(
+                f"concurrency cap on {key}: {gate.active} in flight and "
+                f"{len(gate.waiters)} waiting (queue {self.queue})",
+                key=key,
+            )
+        remaining = call.remaining()
+        if remaining is not None and remaining <= 0:
+            raise BulkheadFull(
+                f"concurrency cap on {key}: {gate.active} in flight and the deadline has passed",
+                key=key,
+            )
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
+        gate.waiters.append(turn)
+        started = clock.now()
+        timer: asyncio.Task[None] | None = None
+        try:
+            if remaining is None:
+                await turn
+            else:
+                timer = loop.create_task(clock.sleep(remaining))
+                await asyncio.wait((turn, timer), return_when=asyncio.FIRST_COMPLETED)
+                if not turn.done():
+                    raise BulkheadFull(
+                        f"concurrency cap on {key}: no slot freed before the deadline "
+                        f"({remaining:.3f}s)",
+                        key=key,
+                    )
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._leave(key)  # a slot was handed over just as this caller gave up
+            else:
+                turn.cancel()
+                with contextlib.suppress(ValueError):
+                    gate.waiters.remove(turn)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            call.observer.limiter_waited(call, key, clock.now() - started, "concurrency")
+
+    def _leave(self, key: str) -> None:
+        gate = self._gates[key]
+        while gate.waiters:
+            turn = gate.waiters.popleft()
+            if not turn.done():
+                turn.set_result(None)  # hand the slot straight to the oldest waiter
+                return
+        gate.active -= 1
+        if gate.active == 0:
+            del self._gates[key]
+
+    def in_flight(self, key: str) -> int:
+        """Attempts holding a concurrency slot on ``key`` (0 without a cap)."""
+        gate = self._gates.get(key)
+        return 0 if gate is None else gate.active
+
+    def waiting(self, key: str) -> int:
+        """Callers queued for a concurrency slot on ``key``."""
+        gate = self._gates.get(key)
+        return 0 if gate is None else len(gate.waiters)
+
+    async def aclose(self) -> None:
+        if self._owns_backend and self._backend is not None:
+            await self._backend.aclose()
+
+    def __repr__(self) -> str:
+        fields = [
+            f"{name}={value}"
+            for name, value in (
+                ("requests", self.requests),
+                ("images", self.images),
+                ("tokens", self.tokens),
+                ("burst", self.burst),
+                ("concurrency", self.concurrency),
+            )
+            if value is not None
+        ]
+        if self.concurrency is not None:
+            fields.append(f"queue={self.queue}")
+        if isinstance(self.key, str):
+            fields.append(f"key={self.key!r}")
+        return f"RateLimitLayer({', '.join(fields)})"
+
+
+def _check_int(field: str, value: object, *, minimum: int) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(field, f"must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(field, f"must be >= {minimum}, got {value}")
+
+
+__all__ = [
+    "DEFAULT_MAX_PAUSE",
+    "DEFAULT_QUEUE",
+    "KeyFunc",
+    "Rate",
+    "RateLimitLayer",
+    "Reservation",
+    "key_function",
+    "parse_rate",
+]

@@ -1,0 +1,422 @@
+"""Retry: exponential backoff with jitter that obeys every server hint, the call's
+deadline and a retry budget.
+
+The layer is call-scoped and sits outside the attempt layers (breaker, rate
+limit, timeout), so each ``next(call)`` is one whole attempt, numbered by the
+pipeline's attempt boundary. What it decides, in order, after a failed attempt:
+
+1. Is the error worth retrying? (``retry_if``, then the error's type and flags.)
+2. Are attempts left?
+3. How long to wait: jittered backoff, but never less than the server's hint
+   (Retry-After, retry-after-ms, Gemini RetryInfo, x-ratelimit-reset-*) or an
+   open breaker's ``retry_at``; jitter only ever adds to a hint.
+4. Does the wait fit? A hint beyond ``max_retry_after`` or the remaining
+   deadline fails at once with ``RateLimited`` instead of sleeping in vain; a
+   backoff that would end past the deadline raises ``DeadlineExceeded``.
+5. Does the retry budget allow it? If not, the last error is raised with
+   ``RetryBudgetExhausted`` as its cause, so an outage does not multiply load.
+
+Every attempt also runs under the deadline (on the call's clock), so no attempt
+outlives the call even without a timeout layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, TypeGuard, get_args
+
+from ..errors import (
+    AuthenticationError,
+    CircuitOpen,
+    ConfigError,
+    ContentBlocked,
+    DeadlineExceeded,
+    GenGuardError,
+    ProviderError,
+    QuotaExhausted,
+    RateLimited,
+    RetryBudgetExhausted,
+)
+from ..model import Call, GenerationResult
+from ..pipeline import Handler, Scope
+from .retry_budget import RetryBudget
+
+Jitter = Literal["full", "equal", "decorrelated", "none"]
+RetryPredicate = Callable[[BaseException], bool | None]
+
+JITTERS: tuple[str, ...] = get_args(Jitter)
+#: Jitter added on top of a server hint: up to this fraction of the hint ...
+HINT_SPREAD = 0.1
+#: ... and never more than this many seconds.
+HINT_SPREAD_MAX = 1.0
+#: Statuses that mean "try again" whatever error class a provider mapped them to.
+RETRY_STATUSES = frozenset({408, 409})
+#: Never retried by default: retrying cannot change the answer, or must not.
+NEVER_RETRIED: tuple[type[BaseException], ...] = (
+    ContentBlocked,
+    QuotaExhausted,
+    AuthenticationError,
+    DeadlineExceeded,
+    RetryBudgetExhausted,
+    ConfigError,
+)
+
+
+def default_retryable(error: BaseException) -> bool:
+    """The built-in classification: what a retry can fix.
+
+    Retried: ``RateLimited``, ``ProviderUnavailable`` (5xx, overloaded, connection
+    reset/refused), ``AttemptTimeout``, any provider 408/409, and any other
+    ``GenGuardError`` flagged ``retryable``. Never: content blocks, bad requests,
+    authentication, quota exhaustion (including a Gemini per-day quota that a
+    provider reported as a plain rate limit), the deadline, the budget, and
+    anything that is not a ``GenGuardError`` (a bug is not transient).
+    ``CircuitOpen`` is handled apart: it is retried by waiting for ``retry_at``.
+    """
+    if isinstance(error, NEVER_RETRIED):
+        return False
+    if isinstance(error, RateLimited):
+        return not is_daily_quota(error)
+    if isinstance(error, ProviderError) and error.status in RETRY_STATUSES:
+        return True
+    return isinstance(error, GenGuardError) and error.retryable
+
+
+def is_daily_quota(error: RateLimited) -> bool:
+    """A per-day quota (Gemini ``...PerDay...`` quota ids) does not reset within a call."""
+    code = error.code or ""
+    return "perday" in code.replace("_", "").replace("-", "").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter. Pure: the random source is passed in.
+
+    ``base(n)`` is ``min(max_delay, initial * multiplier ** (n - 1))`` for the n-th
+    retry. Jitter spreads clients that failed together so they do not retry in
+    lockstep: ``full`` draws from [0, base] (the AWS recommendation, least
+    contention), ``equal`` from [base/2, base], ``decorrelated`` from
+    [initial, 3 * previous] capped at ``max_delay``, ``none`` is exactly ``base``.
+    """
+
+    initial: float = 1.0
+    multiplier: float = 2.0
+    max_delay: float = 30.0
+    jitter: Jitter = "full"
+
+    def base(self, retry: int) -> float:
+        try:
+            value = self.initial * self.multiplier ** max(0, retry - 1)
+        except OverflowError:
+            value = math.inf
+        return min(self.max_delay, value)
+
+    def delay(self, retry: int, previous: float | None, rng: random.Random) -> float:
+        """The wait before retry number ``retry`` (1-based); ``previous`` is the last wait."""
+        jitter = self.jitter
+        if jitter == "decorrelated":
+            low = min(self.initial, self.max_delay)
+            high = max(low, 3.0 * (previous if previous is not None else low))
+            return min(self.max_delay, rng.uniform(low, high))
+        base = self.base(retry)
+        if jitter == "full":
+            return rng.uniform(0.0, base)
+        if jitter == "equal":
+            return base / 2.0 + rng.uniform(0.0, base / 2.0)
+        return base
+
+    def with_hint(self, backoff: float, hint: float, rng: random.Random) -> float:
+        """The wait when the server named one: never less than ``hint``; jitter only adds.
+
+        Clients told the same Retry-After would otherwise return in the same
+        instant, so up to 10% of the hint (at most 1 s) is added, unless jitter is
+        ``none``. The jittered backoff still applies when it is the longer wait.
+        """
+        spread = 0.0
+        if self.jitter != "none" and hint > 0:
+            spread = rng.uniform(0.0, min(HINT_SPREAD * hint, HINT_SPREAD_MAX))
+        return max(hint + spread, backoff)
+
+
+def hint_upper_bound(hint: float, max_delay: float) -> float:
+    """The longest wait ``Backoff.with_hint`` can choose for ``hint`` (for tests and docs)."""
+    return max(max_delay, hint + min(HINT_SPREAD * hint, HINT_SPREAD_MAX))
+
+
+class RetryLayer:
+    """Retries failed attempts with backoff, within the deadline, the hints and the budget.
+
+    Config key ``retry``. ``attempts`` counts the first try (4 = 1 + 3 retries).
+    ``initial``/``multiplier``/``max_delay``/``jitter`` shape the backoff.
+    ``max_retry_after`` is the longest server-requested wait worth sleeping; a
+    longer one fails fast with ``RateLimited(retry_after=...)``. ``budget`` caps
+    retries per partition key. ``retry_if(error)`` returns True (retry), False
+    (never) or None (use ``default_retryable``). ``rng`` makes jitter reproducible.
+    """
+
+    scope: Scope = "call"
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 4,
+        initial: float = 1.0,
+        multiplier: float = 2.0,
+        max_delay: float = 30.0,
+        jitter: Jitter = "full",
+        max_retry_after: float = 60.0,
+        budget: RetryBudget | None = None,
+        retry_if: RetryPredicate | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+            raise ConfigError("retry.attempts", f"must be an integer >= 1, got {attempts!r}")
+        _finite(initial, "retry.initial", 0.0)
+        _finite(multiplier, "retry.multiplier", 1.0)
+        _finite(max_delay, "retry.max_delay", 0.0)
+        _finite(max_retry_after, "retry.max_retry_after", 0.0)
+        if jitter not in JITTERS:
+            raise ConfigError(
+                "retry.jitter", f"must be one of {', '.join(JITTERS)}, got {jitter!r}"
+            )
+        if budget is not None and not isinstance(budget, RetryBudget):
+            raise ConfigError("retry.budget", f"must be a RetryBudget, got {type(budget).__name__}")
+        if retry_if is not None and not callable(retry_if):
+            raise ConfigError("retry.retry_if", "must be a callable taking the error")
+        self.attempts = attempts
+        self.backoff = Backoff(float(initial), float(multiplier), float(max_delay), jitter)
+        self.max_retry_after = float(max_retry_after)
+        self.budget = budget
+        self.retry_if = retry_if
+        self.rng = rng or random.Random()
+
+    # -- the loop ---------------------------------------------------------------------------
+    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
+        clock = call.clock
+        observer = call.observer
+        budget = self.budget
+        if budget is not None:
+            budget.record_call(call.key, clock.now())
+        made = 0
+        last_error: BaseException | None = None
+        previous_delay: float | None = None
+        noticed: set[str] = set()
+        while True:
+            remaining = call.remaining()
+            if remaining is not None and remaining <= 0:
+                observer.retry_gave_up(call, "deadline")
+                raise DeadlineExceeded(
+                    f"deadline passed after {made} attempt(s)", attempts=made, last_error=last_error
+                ) from last_error
+            made += 1
+            try:
+                if remaining is None:
+                    return await next(call)
+                return await _within_deadline(call, next, remaining)
+            except DeadlineExceeded as exc:
+                observer.retry_gave_up(call, "deadline")
+                raise DeadlineExceeded(
+                    f"deadline reached during attempt {made}",
+                    attempts=made,
+                    last_error=exc.last_error or last_error,
+                ) from exc
+            except Exception as exc:
+                error: Exception = exc
+            last_error = error
+            delay = self._plan(call, error, made, previous_delay, noticed)
+            previous_delay = delay
+            await clock.sleep(delay)
+
+    def _plan(
+        self,
+        call: Call,
+        error: Exception,
+        made: int,
+        previous: float | None,
+        noticed: set[str],
+    ) -> float:
+        """The wait before the next attempt, or raise the error that ends the call."""
+        observer = call.observer
+        circuit = isinstance(error, CircuitOpen)
+        verdict = self.retry_if(error) if self.retry_if is not None else None
+        if verdict is None:
+            verdict = circuit or default_retryable(error)
+        if not verdict:
+            if circuit:
+                observer.retry_gave_up(call, "circuit_open")
+            raise error
+        if made >= self.attempts:
+            observer.retry_gave_up(call, "attempts")
+            raise error
+
+        now = call.clock.now()
+        hint, source = self._hint(call, error, now, noticed)
+        delay = self.backoff.delay(made, previous, self.rng)
+        remaining = call.remaining()
+        if hint is not None and hint > 0:
+            too_long = hint > self.max_retry_after
+            if too_long or (remaining is not None and hint >= remaining):
+                if too_long:
+                    why = f"more than max_retry_after ({self.max_retry_after:g}s)"
+                else:
+                    why = (
+                        f"more than the {max(remaining or 0.0, 0.0):.3g}s left before the deadline"
+                    )
+                observer.retry_gave_up(
+                    call, "circuit_open" if circuit else "hint_too_long" if too_long else "deadline"
+                )
+                if circuit:
+                    raise error  # let fallback act now rather than wait out the breaker
+                raise _hint_error(error, hint, source, why)
+            delay = self.backoff.with_hint(delay, hint, self.rng)
+            if remaining is not None and delay >= remaining:
+                delay = hint  # the hint fits; the extra jitter does not
+        elif remaining is not None and delay >= remaining:
+            observer.retry_gave_up(call, "deadline")
+            raise DeadlineExceeded(
+                f"the next retry (in {delay:.3g}s) would start after the deadline "
+                f"({max(remaining, 0.0):.3g}s left) after {made} attempt(s)",
+                attempts=made,
+                last_error=error,
+            ) from error
+
+        budget = self.budget
+        # An open breaker already limits upstream load, and waiting it out sends
+        # nothing until it admits a probe, so that wait is not charged.
+        if budget is not None and not circuit and not budget.try_retry(call.key, now):
+            observer.retry_gave_up(call, "budget")
+            exhausted = RetryBudgetExhausted(
+                f"retry budget for {call.key} is spent (at most {budget.ratio:g} retries per "
+                f"call plus {budget.min_per_s:g}/s over {budget.ttl:g}s)",
+                key=call.key,
+            )
+            exhausted.__cause__ = error.__cause__
+            raise error from exhausted
+        observer.retry_scheduled(call, delay, type(error).__name__, source)
+        return delay
+
+    def _hint(
+        self, call: Call, error: Exception, now: float, noticed: set[str]
+    ) -> tuple[float | None, str | None]:
+        """The server's minimum wait in seconds (and where it came from), or None.
+
+        Providers hand hints over parsed and clamped, but a custom provider or
+        layer may not: a negative value is clamped to 0, a non-number, NaN or
+        infinity is ignored, and each is reported once per call, never raised.
+        """
+        if isinstance(error, CircuitOpen):
+            raw: object = error.retry_at - now if _is_number(error.retry_at) else None
+            source: str | None = "circuit-breaker"
+        else:
+            raw = getattr(error, "retry_after", None)
+            source = getattr(error, "hint_source", None)
+        if raw is None:
+            return None, None
+        if not isinstance(source, str):
+            source = None
+        if not _is_number(raw) or not math.isfinite(raw):
+            self._notice(call, noticed, "retry_hint_ignored", raw, source, "not a finite number")
+            return None, None
+        value = float(raw)
+        if value < 0:
+            if not isinstance(error, CircuitOpen):
+                self._notice(call, noticed, "retry_hint_clamped", raw, source, "negative, used 0")
+            value = 0.0
+        return value, source or "server"
+
+    @staticmethod
+    def _notice(
+        call: Call, noticed: set[str], event: str, raw: object, source: str | None, why: str
+    ) -> None:
+        if event in noticed:
+            return
+        noticed.add(event)
+        call.observer.notice(call, event, value=repr(raw)[:64], hint_source=source, reason=why)
+
+    def __repr__(self) -> str:
+        b = self.backoff
+        return (
+            f"RetryLayer(attempts={self.attempts}, initial={b.initial:g}, "
+            f"multiplier={b.multiplier:g}, max_delay={b.max_delay:g}, jitter={b.jitter!r}, "
+            f"max_retry_after={self.max_retry_after:g}, budget={self.budget!r})"
+        )
+
+
+async def _within_deadline(call: Call, next: Handler, remaining: float) -> GenerationResult:
+    """Run one attempt, cancelling it when the deadline passes on the call's clock.
+
+    Like ``asyncio.timeout`` but on ``call.clock``, so a ``FakeClock`` deadline is
+    enforced in virtual time. A cancellation from outside still propagates as is.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    fired = False
+
+    async def watchdog() -> None:
+        nonlocal fired
+        await call.clock.sleep(remaining)
+        fired = True
+        task.cancel()
+
+    cancelling = task.cancelling()
+    dog = asyncio.get_running_loop().create_task(watchdog())
+    try:
+        result = await next(call)
+    except asyncio.CancelledError as exc:
+        if fired and task.uncancel() <= cancelling:
+            raise DeadlineExceeded(
+                f"deadline reached during attempt {call.attempt}", attempts=call.attempt
+            ) from exc
+        raise
+    finally:
+        dog.cancel()
+    if fired:  # the attempt swallowed our cancellation and finished anyway
+        task.uncancel()
+    return result
+
+
+def _hint_error(error: Exception, hint: float, source: str | None, why: str) -> RateLimited:
+    """The fail-fast error for a wait not worth sleeping: a RateLimited that says how long."""
+    provider = getattr(error, "provider", None)
+    status = getattr(error, "status", None)
+    code = getattr(error, "code", None)
+    limited = RateLimited(
+        f"{provider or 'the server'} asked to wait {hint:.3g}s ({source or 'hint'}), {why}; "
+        "not retrying",
+        retry_after=hint,
+        scope=getattr(error, "scope", "server"),
+        hint_source=source,
+        status=status if isinstance(status, int) else None,
+        code=code if isinstance(code, str) else None,
+        request_id=getattr(error, "request_id", None),
+        provider=provider,
+    )
+    limited.__cause__ = error
+    return limited
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _finite(value: object, path: str, low: float) -> None:
+    if not _is_number(value) or not math.isfinite(value) or value < low:
+        raise ConfigError(path, f"must be a finite number >= {low:g}, got {value!r}")
+
+
+__all__ = [
+    "JITTERS",
+    "NEVER_RETRIED",
+    "RETRY_STATUSES",
+    "Backoff",
+    "Jitter",
+    "RetryLayer",
+    "RetryPredicate",
+    "default_retryable",
+    "hint_upper_bound",
+    "is_daily_quota",
+]

@@ -1,0 +1,154 @@
+"""Telemetry: the outermost layer opens the call span and records every layer's events.
+
+For the duration of a call it replaces ``call.observer`` with a ``CallTelemetry``
+that forwards each event to the observer it replaced and also records it as a
+span, span event, metric and log line; the original observer is restored in
+``finally``, cancellation included. Layers go on reporting to ``call.observer``
+and never import OpenTelemetry or structlog.
+
+Providers are passed in because OpenTelemetry's global providers can be set only
+once per process. Left as None, the global ones are used, looked up per call
+until an SDK is installed: while the globals are no-ops (no SDK configured), no
+span or instrument is touched and the layer costs a few microseconds per call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
+
+from ..model import Call, GenerationResult
+from ..pipeline import Handler, Scope
+from ..telemetry.logging import get_logger
+from ..telemetry.otel import CallTelemetry, Instruments, Logger
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import Tracer, TracerProvider
+
+INSTRUMENTATION_NAME = "genguard"
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _is_noop_tracer_provider(provider: object) -> bool:
+    return isinstance(provider, NoOpTracerProvider | ProxyTracerProvider)
+
+
+def _is_noop_meter_provider(provider: object) -> bool:
+    # The API's proxy (used until a global SDK provider is set) is private; match by name.
+    return (
+        isinstance(provider, NoOpMeterProvider) or type(provider).__name__ == "_ProxyMeterProvider"
+    )
+
+
+class TelemetryLayer:
+    """OpenTelemetry traces and metrics plus structlog lines for every call (scope ``call``).
+
+    ``tracer_provider``/``meter_provider``: where spans and metrics go (None: the
+    global providers). ``logger``: a structlog logger (None: ``structlog.get_logger
+    ("genguard")``, bound to ``service``). ``log_prompts`` adds the prompt text to
+    the per-call log line (never to spans or metrics). ``service_name`` is bound to
+    every log line. ``logs=False`` turns log lines off.
+    """
+
+    scope: Scope = "call"
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        logger: Logger | None = None,
+        log_prompts: bool = False,
+        service_name: str = "genguard",
+        logs: bool = True,
+    ) -> None:
+        self.service_name = service_name
+        self.log_prompts = log_prompts
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self._tracer: Tracer | None = None
+        self._instruments: Instruments | None = None
+        # Resolved for good: an explicit provider never changes; a real global is set once.
+        self._tracer_final = False
+        self._meter_final = False
+        self._log: Logger | None = None
+        if logs:
+            self._log = logger if logger is not None else get_logger(service=service_name)
+        if tracer_provider is not None:
+            self._resolve_tracer()
+        if meter_provider is not None:
+            self._resolve_instruments()
+
+    def _resolve_tracer(self) -> Tracer | None:
+        provider = self._tracer_provider
+        if provider is None:
+            provider = trace.get_tracer_provider()
+            if _is_noop_tracer_provider(provider):
+                return None  # look again next call: the application may install an SDK later
+        elif _is_noop_tracer_provider(provider):
+            self._tracer_final = True
+            return None
+        self._tracer = provider.get_tracer(INSTRUMENTATION_NAME, _version())
+        self._tracer_final = True
+        return self._tracer
+
+    def _resolve_instruments(self) -> Instruments | None:
+        provider = self._meter_provider
+        if provider is None:
+            provider = metrics.get_meter_provider()
+            if _is_noop_meter_provider(provider):
+                return None
+        elif _is_noop_meter_provider(provider):
+            self._meter_final = True
+            return None
+        self._instruments = Instruments.for_provider(provider, _version())
+        self._meter_final = True
+        return self._instruments
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any signal is on right now (an SDK provider found, or logs)."""
+        tracer = self._tracer if self._tracer_final else self._resolve_tracer()
+        instruments = self._instruments if self._meter_final else self._resolve_instruments()
+        return tracer is not None or instruments is not None or self._log is not None
+
+    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
+        tracer = self._tracer if self._tracer_final else self._resolve_tracer()
+        instruments = self._instruments if self._meter_final else self._resolve_instruments()
+        log = self._log
+        if tracer is None and instruments is None and log is None:
+            return await next(call)
+        previous = call.observer
+        recorder = CallTelemetry(call, previous, tracer, instruments, log, self.log_prompts)
+        recorder.start()
+        call.observer = recorder
+        result: GenerationResult | None = None
+        error: BaseException | None = None
+        try:
+            result = await next(call)
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            call.observer = previous
+            recorder.finish(result, error)
+            error = None  # break the frame <-> traceback cycle
+
+    def __repr__(self) -> str:
+        return (
+            f"TelemetryLayer(service_name={self.service_name!r}, "
+            f"log_prompts={self.log_prompts}, logs={self._log is not None})"
+        )
+
+
+__all__ = ["INSTRUMENTATION_NAME", "TelemetryLayer"]

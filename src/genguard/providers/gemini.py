@@ -1,0 +1,542 @@
+"""Gemini ``generateContent`` with image output: request building and response mapping.
+
+A thin adapter: the request is built from the ``GenerationRequest`` (history parts
+echoed exactly as received, so thought signatures survive), sent through the
+shared transport, and every response becomes a ``GenerationResult`` or one typed
+error. Gemini reports blocks inside HTTP 200 bodies, and its retry hints inside
+the ``google.rpc.Status`` error body, so both are read here.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import (
+    AuthenticationError,
+    BadRequest,
+    ContentBlocked,
+    GenGuardError,
+    ProviderError,
+    ProviderUnavailable,
+    QuotaExhausted,
+    RateLimited,
+    ResponseError,
+)
+from ..model import Call, GenerationRequest, GenerationResult, Image, Part, Turn, Usage
+from ..safety.categories import gemini_category
+from . import _wire
+from .hints import (
+    SOURCE_RETRY_IN_MESSAGE,
+    SOURCE_RETRY_INFO,
+    RetryHint,
+    parse_proto_duration,
+    parse_retry_in_message,
+    retry_hint_from_headers,
+)
+from .transport import HttpTransport, RawResponse
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_MODEL = "gemini-2.5-flash-image"
+
+#: Aspect ratios the Gemini image models accept (``imageConfig.aspectRatio``).
+ASPECT_RATIOS: tuple[str, ...] = (
+    "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
+)  # fmt: skip
+#: ``imageConfig.imageSize`` values (Gemini 3 image models).
+IMAGE_SIZES: tuple[str, ...] = ("1K", "2K", "4K")
+
+#: Candidate finish reasons that mean the provider refused the output.
+BLOCK_FINISH_REASONS = frozenset(
+    {
+        "SAFETY",
+        "IMAGE_SAFETY",
+        "PROHIBITED_CONTENT",
+        "IMAGE_PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "RECITATION",
+        "IMAGE_RECITATION",
+    }
+)
+#: Finish reasons without an image where a second try can plausibly succeed.
+RETRYABLE_NO_IMAGE_REASONS = frozenset({"NO_IMAGE", "IMAGE_OTHER", "OTHER"})
+
+SafetySettings = Mapping[str, str] | Sequence[Mapping[str, str]]
+
+
+def _rpc_type(detail: Mapping[str, Any]) -> str:
+    kind = detail.get("@type")
+    return kind.rsplit(".", 1)[-1] if isinstance(kind, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleStatus:
+    """The parts of a ``google.rpc.Status`` error body a caller acts on."""
+
+    message: str
+    status: str | None
+    reason: str | None  # ErrorInfo.reason, e.g. API_KEY_INVALID
+    retry_delay: float | None  # RetryInfo.retryDelay, seconds
+    quota_ids: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, body: bytes, *secrets: str | None) -> GoogleStatus:
+        """Read the envelope (object, one-element array, or a non-JSON page) leniently."""
+        data = _wire.try_loads(body)
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]
+        error = data.get("error") if isinstance(data, dict) else None
+        if not isinstance(error, dict):
+            text = _wire.snippet(body, *secrets) if data is None else ""
+            return cls(text, None, None, None, ())
+        reason: str | None = None
+        retry_delay: float | None = None
+        quota_ids: list[str] = []
+        details = error.get("details")
+        for detail in details if isinstance(details, list) else ():
+            if not isinstance(detail, dict):
+                continue
+            kind = _rpc_type(detail)
+            if kind == "RetryInfo":
+                retry_delay = parse_proto_duration(detail.get("retryDelay"))
+            elif kind == "ErrorInfo" and isinstance(detail.get("reason"), str):
+                reason = _wire.wire_token(detail["reason"], *secrets)
+            elif kind == "QuotaFailure":
+                violations = detail.get("violations")
+                for violation in violations if isinstance(violations, list) else ():
+                    if isinstance(violation, dict) and isinstance(violation.get("quotaId"), str):
+                        quota_ids.append(violation["quotaId"])
+        return cls(
+            message=_wire.provider_text(error.get("message"), *secrets),
+            status=_wire.wire_token(error.get("status"), *secrets),
+            reason=reason,
+            retry_delay=retry_delay,
+            quota_ids=tuple(quota_ids),
+        )
+
+
+def google_error(raw: RawResponse, *, provider: str, api_key: str, now: float) -> GenGuardError:
+    """Map a non-2xx Google API response to a typed error (shared with Imagen)."""
+    status = raw.status
+    rpc = GoogleStatus.parse(raw.body, api_key)
+    code = rpc.reason or rpc.status
+    what = f"{provider}: HTTP {status}" + (f" {rpc.status}" if rpc.status else "")
+    message = f"{what}: {rpc.message}" if rpc.message else what
+    common: dict[str, Any] = {"status": status, "code": code, "provider": provider}
+    header_hint = retry_hint_from_headers(raw.headers, now)
+
+    if status == 429:
+        if any("PerDay" in quota for quota in rpc.quota_ids):
+            return QuotaExhausted(message, retry_after=rpc.retry_delay, **common)
+        hint = _rate_limit_hint(rpc, header_hint)
+        return RateLimited(
+            message,
+            retry_after=hint.seconds if hint else None,
+            hint_source=hint.source if hint else None,
+            **common,
+        )
+    if status == 400:
+        if rpc.reason == "API_KEY_INVALID":
+            return AuthenticationError(message, **common)
+        return BadRequest(message, **common)
+    if status in (401, 403):
+        return AuthenticationError(message, **common)
+    if status == 404:
+        return BadRequest(message, **common)
+    if status == 402:
+        return QuotaExhausted(message, **common)
+    hinted: dict[str, Any] = {}
+    if header_hint is not None:
+        hinted = {"retry_after": header_hint.seconds, "hint_source": header_hint.source}
+    elif rpc.retry_delay is not None:
+        hinted = {"retry_after": rpc.retry_delay, "hint_source": SOURCE_RETRY_INFO}
+    if status in (408, 409) or 500 <= status <= 599:
+        return ProviderUnavailable(message, **common, **hinted)
+    return ProviderError(message, **common, **hinted)
+
+
+def _rate_limit_hint(rpc: GoogleStatus, header_hint: RetryHint | None) -> RetryHint | None:
+    if rpc.retry_delay is not None:
+        return RetryHint(rpc.retry_delay, SOURCE_RETRY_INFO)
+    in_message = parse_retry_in_message(rpc.message)
+    if in_message is not None:
+        return RetryHint(in_message, SOURCE_RETRY_IN_MESSAGE)
+    return header_hint
+
+
+def _blocked_harms(ratings: object) -> list[str]:
+    """Harm categories marked ``blocked: true`` in a ``safetyRatings`` array."""
+    if not isinstance(ratings, list):
+        return []
+    return [
+        r["category"]
+        for r in ratings
+        if isinstance(r, dict) and r.get("blocked") is True and isinstance(r.get("category"), str)
+    ]
+
+
+def _part_json(part: Part, where: str) -> dict[str, Any]:
+    """A history part as Gemini expects it, with the original base64 and signature."""
+    out: dict[str, Any] = {}
+    has_image = part.raw_data is not None or part.image is not None
+    if part.text is not None:
+        if has_image:
+            raise BadRequest(f"gemini: {where} has both text and an image; split it in two parts")
+        out["text"] = part.text
+    elif has_image:
+        mime = part.image.mime_type if part.image is not None else "image/png"
+        data = part.raw_data
+        if data is None:
+            assert part.image is not None
+            data = base64.b64encode(part.image.data).decode("ascii")
+        out["inlineData"] = {"mimeType": mime, "data": data}
+    if part.thought:
+        out["thought"] = True
+    if part.thought_signature is not None:
+        out["thoughtSignature"] = part.thought_signature
+    return out
+
+
+def _image_part(image: Image) -> dict[str, Any]:
+    data = base64.b64encode(image.data).decode("ascii")
+    return {"inlineData": {"mimeType": image.mime_type, "data": data}}
+
+
+class GeminiProvider:
+    """Gemini image generation and editing through ``models/{model}:generateContent``.
+
+    ``safety_settings`` is sent as ``safetySettings`` (a ``{category: threshold}``
+    mapping or a list of ``{"category", "threshold"}``); it does not govern the
+    image-output filters. ``image_size`` (``"1K"|"2K"|"4K"``) is for Gemini 3 image
+    models only; leave it None for ``gemini-2.5-flash-image``. The key travels only
+    in the ``x-goog-api-key`` header and never appears in a repr or message.
+    """
+
+    name = "gemini"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        model: str = DEFAULT_MODEL,
+        base_url: str = DEFAULT_BASE_URL,
+        safety_settings: SafetySettings | None = None,
+        response_modalities: Sequence[str] = ("TEXT", "IMAGE"),
+        image_size: str | None = None,
+        api_version: str = "v1beta",
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("api_key must be a non-empty string")
+        if image_size is not None and image_size not in IMAGE_SIZES:
+            raise ValueError(f"image_size must be one of {', '.join(IMAGE_SIZES)}")
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
+        self.image_size = image_size
+        self.response_modalities = tuple(response_modalities)
+        self.safety_settings = _normalise_safety(safety_settings)
+        self._key = _wire.Secret(api_key)
+        self._headers = _wire.SecretHeaders(
+            {"x-goog-api-key": api_key, "content-type": "application/json"}
+        )
+        self._urls: dict[str, str] = {}
+
+    def url_for(self, model: str) -> str:
+        url = self._urls.get(model)
+        if url is None:
+            name = model.removeprefix("models/")
+            url = f"{self.base_url}/{self.api_version}/models/{name}:generateContent"
+            if len(self._urls) < 64:
+                self._urls[model] = url
+        return url
+
+    def build_body(self, request: GenerationRequest) -> dict[str, Any]:
+        """The ``generateContent`` JSON body for ``request`` (history, new turn, config)."""
+        contents: list[dict[str, Any]] = [
+            {
+                "role": turn.role,
+                "parts": [
+                    _part_json(part, f"history[{t}].parts[{p}]")
+                    for p, part in enumerate(turn.parts)
+                ],
+            }
+            for t, turn in enumerate(request.history)
+        ]
+        parts: list[dict[str, Any]] = [{"text": request.prompt}]
+        parts.extend(_image_part(image) for image in request.images)
+        contents.append({"role": "user", "parts": parts})
+
+        config: dict[str, Any] = {"responseModalities": list(self.response_modalities)}
+        if request.n > 1:
+            config["candidateCount"] = request.n
+        image_config = self._image_config(request)
+        if image_config:
+            config["imageConfig"] = image_config
+        if request.seed is not None:
+            config["seed"] = request.seed
+        body: dict[str, Any] = {"contents": contents, "generationConfig": config}
+        if self.safety_settings:
+            body["safetySettings"] = self.safety_settings
+        return body
+
+    def _image_config(self, request: GenerationRequest) -> dict[str, str]:
+        config: dict[str, str] = {}
+        image_size = self.image_size
+        if request.aspect_ratio:
+            config["aspectRatio"] = request.aspect_ratio
+        elif request.size and request.size != "auto":
+            if request.size.upper() in IMAGE_SIZES:
+                image_size = request.size.upper()
+            else:
+                dims = _wire.parse_size(request.size)
+                if dims is None:
+                    raise BadRequest(
+                        f"gemini: size {request.size!r} is neither WIDTHxHEIGHT nor "
+                        f"one of {', '.join(IMAGE_SIZES)}",
+                        provider=self.name,
+                    )
+                config["aspectRatio"] = _wire.nearest_ratio(*dims, ASPECT_RATIOS)
+        if image_size:
+            config["imageSize"] = image_size
+        return config
+
+    async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
+        body = _wire.dumps(self.build_body(call.request))
+        raw = await transport.request(
+            "POST", self.url_for(call.model), headers=self._headers, body=body, provider=self.name
+        )
+        if 200 <= raw.status < 300:
+            return self.parse_result(raw, call)
+        raise google_error(raw, provider=self.name, api_key=self._key.get(), now=call.clock.wall())
+
+    def parse_result(self, raw: RawResponse, call: Call) -> GenerationResult:
+        """Map a 2xx body to a result, a ``ContentBlocked`` or a typed no-image error."""
+        with _wire.response_errors(self.name, raw.status, None):
+            data = _wire.as_dict(_wire.loads(raw.body), "body")
+            return _GenerateResponse(self, raw, call, data).result()
+
+    def __repr__(self) -> str:
+        return f"GeminiProvider(model={self.model!r}, base_url={self.base_url!r})"
+
+
+def _normalise_safety(settings: SafetySettings | None) -> list[dict[str, str]]:
+    if not settings:
+        return []
+    if isinstance(settings, Mapping):
+        return [{"category": c, "threshold": t} for c, t in settings.items()]
+    out = []
+    for entry in settings:
+        if not isinstance(entry, Mapping) or not {"category", "threshold"} <= entry.keys():
+            raise ValueError("safety_settings entries need 'category' and 'threshold'")
+        out.append({"category": str(entry["category"]), "threshold": str(entry["threshold"])})
+    return out
+
+
+class _GenerateResponse:
+    """One 2xx body being read; split out so each step names the field it checks."""
+
+    __slots__ = ("call", "data", "provider", "raw", "request_id")
+
+    def __init__(
+        self, provider: GeminiProvider, raw: RawResponse, call: Call, data: dict[str, Any]
+    ) -> None:
+        self.provider = provider
+        self.raw = raw
+        self.call = call
+        self.data = data
+        self.request_id = _wire.wire_token(data.get("responseId"), provider._key.get())
+
+    def result(self) -> GenerationResult:
+        data = self.data
+        feedback = _wire.opt_dict(data, "promptFeedback", "body")
+        block_reason = (
+            _wire.opt_str(feedback, "blockReason", "promptFeedback") if feedback else None
+        )
+        if block_reason:
+            assert feedback is not None
+            raise self._blocked("input", block_reason, feedback.get("safetyRatings"), feedback)
+        candidates = _wire.opt_list(data, "candidates", "body") or []
+        if not candidates:
+            raise ResponseError(
+                "gemini: HTTP 200 with no candidates and no promptFeedback.blockReason",
+                status=self.raw.status,
+                provider=self.provider.name,
+                request_id=self.request_id,
+            )
+        parsed = [
+            _Candidate.parse(_wire.as_dict(c, f"candidates[{i}]"), f"candidates[{i}]")
+            for i, c in enumerate(candidates)
+        ]
+        chosen = next(
+            (c for c in parsed if c.images and c.reason not in BLOCK_FINISH_REASONS), None
+        )
+        if chosen is None:
+            raise self._no_image(parsed)
+        images = tuple(
+            image for c in parsed if c.reason not in BLOCK_FINISH_REASONS for image in c.images
+        )
+        model = _wire.lenient_str(data.get("modelVersion")) or self.call.model
+        return GenerationResult(
+            images=images,
+            generation_id=self.call.generation_id,
+            provider=self.provider.name,
+            model=model,
+            text=chosen.text,
+            seed=self.call.request.seed,
+            usage=_usage(data.get("usageMetadata")),
+            finish_reason=chosen.reason,
+            parts=chosen.parts,
+            request_id=self.request_id,
+        )
+
+    def _no_image(self, parsed: list[_Candidate]) -> GenGuardError:
+        for candidate in parsed:
+            if candidate.reason in BLOCK_FINISH_REASONS:
+                assert candidate.reason is not None
+                return self._blocked(
+                    "output",
+                    candidate.reason,
+                    candidate.ratings,
+                    {"blockReasonMessage": candidate.message},
+                )
+        first = parsed[0]
+        key = self.provider._key.get()
+        reason = _wire.wire_token(first.reason, key)
+        code = "NO_IMAGE" if reason in (None, "STOP") else reason
+        text = f"gemini: no image in the response (finishReason {reason or 'missing'})"
+        if first.text:
+            text += f"; model said: {_wire.provider_text(first.text, key)!r}"
+        if first.message:
+            text += f" {_wire.provider_text(first.message, key)}"
+        return ProviderError(
+            text,
+            status=self.raw.status,
+            code=code,
+            retryable=code in RETRYABLE_NO_IMAGE_REASONS,
+            request_id=self.request_id,
+            provider=self.provider.name,
+        )
+
+    def _blocked(
+        self, stage: str, reason: str, ratings: object, source: Mapping[str, Any]
+    ) -> ContentBlocked:
+        key = self.provider._key.get()
+        harms = _blocked_harms(ratings)
+        category = gemini_category(reason, harms)
+        safe_reason = _wire.wire_token(reason, key)
+        what = "prompt" if stage == "input" else "output"
+        text = f"gemini: {what} blocked by the provider ({safe_reason}"
+        text += f", {_wire.provider_text(', '.join(harms), key)})" if harms else ")"
+        message = _wire.provider_text(source.get("blockReasonMessage"), key)
+        return ContentBlocked(
+            f"{text}: {message}" if message else text,
+            stage="input" if stage == "input" else "output",
+            category=category,
+            source="provider",
+            reason=safe_reason,
+            provider=self.provider.name,
+            status=self.raw.status,
+            request_id=self.request_id,
+        )
+
+
+@dataclass(slots=True)
+class _Candidate:
+    reason: str | None
+    message: str | None
+    ratings: object
+    images: list[Image]
+    parts: tuple[Part, ...]
+    text: str | None
+
+    @classmethod
+    def parse(cls, candidate: dict[str, Any], where: str) -> _Candidate:
+        reason = _wire.opt_str(candidate, "finishReason", where)
+        content = _wire.opt_dict(candidate, "content", where)
+        raw_parts = (
+            _wire.opt_list(content, "parts", f"{where}.content") if content else None
+        ) or []
+        parts: list[Part] = []
+        images: list[Image] = []
+        texts: list[str] = []
+        for index, item in enumerate(raw_parts):
+            here = f"{where}.content.parts[{index}]"
+            part = _parse_part(_wire.as_dict(item, here), here)
+            if part is None:
+                continue
+            parts.append(part)
+            if part.thought:
+                continue
+            if part.image is not None:
+                images.append(part.image)
+            elif part.text:
+                texts.append(part.text)
+        return cls(
+            reason=reason,
+            message=_wire.lenient_str(candidate.get("finishMessage")),
+            ratings=candidate.get("safetyRatings"),
+            images=images,
+            parts=tuple(parts),
+            text="".join(texts) if texts else None,
+        )
+
+
+def _parse_part(item: dict[str, Any], where: str) -> Part | None:
+    """One response part; None for kinds a result cannot carry (fileData, tool calls)."""
+    thought = item.get("thought") is True
+    signature = _wire.opt_str(item, "thoughtSignature", where)
+    inline = item.get("inlineData")
+    if inline is None:
+        inline = item.get("inline_data")
+    if inline is not None:
+        inline = _wire.as_dict(inline, f"{where}.inlineData")
+        raw_data = inline.get("data")
+        data = _wire.b64decode(raw_data, f"{where}.inlineData.data")
+        assert isinstance(raw_data, str)
+        mime = _wire.opt_str(inline, "mimeType", f"{where}.inlineData") or "image/png"
+        return Part(
+            image=Image(data, mime), thought=thought, thought_signature=signature, raw_data=raw_data
+        )
+    text = _wire.opt_str(item, "text", where)
+    if text is None and signature is None:
+        return None
+    return Part(text=text, thought=thought, thought_signature=signature)
+
+
+def _usage(meta: object) -> Usage:
+    if not isinstance(meta, dict):
+        return Usage()
+    image_tokens: int | None = None
+    details = meta.get("candidatesTokensDetails")
+    for entry in details if isinstance(details, list) else ():
+        if isinstance(entry, dict) and entry.get("modality") == "IMAGE":
+            count = _wire.lenient_int(entry.get("tokenCount"))
+            if count is not None:
+                image_tokens = (image_tokens or 0) + count
+    return Usage(
+        input_tokens=_wire.lenient_int(meta.get("promptTokenCount")),
+        output_tokens=_wire.lenient_int(meta.get("candidatesTokenCount")),
+        total_tokens=_wire.lenient_int(meta.get("totalTokenCount")),
+        image_tokens=image_tokens,
+    )
+
+
+def history_turn(result: GenerationResult) -> Turn:
+    """The model turn of ``result``, ready to append to ``GenerationRequest.history``."""
+    return Turn(role="model", parts=result.parts)
+
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "BLOCK_FINISH_REASONS",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MODEL",
+    "IMAGE_SIZES",
+    "GeminiProvider",
+    "GoogleStatus",
+    "google_error",
+    "history_turn",
+]

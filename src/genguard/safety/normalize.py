@@ -1,0 +1,97 @@
+"""Text normalisation for pattern matching: one canonical form, plus de-obfuscated views.
+
+Word lists are easy to dodge with look-alike characters, accents, zero-width
+characters, s.p.a.c.e.d letters or digit-for-letter swaps. Rather than make
+every pattern handle that, the text is reduced to a canonical form and a few
+*views* (each undoing one trick); a pattern matches if it matches any view.
+Each view is a full string, so word boundaries still hold in it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+#: Look-alike letters from other scripts that NFKC keeps apart from Latin ones.
+_HOMOGLYPHS = str.maketrans(
+    {
+        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o",
+        "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j",
+        "ѕ": "s", "ԁ": "d", "ɡ": "g", "ο": "o", "α": "a", "ν": "v", "ι": "i", "κ": "k",
+        "τ": "t", "ρ": "p", "ε": "e", "υ": "u", "χ": "x",
+    }
+)  # fmt: skip
+
+#: Digit and symbol swaps ("s3x", "k1ll", "n@ked"). "1" reads as i or l, so it has two views.
+_LEET_BASE = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
+              "@": "a", "$": "s", "€": "e", "¢": "c"}  # fmt: skip
+_LEET_I = str.maketrans({**_LEET_BASE, "1": "i", "!": "i", "|": "l"})
+_LEET_L = str.maketrans({**_LEET_BASE, "1": "l", "!": "i", "|": "l"})
+_LEET_CHARS = frozenset("01345789@$€¢!|")
+
+#: A token that may hide letters behind digits or symbols. "!" and "|" count only
+#: inside a word, so "gore!" stays "gore" rather than becoming "gorei".
+_TOKEN = re.compile(r"[\w@$€¢]+(?:[!|][\w@$€¢]+)*")
+#: Three or more single characters split by separators: "k i l l", "s.e.x", "n-u-d-e".
+_SPACED = re.compile(r"(?<!\w)\w(?:[\s.\-_*·,/+~'\"]{1,3}\w){2,}(?!\w)")
+_SEPARATORS = re.compile(r"[^\w]+")
+#: Runs of three or more of the same letter ("nuuude", "sexxxy").
+_RUN = re.compile(r"([^\W\d_])\1{2,}")
+
+
+def normalize(text: str) -> str:
+    """NFKC, invisible characters dropped, case-folded, accents stripped, look-alikes mapped."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = text.casefold()
+    decomposed = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    text = unicodedata.normalize("NFC", text)
+    return text.translate(_HOMOGLYPHS)
+
+
+def _despace(text: str, *, keep_article: bool) -> str:
+    def join(match: re.Match[str]) -> str:
+        run = match.group()
+        letters = _SEPARATORS.sub("", run)
+        # "a s e x y" is most likely "a sexy": keep a leading article apart.
+        if keep_article and letters[0] in "ai" and run[1].isspace() and len(letters) > 3:
+            return letters[0] + " " + letters[1:]
+        return letters
+
+    return _SPACED.sub(join, text)
+
+
+def _deleet(text: str, table: dict[int, str]) -> str:
+    def swap(match: re.Match[str]) -> str:
+        token = match.group()
+        if any(ch.isalpha() for ch in token) and any(ch in _LEET_CHARS for ch in token):
+            return token.translate(table)
+        return token
+
+    return _TOKEN.sub(swap, text)
+
+
+def views(text: str) -> tuple[str, ...]:
+    """The normalised text and each de-obfuscated variant of it, without duplicates.
+
+    Most prompts have no spaced letters, digits inside words or letter runs, and
+    get exactly one view.
+    """
+    base = normalize(text)
+    out: dict[str, None] = {base: None}
+    if _SPACED.search(base):
+        out[_despace(base, keep_article=False)] = None
+        out[_despace(base, keep_article=True)] = None
+    if _RUN.search(base):
+        for view in list(out):
+            out[_RUN.sub(r"\1", view)] = None
+            out[_RUN.sub(r"\1\1", view)] = None
+    if any(ch in _LEET_CHARS for ch in base):
+        for view in list(out):
+            out[_deleet(view, _LEET_I)] = None
+            out[_deleet(view, _LEET_L)] = None
+    return tuple(out)
+
+
+__all__ = ["normalize", "views"]

@@ -1,0 +1,270 @@
+"""The ``rules`` classifier: categories of word and phrase patterns, matched on normalised text.
+
+Local, free and fast (no network), so it runs first and refuses the obvious cases
+before a paid moderation call. Its limits are those of any word list: it sees
+words, not meaning ("a painting of a massacre" and a news photo look alike),
+and a determined writer can paraphrase around it. See docs/safety.md.
+
+Pattern syntax, one rule per string:
+
+- ``severed head``: whole words, in order, separated by anything non-alphanumeric
+  (or nothing: ``self harm`` also matches "self-harm" and "selfharm");
+- ``decapitat*``: a word starting with ``decapitat``; a lone ``*`` is any one word
+  (``slit * wrists``);
+- ``gore|gory``: any of the alternatives;
+- ``child|kid & nude|naked``: every ``&`` part must match somewhere in the text
+  (a rule given as a list of strings means the same);
+- ``re:<regex>``: a raw regular expression over the normalised text.
+
+Patterns are normalised like the text (NFKC, case-folded, accents stripped), and
+each rule is tried on every de-obfuscated view of the text (``normalize.views``).
+Allowlisted phrases are blanked out of the text before any rule is tried.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..model import GenerationRequest
+from .defaults import BUILTIN_CATEGORIES, DEFAULT_ALLOWLIST, DEFAULT_CATEGORY_NAMES, Rule
+from .normalize import normalize, views
+from .verdict import Verdict
+
+#: Longest rule text quoted in a verdict's reason.
+MAX_REASON_SOURCE = 60
+
+_NON_PATTERN = re.compile(r"[^\w*]+|_")
+_AND = re.compile(r"\s+&\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """One rule: every part must match at least one view of the text."""
+
+    category: str
+    index: int
+    source: str
+    parts: tuple[re.Pattern[str], ...]
+
+    def matches(self, texts: Sequence[str], seen: dict[re.Pattern[str], bool]) -> bool:
+        """``seen`` caches each part's result, since rules share parts."""
+        for part in self.parts:
+            hit = seen.get(part)
+            if hit is None:
+                hit = seen[part] = any(part.search(text) for text in texts)
+            if not hit:
+                return False
+        return True
+
+
+def _compile_alternative(phrase: str, path: str) -> str:
+    tokens = _NON_PATTERN.sub(" ", normalize(phrase)).split()
+    if not tokens:
+        raise ConfigError(path, f"pattern {phrase!r} has no letters or digits")
+    pieces: list[str] = []
+    for position, token in enumerate(tokens):
+        if token == "*":
+            piece = r"\w+"
+        elif token.endswith("*") and "*" not in token[:-1]:
+            piece = re.escape(token[:-1]) + r"\w*"
+        elif "*" in token:
+            raise ConfigError(path, f"'*' may only end a word or stand alone, in {phrase!r}")
+        else:
+            piece = re.escape(token)
+        if position:
+            wild = token == "*" or tokens[position - 1] == "*"
+            pieces.append(r"[\W_]+" if wild else r"[\W_]*")
+        pieces.append(piece)
+    return "".join(pieces)
+
+
+def compile_part(text: str, path: str) -> re.Pattern[str]:
+    """One part of a rule: ``re:<regex>`` or ``a|b c|d*`` alternatives."""
+    if not isinstance(text, str):
+        raise ConfigError(path, f"a pattern must be a string, got {type(text).__name__}")
+    if text.startswith("re:"):
+        source = text[3:]
+        if not source:
+            raise ConfigError(path, "empty regular expression")
+    else:
+        alternatives = [a for a in (a.strip() for a in text.split("|")) if a]
+        if not alternatives:
+            raise ConfigError(path, f"empty pattern {text!r}")
+        body = "|".join(_compile_alternative(a, path) for a in alternatives)
+        source = rf"(?<!\w)(?:{body})(?!\w)"
+    try:
+        return re.compile(source)
+    except re.error as exc:
+        raise ConfigError(path, f"invalid regular expression: {exc}") from None
+
+
+def compile_rule(category: str, index: int, rule: object, path: str) -> CompiledRule:
+    """A rule string (parts joined by `` & ``) or a list of part strings."""
+    if isinstance(rule, str):
+        text = rule.strip()
+        parts = [text] if text.startswith("re:") else _AND.split(text)
+        source = text
+    elif isinstance(rule, Sequence) and rule and all(isinstance(p, str) for p in rule):
+        parts = [p.strip() for p in rule]
+        source = " & ".join(parts)
+    else:
+        raise ConfigError(path, "a rule must be a string or a non-empty list of strings")
+    compiled = tuple(compile_part(p, path) for p in parts)
+    return CompiledRule(category, index, source, compiled)
+
+
+def load_rules_file(file: str | os.PathLike[str]) -> tuple[dict[str, list[Rule]], list[str]]:
+    """Read ``{categories: {name: [rule, ...]}, allowlist: [phrase, ...]}`` from YAML or JSON."""
+    import yaml
+
+    where = f"file {os.fspath(file)!r}"
+    try:
+        data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError("file", f"cannot read {where}: {exc.strerror or exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError("file", f"{where} is not valid YAML/JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("file", f"{where} must hold a mapping with 'categories'/'allowlist'")
+    unknown = set(data) - {"categories", "allowlist"}
+    if unknown:
+        raise ConfigError("file", f"{where}: unknown keys {sorted(map(str, unknown))}")
+    categories = data.get("categories") or {}
+    allowlist = data.get("allowlist") or []
+    if not isinstance(categories, dict):
+        raise ConfigError("file.categories", f"{where}: 'categories' must be a mapping")
+    if not isinstance(allowlist, list) or not all(isinstance(a, str) for a in allowlist):
+        raise ConfigError("file.allowlist", f"{where}: 'allowlist' must be a list of strings")
+    out: dict[str, list[Rule]] = {}
+    for name, rules in categories.items():
+        if not isinstance(name, str) or not isinstance(rules, list):
+            raise ConfigError(
+                f"file.categories.{name}", f"{where}: each category is a list of rules"
+            )
+        out[name] = [tuple(r) if isinstance(r, list) else r for r in rules]
+    return out, list(allowlist)
+
+
+class RulesClassifier:
+    """Word and phrase patterns per category; a match flags the category with score 1.0.
+
+    ``categories``: None for the default sets (sexual_minors, violence, self_harm,
+    hate); a list of built-in set names (those plus ``sexual``); or a mapping of
+    category name to rules. ``file``: a YAML/JSON file of more categories and
+    allowlist phrases, merged in. ``allowlist``: phrases blanked out before
+    matching. ``include_defaults`` (default: only when neither ``categories`` nor
+    ``file`` is given) adds the default sets and the default allowlist.
+    """
+
+    def __init__(
+        self,
+        categories: Mapping[str, Sequence[Rule]] | Sequence[str] | str | None = None,
+        allowlist: Sequence[str] = (),
+        file: str | os.PathLike[str] | None = None,
+        *,
+        include_defaults: bool | None = None,
+        name: str = "rules",
+    ) -> None:
+        self.name = name
+        if include_defaults is None:
+            include_defaults = categories is None and file is None
+        sources: dict[str, list[Rule]] = {}
+        allow: list[str] = []
+        uses_builtin = False
+        if include_defaults:
+            for set_name in DEFAULT_CATEGORY_NAMES:
+                sources.setdefault(set_name, []).extend(BUILTIN_CATEGORIES[set_name])
+            uses_builtin = True
+        if isinstance(categories, str):
+            categories = [categories]
+        if isinstance(categories, Mapping):
+            for cat, rules in categories.items():
+                if not isinstance(cat, str) or not cat:
+                    raise ConfigError("categories", f"category names are strings, got {cat!r}")
+                if isinstance(rules, str) or not isinstance(rules, Sequence):
+                    raise ConfigError(f"categories.{cat}", "must be a list of rules")
+                sources.setdefault(cat, []).extend(rules)
+        elif categories is not None:
+            for set_name in categories:
+                if set_name not in BUILTIN_CATEGORIES:
+                    raise ConfigError(
+                        "categories",
+                        f"no built-in rule set {set_name!r}; built-in sets: "
+                        f"{', '.join(BUILTIN_CATEGORIES)}",
+                    )
+                sources.setdefault(set_name, []).extend(BUILTIN_CATEGORIES[set_name])
+            uses_builtin = True
+        if file is not None:
+            file_categories, file_allow = load_rules_file(file)
+            for cat, rules in file_categories.items():
+                sources.setdefault(cat, []).extend(rules)
+            allow.extend(file_allow)
+        if isinstance(allowlist, str):
+            raise ConfigError("allowlist", "must be a list of phrases, not one string")
+        allow.extend(allowlist)
+        if uses_builtin:
+            allow.extend(DEFAULT_ALLOWLIST)
+        if not sources:
+            raise ConfigError("categories", "the rules classifier has no rules")
+
+        self.categories: dict[str, tuple[CompiledRule, ...]] = {
+            cat: tuple(
+                compile_rule(cat, i, rule, f"categories.{cat}[{i}]") for i, rule in enumerate(rules)
+            )
+            for cat, rules in sources.items()
+        }
+        self.allowlist: tuple[str, ...] = tuple(dict.fromkeys(allow))
+        self._allow: re.Pattern[str] | None = None
+        if self.allowlist:
+            parts = [
+                compile_part(a, f"allowlist[{i}]").pattern for i, a in enumerate(self.allowlist)
+            ]
+            self._allow = re.compile("|".join(f"(?:{p})" for p in parts))
+
+    def match(self, text: str) -> dict[str, CompiledRule]:
+        """The first matching rule of each category that matches ``text``."""
+        texts = views(text)
+        if self._allow is not None:
+            texts = tuple(self._allow.sub(" ", t) for t in texts)
+        found: dict[str, CompiledRule] = {}
+        seen: dict[re.Pattern[str], bool] = {}
+        for category, rules in self.categories.items():
+            for rule in rules:
+                if rule.matches(texts, seen):
+                    found[category] = rule
+                    break
+        return found
+
+    async def classify(self, request: GenerationRequest) -> Verdict:
+        found = self.match(request.prompt)
+        if not found:
+            return Verdict(allowed=True, classifier=self.name)
+        reason = "; ".join(
+            f"{cat} rule #{rule.index} ({_shorten(rule.source)})" for cat, rule in found.items()
+        )
+        return Verdict(
+            allowed=False,
+            categories={cat: 1.0 for cat in found},
+            flagged=tuple(found),
+            reason=reason,
+            classifier=self.name,
+        )
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{c}: {len(r)}" for c, r in self.categories.items())
+        return (
+            f"RulesClassifier(name={self.name!r}, rules={{{counts}}}, "
+            f"allowlist={len(self.allowlist)})"
+        )
+
+
+def _shorten(source: str) -> str:
+    return source if len(source) <= MAX_REASON_SOURCE else source[: MAX_REASON_SOURCE - 3] + "..."
+
+
+__all__ = ["CompiledRule", "RulesClassifier", "compile_part", "compile_rule", "load_rules_file"]

@@ -1,0 +1,345 @@
+"""Fault profiles: each decides, per request, whether to answer normally or not.
+
+A profile returns ``None`` (serve the normal success) or a ``Reply``. Profiles
+apply to the image endpoints (Gemini and OpenAI), never to moderations, so a
+safety classifier in front of a faulty provider still gets clean answers.
+Randomness is seeded: the same seed and the same request order give the same
+faults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, cast
+
+from . import wire
+from .hints import DATE_FORMS, DateForm, format_http_date
+from .replies import Reply
+from .requests import SimRequest
+
+# Words that moderations flag, and the categories they flag. The safety profile
+# blocks the same words by default. Chosen so no ordinary prompt contains one.
+DEFAULT_FLAG_WORDS: Mapping[str, tuple[str, ...]] = {
+    "violence-test": ("violence", "violence/graphic"),
+    "sexual-test": ("sexual",),
+    "minors-test": ("sexual", "sexual/minors"),
+    "hate-test": ("hate",),
+    "harassment-test": ("harassment", "harassment/threatening"),
+    "self-harm-test": ("self-harm", "self-harm/intent"),
+    "illicit-test": ("illicit", "illicit/violent"),
+}
+
+
+def flagged_categories(text: str, words: Mapping[str, Sequence[str]]) -> list[str]:
+    """Categories of every configured word found in ``text`` (case-insensitive)."""
+    lowered = text.lower()
+    found: list[str] = []
+    for word, cats in words.items():
+        if word.lower() in lowered:
+            found.extend(c for c in cats if c not in found)
+    return found
+
+
+def prompt_fraction(prompt: str, salt: str = "") -> float:
+    """A stable number in [0, 1) for a prompt: same prompt, same number, always."""
+    digest = hashlib.sha256((salt + prompt).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class Profile(Protocol):
+    name: str
+
+    def start(self, now: float) -> None: ...
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None: ...
+
+
+class Clean:
+    """Every request succeeds."""
+
+    name = "clean"
+
+    def __init__(self, seed: int = 0) -> None:
+        del seed
+
+    def start(self, now: float) -> None:
+        del now
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None:
+        return None
+
+
+class Flaky:
+    """Seeded-random 503s and 429s with short hints (and, optionally, resets)."""
+
+    name = "flaky"
+
+    def __init__(
+        self,
+        failure_rate: float = 0.3,
+        seed: int = 0,
+        max_hint: float = 1.0,
+        resets: float = 0.0,
+    ) -> None:
+        _check_fraction("failure_rate", failure_rate)
+        _check_fraction("resets", resets)
+        if not 0.05 <= max_hint <= 60:
+            raise ValueError("max_hint must be in [0.05, 60]")
+        self.failure_rate = failure_rate
+        self.max_hint = max_hint
+        self.resets = resets
+        self._rng = random.Random(seed)
+
+    def start(self, now: float) -> None:
+        del now
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None:
+        rng = self._rng
+        if rng.random() >= self.failure_rate:
+            return None
+        if self.resets and rng.random() < self.resets:
+            return Reply.reset()
+        kind = rng.random()
+        hint = round(0.05 + rng.random() * (self.max_hint - 0.05), 3)
+        whole = str(max(0, math.floor(self.max_hint)))
+        if req.api == "gemini":
+            if kind < 0.35:
+                return Reply.status(503)
+            if kind < 0.6:
+                return Reply.status(503, retry_after=whole)
+            return Reply.status(429, retry_info=wire.format_duration(hint))
+        if kind < 0.35:
+            return Reply.status(503)
+        if kind < 0.5:
+            return Reply.status(503, retry_after=whole)
+        if kind < 0.75:
+            return Reply.status(429, retry_after=whole)
+        return Reply.status(429, retry_after_ms=int(hint * 1000))
+
+
+class RateLimit:
+    """A real token bucket per (API, API key): ``rate`` per second, ``burst`` deep.
+
+    Over the limit, Gemini gets 429 RESOURCE_EXHAUSTED with ``RetryInfo`` equal to
+    the time until a slot frees (no header), OpenAI gets 429 rate_limit_exceeded
+    with ``retry-after-ms``, ``retry-after`` (ceil seconds) and ``x-ratelimit-*``.
+    """
+
+    name = "ratelimit"
+
+    def __init__(self, rate: float = 20.0, burst: int = 1, seed: int = 0) -> None:
+        del seed
+        if not rate > 0:
+            raise ValueError("rate must be > 0")
+        if burst < 1:
+            raise ValueError("burst must be >= 1")
+        self.rate = float(rate)
+        self.burst = int(burst)
+        self._buckets: dict[tuple[str, str | None], tuple[float, float]] = {}
+
+    def start(self, now: float) -> None:
+        self._buckets.clear()
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None:
+        key = (req.api, req.key)
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens >= 1.0:
+            tokens -= 1.0
+            self._buckets[key] = (tokens, now)
+            if req.api == "openai":
+                return Reply.ok(headers=self._headers(tokens))
+            return None
+        self._buckets[key] = (tokens, now)
+        wait = (1.0 - tokens) / self.rate
+        if req.api == "gemini":
+            return Reply.status(
+                429,
+                retry_info=wire.format_duration(wait),
+                body=wire.gemini_retry_info_error(req.model, wire.format_duration(wait), wait),
+            )
+        ms = math.ceil(wait * 1000)
+        headers = self._headers(tokens)
+        return Reply.status(
+            429,
+            retry_after=str(max(1, math.ceil(wait))),
+            retry_after_ms=ms,
+            headers=headers,
+            body=wire.openai_rate_limited(req.model, wait),
+        )
+
+    def _headers(self, tokens: float) -> dict[str, str]:
+        until_full = (self.burst - tokens) / self.rate
+        return {
+            "x-ratelimit-limit-requests": str(self.burst),
+            "x-ratelimit-remaining-requests": str(math.floor(tokens)),
+            "x-ratelimit-reset-requests": wire.format_go_duration(until_full),
+            "x-ratelimit-limit-tokens": "10000000",
+            "x-ratelimit-remaining-tokens": "9999000",
+            "x-ratelimit-reset-tokens": "6ms",
+        }
+
+
+class HttpDate:
+    """429/503 with ``Retry-After`` as an HTTP-date, rotating the three RFC forms.
+
+    The date is ``ceil(now + delay)`` (dates have 1-s resolution, and the date
+    itself is the earliest allowed time).
+    """
+
+    name = "httpdate"
+
+    def __init__(
+        self,
+        failure_rate: float = 0.5,
+        forms: Sequence[str] = DATE_FORMS,
+        delay: float = 1.0,
+        seed: int = 0,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        _check_fraction("failure_rate", failure_rate)
+        if isinstance(forms, str):
+            forms = [f.strip() for f in forms.split(",")]
+        bad = [f for f in forms if f not in DATE_FORMS]
+        if bad or not forms:
+            raise ValueError(f"forms must be a non-empty subset of {DATE_FORMS}, got {forms!r}")
+        if not 0 <= delay <= 3600:
+            raise ValueError("delay must be in [0, 3600]")
+        self.failure_rate = failure_rate
+        self.forms: tuple[DateForm, ...] = tuple(cast(DateForm, f) for f in forms)
+        self.delay = delay
+        self._rng = random.Random(seed)
+        self._wall = wall
+        self._count = 0
+
+    def start(self, now: float) -> None:
+        del now
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None:
+        if self._rng.random() >= self.failure_rate:
+            return None
+        form = self.forms[self._count % len(self.forms)]
+        code = 429 if self._count % 2 == 0 else 503
+        self._count += 1
+        date = format_http_date(math.ceil(self._wall() + self.delay), form)
+        return Reply.status(code, retry_after=date)
+
+
+class Outage:
+    """Every request 503 for ``duration`` seconds from the start (or switch), then clean."""
+
+    name = "outage"
+
+    def __init__(
+        self, duration: float = 5.0, retry_after: int | None = None, seed: int = 0
+    ) -> None:
+        del seed
+        if duration < 0:
+            raise ValueError("duration must be >= 0")
+        self.duration = duration
+        self.retry_after = retry_after
+        self._start: float | None = None
+
+    def start(self, now: float) -> None:
+        self._start = now
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None:
+        if self._start is None:
+            self._start = now
+        if now - self._start < self.duration:
+            return Reply.status(503, retry_after=self.retry_after)
+        return None
+
+
+class Slow:
+    """A seeded ``fraction`` of responses stall ``delay`` s after the headers."""
+
+    name = "slow"
+
+    def __init__(self, fraction: float = 0.3, delay: float = 2.0, seed: int = 0) -> None:
+        _check_fraction("fraction", fraction)
+        if delay < 0:
+            raise ValueError("delay must be >= 0")
+        self.fraction = fraction
+        self.delay = delay
+        self._rng = random.Random(seed)
+
+    def start(self, now: float) -> None:
+        del now
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None:
+        if self._rng.random() < self.fraction:
+            return Reply.delay(self.delay, before="body")
+        return None
+
+
+class Safety:
+    """Deterministic provider blocks: a prompt with a block word, or whose hash
+    falls under ``fraction``, is blocked every time it is sent."""
+
+    name = "safety"
+
+    def __init__(
+        self,
+        block_words: Sequence[str] | None = None,
+        fraction: float = 0.3,
+        seed: int = 0,
+    ) -> None:
+        del seed
+        _check_fraction("fraction", fraction)
+        if isinstance(block_words, str):
+            block_words = [w.strip() for w in block_words.split(",") if w.strip()]
+        words = list(DEFAULT_FLAG_WORDS) if block_words is None else list(block_words)
+        self.words = {w: DEFAULT_FLAG_WORDS.get(w, ("violence",)) for w in words}
+        self.fraction = fraction
+
+    def start(self, now: float) -> None:
+        del now
+
+    def blocked(self, prompt: str) -> tuple[str, ...] | None:
+        """The categories a prompt is blocked for, or None if it passes."""
+        cats = flagged_categories(prompt, self.words)
+        if cats:
+            return tuple(cats)
+        if prompt_fraction(prompt) < self.fraction:
+            options = ("violence", "sexual", "hate", "self-harm")
+            return (options[int(prompt_fraction(prompt, "cat") * len(options))],)
+        return None
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None:
+        cats = self.blocked(req.prompt)
+        if cats is None:
+            return None
+        return Reply.blocked(categories=cats)
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+
+
+PROFILES: dict[str, Callable[..., Profile]] = {
+    "clean": Clean,
+    "flaky": Flaky,
+    "ratelimit": RateLimit,
+    "httpdate": HttpDate,
+    "outage": Outage,
+    "slow": Slow,
+    "safety": Safety,
+}
+
+
+def make_profile(name: str, seed: int = 0, **options: Any) -> Profile:
+    """Build a profile by name; unknown names or options raise ``ValueError``."""
+    factory = PROFILES.get(name)
+    if factory is None:
+        raise ValueError(f"unknown simulator profile {name!r}; choose from {sorted(PROFILES)}")
+    options.setdefault("seed", seed)
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise ValueError(f"bad options for profile {name!r}: {exc}") from None

@@ -1,0 +1,441 @@
+"""Breaker state behind a small async protocol, so one process or a whole fleet can share it.
+
+The circuit breaker layer never decides a transition itself. It asks the store
+for admission before an attempt and reports the outcome after it; the store
+decides, in one atomic step, what the outcome does to the state. A shared store
+(Redis, one Lua script per method) therefore has no read-modify-write race
+between replicas, and the memory store has none between coroutines because
+each method runs without awaiting.
+
+The memory store keeps one pybreaker ``CircuitBreaker`` (with its
+``CircuitMemoryStorage``) per key and drives it only through its public API:
+``open()``, ``half_open()``, ``close()``, the storage counters and a listener
+for state changes. It never calls pybreaker's ``call``/``calling`` (those hold
+a thread lock across the guarded call and count cancellations as failures).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import pybreaker
+
+from ..errors import ConfigError
+
+BreakerState = Literal["closed", "open", "half_open"]
+#: ``ignored`` outcomes (content blocks, bad requests, cancellations...) change nothing
+#: except to free a half-open probe slot.
+Outcome = Literal["success", "failure", "ignored"]
+
+_FROM_PYBREAKER: dict[str, BreakerState] = {
+    pybreaker.STATE_CLOSED: "closed",
+    pybreaker.STATE_OPEN: "open",
+    pybreaker.STATE_HALF_OPEN: "half_open",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    """When to trip, how long to stay open, how carefully to probe.
+
+    Passed with every store call, so the layer owns the policy and the store
+    only the state (a Redis script takes it as arguments).
+    """
+
+    fail_max: int = 5
+    reset_timeout: float = 30.0
+    half_open_probes: int = 1
+    success_threshold: int = 1
+    failure_ratio: float | None = None
+    window: float = 60.0
+    min_calls: int = 20
+
+    def __post_init__(self) -> None:
+        prefix = "circuit_breaker"
+        for name in ("fail_max", "half_open_probes", "success_threshold", "min_calls"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{prefix}.{name}", f"must be an integer >= 1, got {value!r}")
+        for name in ("reset_timeout", "window"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(
+                    f"{prefix}.{name}", f"must be a number of seconds > 0, got {value!r}"
+                )
+        ratio = self.failure_ratio
+        if ratio is not None and (
+            not isinstance(ratio, int | float) or not 0 < ratio <= 1 or isinstance(ratio, bool)
+        ):
+            raise ConfigError(f"{prefix}.failure_ratio", f"must be in (0, 1], got {ratio!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One state change and why (``consecutive_failures``, ``failure_ratio``,
+    ``reset_timeout``, ``probe_failed``, ``probes_succeeded``, ``manual``)."""
+
+    key: str
+    old: BreakerState
+    new: BreakerState
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """Proof of admission, handed back with the outcome.
+
+    ``epoch`` names the state period it was issued in: an outcome from an
+    earlier period (a slow call admitted before the breaker opened) is stale
+    and changes nothing. ``token`` is free for a shared store (e.g. a probe
+    slot id with a lease).
+    """
+
+    key: str
+    epoch: int
+    probe: bool
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The store's answer before an attempt: a permit, or a refusal with ``retry_after``.
+
+    ``retry_after`` is a duration (seconds), never a timestamp, so callers never
+    compare clocks of different processes.
+    """
+
+    permit: Permit | None
+    state: BreakerState
+    retry_after: float = 0.0
+    transitions: tuple[Transition, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.permit is not None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSnapshot:
+    """What the store knows about one key, for tests, health checks and the CLI."""
+
+    key: str
+    state: BreakerState
+    consecutive_failures: int
+    half_open_successes: int
+    probes_in_flight: int
+    window_calls: int
+    window_failures: int
+    retry_after: float
+
+
+@runtime_checkable
+class BreakerStore(Protocol):
+    """Breaker state per key. Every method decides atomically; none blocks the loop.
+
+    ``now`` is the caller's monotonic clock reading. The memory store works on
+    that timeline; a shared store may keep its own (e.g. Redis ``TIME``) and
+    must then answer in durations only. A shared store must also lease probe
+    slots (a process can die holding one); the memory store needs no lease
+    because the layer always reports back, even on cancellation.
+    """
+
+    async def acquire(self, key: str, policy: BreakerPolicy, now: float) -> Admission:
+        """Admit an attempt (``closed``, or a free half-open probe slot) or refuse it.
+
+        Moves ``open`` to ``half_open`` once ``reset_timeout`` has passed.
+        """
+        ...
+
+    async def record(
+        self, permit: Permit, outcome: Outcome, policy: BreakerPolicy, now: float
+    ) -> tuple[Transition, ...]:
+        """Apply the outcome of an admitted attempt; return the transitions it caused."""
+        ...
+
+    async def snapshot(self, key: str, policy: BreakerPolicy, now: float) -> BreakerSnapshot:
+        """Read one key's state without changing it."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections (nothing to do in memory)."""
+        ...
+
+
+class SlidingWindow:
+    """Calls and failures over the last ``span`` seconds, in ``buckets`` fixed slices.
+
+    Memory is constant whatever the traffic (resilience4j's time-based window
+    does the same). The oldest slice expires whole, so the window covers
+    between ``span * (buckets - 1) / buckets`` and ``span`` seconds.
+    """
+
+    __slots__ = ("_calls", "_failures", "_ids", "buckets", "span", "width")
+
+    def __init__(self, span: float, buckets: int = 20) -> None:
+        if not span > 0 or buckets < 1:
+            raise ValueError("span must be > 0 and buckets >= 1")
+        self.span = span
+        self.buckets = buckets
+        self.width = span / buckets
+        self._ids = [-1] * buckets
+        self._calls = [0] * buckets
+        self._failures = [0] * buckets
+
+    def _slot(self, now: float) -> tuple[int, int]:
+        bucket = math.floor(now / self.width)
+        return bucket, bucket % self.buckets
+
+    def add(self, now: float, failed: bool) -> None:
+        bucket, slot = self._slot(now)
+        if self._ids[slot] != bucket:
+            self._ids[slot] = bucket
+            self._calls[slot] = 0
+            self._failures[slot] = 0
+        self._calls[slot] += 1
+        if failed:
+            self._failures[slot] += 1
+
+    def counts(self, now: float) -> tuple[int, int]:
+        """``(calls, failures)`` in the window ending at ``now``."""
+        current, _ = self._slot(now)
+        oldest = current - self.buckets
+        calls = failures = 0
+        for slot, bucket in enumerate(self._ids):
+            if oldest < bucket <= current:
+                calls += self._calls[slot]
+                failures += self._failures[slot]
+        return calls, failures
+
+    def clear(self) -> None:
+        for slot in range(self.buckets):
+            self._ids[slot] = -1
+            self._calls[slot] = 0
+            self._failures[slot] = 0
+
+
+class _Recorder(pybreaker.CircuitBreakerListener):
+    """Turns pybreaker's state-change callbacks into ``Transition`` records."""
+
+    def __init__(self, entry: _Entry) -> None:
+        self.entry = entry
+
+    def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
+        entry = self.entry
+        old = _FROM_PYBREAKER.get(getattr(old_state, "name", ""), "closed")
+        new = _FROM_PYBREAKER[new_state.name]
+        entry.epoch += 1
+        entry.probes = 0
+        entry.pending.append(Transition(entry.key, old, new, entry.reason))
+
+
+class _Entry:
+    """One key's breaker: pybreaker's state machine plus what pybreaker lacks."""
+
+    __slots__ = (
+        "breaker",
+        "epoch",
+        "key",
+        "opened_at",
+        "pending",
+        "probes",
+        "reason",
+        "storage",
+        "window",
+    )
+
+    def __init__(self, key: str, policy: BreakerPolicy) -> None:
+        self.key = key
+        self.epoch = 0
+        self.probes = 0
+        self.opened_at = 0.0
+        self.reason = "manual"
+        self.pending: list[Transition] = []
+        self.window: SlidingWindow | None = None
+        self.storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=policy.fail_max,
+            reset_timeout=policy.reset_timeout,
+            success_threshold=policy.success_threshold,
+            state_storage=self.storage,
+            listeners=[_Recorder(self)],
+            name=key,
+        )
+
+    @property
+    def state(self) -> BreakerState:
+        return _FROM_PYBREAKER[self.breaker.current_state]
+
+    def apply(self, policy: BreakerPolicy) -> None:
+        """Follow the caller's policy (pybreaker's setters; the window is rebuilt if resized)."""
+        breaker = self.breaker
+        if breaker.fail_max != policy.fail_max:
+            breaker.fail_max = policy.fail_max
+        if breaker.reset_timeout != policy.reset_timeout:
+            breaker.reset_timeout = policy.reset_timeout
+        if breaker.success_threshold != policy.success_threshold:
+            breaker.success_threshold = policy.success_threshold
+        if policy.failure_ratio is None:
+            self.window = None
+        elif self.window is None or self.window.span != policy.window:
+            self.window = SlidingWindow(policy.window)
+
+    def move(self, target: BreakerState, reason: str, now: float) -> None:
+        self.reason = reason
+        if target == "open":
+            self.opened_at = now
+            self.breaker.open()
+        elif target == "half_open":
+            self.breaker.half_open()
+        else:
+            if self.window is not None:
+                self.window.clear()
+            self.breaker.close()
+
+    def drain(self) -> tuple[Transition, ...]:
+        if not self.pending:
+            return ()
+        out = tuple(self.pending)
+        self.pending.clear()
+        return out
+
+    def retry_after(self, policy: BreakerPolicy, now: float) -> float:
+        if self.state != "open":
+            return 0.0
+        return max(0.0, self.opened_at + policy.reset_timeout - now)
+
+
+class MemoryBreakerStore:
+    """In-process breaker state: one pybreaker breaker per key, at most ``max_keys`` of them.
+
+    When full, the least recently used key is forgotten, preferring one that is
+    closed with no probe in flight (forgetting an open breaker would let
+    traffic through to a sick backend). Not shared between processes.
+    """
+
+    #: How many of the least recently used keys to look through for an idle one.
+    EVICTION_SCAN = 64
+
+    def __init__(self, *, max_keys: int = 10_000) -> None:
+        if not isinstance(max_keys, int) or max_keys < 1:
+            raise ConfigError(
+                "circuit_breaker.max_keys", f"must be an integer >= 1, got {max_keys!r}"
+            )
+        self.max_keys = max_keys
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _entry(self, key: str, policy: BreakerPolicy) -> _Entry:
+        entries = self._entries
+        entry = entries.get(key)
+        if entry is None:
+            if len(entries) >= self.max_keys:
+                self._evict()
+            entry = entries[key] = _Entry(key, policy)
+        else:
+            entries.move_to_end(key)
+        entry.apply(policy)
+        return entry
+
+    def _evict(self) -> None:
+        entries = self._entries
+        victim = next(iter(entries))
+        for scanned, (key, entry) in enumerate(entries.items()):
+            if scanned >= self.EVICTION_SCAN:
+                break
+            if entry.probes == 0 and entry.state == "closed":
+                victim = key
+                break
+        del entries[victim]
+        self.evictions += 1
+
+    async def acquire(self, key: str, policy: BreakerPolicy, now: float) -> Admission:
+        entry = self._entry(key, policy)
+        state = entry.state
+        if state == "open":
+            wait = entry.retry_after(policy, now)
+            if wait > 0:
+                return Admission(None, "open", wait, entry.drain())
+            entry.move("half_open", "reset_timeout", now)
+            state = "half_open"
+        if state == "half_open":
+            if entry.probes >= policy.half_open_probes:
+                return Admission(None, "half_open", 0.0, entry.drain())
+            entry.probes += 1
+            return Admission(Permit(key, entry.epoch, True), "half_open", 0.0, entry.drain())
+        return Admission(Permit(key, entry.epoch, False), "closed", 0.0, entry.drain())
+
+    async def record(
+        self, permit: Permit, outcome: Outcome, policy: BreakerPolicy, now: float
+    ) -> tuple[Transition, ...]:
+        entry = self._entries.get(permit.key)
+        if entry is None or entry.epoch != permit.epoch:
+            return ()  # forgotten key, or the state moved on since this permit was issued
+        entry.apply(policy)
+        if permit.probe:
+            entry.probes = max(0, entry.probes - 1)
+            if outcome == "failure":
+                entry.move("open", "probe_failed", now)
+            elif outcome == "success":
+                entry.storage.increment_success_counter()
+                if entry.breaker.success_counter >= policy.success_threshold:
+                    entry.move("closed", "probes_succeeded", now)
+            return entry.drain()
+        if outcome == "ignored" or entry.state != "closed":
+            return ()
+        failed = outcome == "failure"
+        if entry.window is not None:
+            entry.window.add(now, failed)
+        storage = entry.storage
+        if not failed:
+            storage.reset_counter()
+            return ()
+        storage.increment_counter()
+        if entry.breaker.fail_counter >= policy.fail_max:
+            entry.move("open", "consecutive_failures", now)
+        elif entry.window is not None and policy.failure_ratio is not None:
+            calls, failures = entry.window.counts(now)
+            if calls >= policy.min_calls and failures >= policy.failure_ratio * calls:
+                entry.move("open", "failure_ratio", now)
+        return entry.drain()
+
+    async def snapshot(self, key: str, policy: BreakerPolicy, now: float) -> BreakerSnapshot:
+        entry = self._entries.get(key)
+        if entry is None:
+            return BreakerSnapshot(key, "closed", 0, 0, 0, 0, 0, 0.0)
+        calls, failures = entry.window.counts(now) if entry.window is not None else (0, 0)
+        return BreakerSnapshot(
+            key=key,
+            state=entry.state,
+            consecutive_failures=entry.breaker.fail_counter,
+            half_open_successes=entry.breaker.success_counter,
+            probes_in_flight=entry.probes,
+            window_calls=calls,
+            window_failures=failures,
+            retry_after=entry.retry_after(policy, now),
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"MemoryBreakerStore(keys={len(self._entries)}, max_keys={self.max_keys})"
+
+
+__all__ = [
+    "Admission",
+    "BreakerPolicy",
+    "BreakerSnapshot",
+    "BreakerState",
+    "BreakerStore",
+    "MemoryBreakerStore",
+    "Outcome",
+    "Permit",
+    "SlidingWindow",
+    "Transition",
+]

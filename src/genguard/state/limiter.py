@@ -1,0 +1,474 @@
+"""Rate-limit state behind a small async protocol, and the in-memory backend.
+
+The protocol is **reservation-based**: ``reserve`` books the caller's slot at
+once (FIFO by arrival, whatever the weight) and says how long to wait, so a
+caller sleeps exactly once instead of polling; ``cancel`` gives an unused slot
+back; ``pause`` freezes a key's schedule for every caller after a server 429.
+A Redis backend implements the same four calls with one atomic script each
+(GCRA: a per-limit "theoretical arrival time" is the whole state).
+
+The memory backend keeps aiolimiter's leaky bucket as its accounting (level,
+last check, leak arithmetic, wake-up formula) but drives it from an injected
+``Clock`` and never lets aiolimiter sleep or order waiters; see
+``docs/rate-limit.md`` for exactly what comes from aiolimiter and why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
+
+from aiolimiter import AsyncLimiter
+
+from ..clock import Clock, SystemClock
+
+#: The trailing window (seconds) the admission guard holds to the declared rate.
+WINDOW = 1.0
+#: Waits shorter than this are float noise, not waits.
+EPSILON = 1e-9
+#: How many of the least recently used keys are examined for an idle one to drop.
+_EVICTION_SCAN = 16
+
+Reason = Literal["rate", "paused"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One bucket of a key: ``rate`` units per second, ``capacity`` units admissible at once.
+
+    ``capacity`` 1 means no burst: admissions are spaced evenly at the rate. A
+    request larger than ``capacity`` is admitted once the bucket is empty.
+    """
+
+    name: str
+    rate: float
+    capacity: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.rate) and self.rate > 0):
+            raise ValueError(f"limit {self.name!r}: rate must be > 0, got {self.rate!r}")
+        if not (math.isfinite(self.capacity) and self.capacity >= 1):
+            raise ValueError(f"limit {self.name!r}: capacity must be >= 1, got {self.capacity!r}")
+
+
+class Demand(NamedTuple):
+    """How much of ``limit`` one attempt takes (1 request, n images, estimated tokens)."""
+
+    limit: Limit
+    amount: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The answer to ``reserve``/``confirm``.
+
+    ``granted`` False means the slot lies beyond ``max_wait`` and nothing was
+    taken. Otherwise the caller sleeps ``wait`` seconds and calls ``confirm``;
+    ``wait`` 0 means admitted now. ``reason`` says what the wait is for.
+    ``token`` is the backend's own handle for ``confirm``/``cancel``.
+    """
+
+    key: str
+    granted: bool
+    wait: float
+    reason: Reason = "rate"
+    token: object = field(default=None, repr=False, compare=False)
+
+
+@runtime_checkable
+class LimiterBackend(Protocol):
+    """Where rate-limit state lives. Every call is atomic for its key.
+
+    Times cross this boundary as *relative seconds*, never as timestamps, so
+    processes whose monotonic clocks differ can share one backend.
+    """
+
+    async def reserve(
+        self, key: str, demands: Sequence[Demand], *, max_wait: float | None = None
+    ) -> Reservation:
+        """Book the next slot for ``demands`` on ``key`` (behind every earlier booking).
+
+        If the slot is more than ``max_wait`` seconds away, take nothing and
+        return ``granted=False`` with the wait it would have been.
+        """
+        ...
+
+    async def confirm(self, reservation: Reservation) -> Reservation:
+        """The caller woke up: 0 wait means go (and the admission is final);
+        a positive wait means the key was paused meanwhile, sleep again."""
+        ...
+
+    async def cancel(self, reservation: Reservation) -> None:
+        """The caller gave up before its slot: give back what it took. Idempotent;
+        a no-op for an admitted or refused reservation."""
+        ...
+
+    async def pause(self, key: str, seconds: float) -> float:
+        """Hold ``key`` for everyone for ``seconds`` (never shortens a longer pause).
+
+        Bookings already made move back so the first starts when the pause ends,
+        keeping their order and spacing.
+        Returns the seconds until the pause ends.
+        """
+        ...
+
+    async def paused_for(self, key: str) -> float:
+        """Seconds until ``key``'s pause ends (0.0 when it is not paused)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections (nothing to do for memory)."""
+        ...
+
+
+class _ClockTime:
+    """The one loop method aiolimiter's accounting reads (``time``), from a genguard Clock."""
+
+    __slots__ = ("_clock",)
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def time(self) -> float:
+        return self._clock.now()
+
+    def is_closed(self) -> bool:
+        return False
+
+
+class Bucket(AsyncLimiter):
+    """aiolimiter's leaky bucket with the leak driven by a genguard Clock.
+
+    Used from aiolimiter: ``_level``/``_last_check`` (the state), ``_leak()``
+    (drip out ``elapsed * rate``), ``max_rate`` as the bucket size and the
+    wake-up arithmetic of ``_wake_next`` (``needed = amount - max_rate + level``).
+    Not used: ``acquire`` (it sleeps on the event loop and serves the smallest
+    waiter first). The level may exceed ``max_rate``: the excess is booked
+    future capacity, which is what makes reservations FIFO.
+    """
+
+    __slots__ = ("_time",)
+
+    def __init__(self, limit: Limit, clock: Clock) -> None:
+        super().__init__(limit.capacity, limit.capacity / limit.rate)
+        self._rate_per_sec = limit.rate
+        self._time = _ClockTime(clock)
+
+    @property
+    def _loop(self) -> _ClockTime:  # type: ignore[override]
+        return self._time
+
+    async def acquire(self, amount: float = 1) -> None:
+        raise TypeError("Bucket is accounting only: use a LimiterBackend's reserve()")
+
+    @property
+    def rate(self) -> float:
+        return self._rate_per_sec
+
+    def level(self) -> float:
+        """Units in the bucket now, booked future units included."""
+        self._leak()
+        return self._level
+
+    def free_at(self) -> float:
+        """When the bucket is empty (GCRA's theoretical arrival time)."""
+        self._leak()
+        return self._last_check + self._level / self._rate_per_sec
+
+    def set_free_at(self, when: float) -> None:
+        self._leak()
+        self._level = max(0.0, (when - self._last_check) * self._rate_per_sec)
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until ``amount`` fits (aiolimiter's ``needed / rate``; a request
+        larger than the bucket fits once it is empty)."""
+        self._leak()
+        needed = amount - max(self.max_rate, amount) + self._level
+        return max(0.0, needed / self._rate_per_sec)
+
+    def take(self, amount: float, start_in: float) -> None:
+        """Book ``amount`` for admission ``start_in`` seconds from now."""
+        self._leak()
+        self._level = max(self._level, start_in * self._rate_per_sec) + amount
+
+
+class _Entry:
+    """A booking, kept until admitted or cancelled so the tail can be rolled back."""
+
+    __slots__ = ("cancelled", "demands", "done", "key", "prev", "shift_at", "start", "state")
+
+    def __init__(
+        self,
+        key: str,
+        state: _KeyState,
+        start: float,
+        demands: tuple[Demand, ...],
+        prev: dict[str, float],
+    ) -> None:
+        self.key = key
+        self.state = state
+        self.start = start
+        self.shift_at = state.shift
+        self.demands = demands
+        self.prev = prev
+        self.done = False
+        self.cancelled = False
+
+    def effective_start(self) -> float:
+        return self.start + (self.state.shift - self.shift_at)
+
+
+class _Log:
+    """Admissions of one limit in the trailing ``WINDOW``, with their running sum."""
+
+    __slots__ = ("entries", "total")
+
+    def __init__(self) -> None:
+        self.entries: deque[tuple[float, float]] = deque()
+        self.total = 0.0
+
+    def expire(self, now: float) -> None:
+        horizon = now - WINDOW
+        entries = self.entries
+        while entries and entries[0][0] <= horizon + EPSILON:
+            self.total -= entries.popleft()[1]
+        if not entries:
+            self.total = 0.0
+
+    def add(self, now: float, amount: float) -> None:
+        self.entries.append((now, amount))
+        self.total += amount
+
+
+class _KeyState:
+    __slots__ = ("buckets", "logs", "paused_until", "pending", "shift")
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, Bucket] = {}
+        self.logs: dict[str, _Log] = {}
+        self.pending: deque[_Entry] = deque()
+        self.paused_until = -math.inf
+        self.shift = 0.0
+
+
+class MemoryLimiterBackend:
+    """Per-process limiter state: one set of buckets per key, at most ``max_keys`` keys.
+
+    When a new key would exceed ``max_keys``, an idle key (nothing booked,
+    buckets drained, not paused) among the least recently used is dropped; if
+    none is idle the least recently used key is dropped anyway (counted in
+    ``busy_evictions``), so memory stays bounded whatever the key cardinality.
+    """
+
+    def __init__(self, *, clock: Clock | None = None, max_keys: int = 10_000) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be >= 1")
+        self.clock: Clock = clock or SystemClock()
+        self.max_keys = max_keys
+        self.busy_evictions = 0
+        self._keys: OrderedDict[str, _KeyState] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    # -- the protocol --------------------------------------------------------------------------
+    async def reserve(
+        self, key: str, demands: Sequence[Demand], *, max_wait: float | None = None
+    ) -> Reservation:
+        now = self.clock.now()
+        state = self._state(key, now)
+        self._prune(state)
+        wanted = tuple(d for d in demands if d.amount > 0)
+        wait = max(0.0, state.paused_until - now)
+        reason: Reason = "paused" if wait > EPSILON else "rate"
+        for limit, amount in wanted:
+            needed = self._bucket(state, limit).wait_for(amount)
+            if needed > wait + EPSILON:
+                wait, reason = needed, "rate"
+        if wait <= EPSILON:
+            wait = self._guard_wait(state, wanted, now)
+        if wait <= EPSILON:
+            wait = 0.0
+        if max_wait is not None and wait > max_wait:
+            return Reservation(key, False, wait, reason)
+        prev: dict[str, float] = {}
+        for limit, amount in wanted:
+            bucket = state.buckets[limit.name]
+            prev[limit.name] = bucket.free_at()
+            bucket.take(amount, wait)
+        entry = _Entry(key, state, now + wait, wanted, prev)
+        if wait == 0.0:
+            self._admit(entry, now)
+        else:
+            state.pending.append(entry)
+        return Reservation(key, True, wait, reason, entry)
+
+    async def confirm(self, reservation: Reservation) -> Reservation:
+        entry = reservation.token
+        if not isinstance(entry, _Entry) or entry.done or entry.cancelled:
+            return Reservation(reservation.key, reservation.granted, 0.0, "rate", entry)
+        now = self.clock.now()
+        if self._keys.get(entry.key) is not entry.state:  # the key was evicted meanwhile
+            entry.done = True
+            return Reservation(entry.key, True, 0.0, "rate", entry)
+        wait = max(entry.effective_start(), entry.state.paused_until) - now
+        reason: Reason = "paused" if entry.state.shift != entry.shift_at else "rate"
+        if wait <= EPSILON:
+            wait = self._guard_wait(entry.state, entry.demands, now)
+            reason = "rate"
+        if wait > EPSILON:
+            return Reservation(entry.key, True, wait, reason, entry)
+        self._admit(entry, now)
+        self._prune(entry.state)
+        return Reservation(entry.key, True, 0.0, reason, entry)
+
+    async def cancel(self, reservation: Reservation) -> None:
+        entry = reservation.token
+        if not isinstance(entry, _Entry) or entry.done or entry.cancelled:
+            return
+        entry.cancelled = True
+        state = entry.state
+        if self._keys.get(entry.key) is not state:
+            return
+        # Roll back every cancelled booking at the tail, newest first: their slots
+        # were booked after everything still waiting, so nobody else relies on them.
+        # A cancelled booking in the middle stays a hole: moving the sleepers behind
+        # it forward is not possible, and re-booking it would over-admit.
+        pending = state.pending
+        shift = state.shift
+        while pending and pending[-1].cancelled:
+            last = pending.pop()
+            for name, free_at in last.prev.items():
+                state.buckets[name].set_free_at(free_at + (shift - last.shift_at))
+
+    async def pause(self, key: str, seconds: float) -> float:
+        now = self.clock.now()
+        state = self._state(key, now)
+        self._prune(state)
+        until = now + max(0.0, seconds)
+        if until > state.paused_until + EPSILON:
+            state.paused_until = until
+            # Move the queue back so its head starts when the pause ends; the
+            # bookings behind keep their spacing, so the key resumes at its rate.
+            shift = max(0.0, until - state.pending[0].effective_start()) if state.pending else 0.0
+            state.shift += shift
+            for bucket in state.buckets.values():
+                bucket.set_free_at(max(bucket.free_at() + shift, until))
+        return max(0.0, state.paused_until - now)
+
+    async def paused_for(self, key: str) -> float:
+        state = self._keys.get(key)
+        if state is None:
+            return 0.0
+        return max(0.0, state.paused_until - self.clock.now())
+
+    async def aclose(self) -> None:
+        self._keys.clear()
+
+    # -- internals -----------------------------------------------------------------------------
+    def _state(self, key: str, now: float) -> _KeyState:
+        keys = self._keys
+        state = keys.get(key)
+        if state is not None:
+            keys.move_to_end(key)
+            return state
+        if len(keys) >= self.max_keys:
+            self._evict(now)
+        state = keys[key] = _KeyState()
+        return state
+
+    def _evict(self, now: float) -> None:
+        keys = self._keys
+        for index, (name, state) in enumerate(keys.items()):
+            if index >= _EVICTION_SCAN:
+                break
+            if self._idle(state, now):
+                del keys[name]
+                return
+        keys.popitem(last=False)
+        self.busy_evictions += 1
+
+    def _idle(self, state: _KeyState, now: float) -> bool:
+        self._prune(state)
+        if state.pending or state.paused_until > now:
+            return False
+        if any(b.free_at() > now + EPSILON for b in state.buckets.values()):
+            return False
+        for log in state.logs.values():
+            log.expire(now)
+            if log.entries:
+                return False
+        return True
+
+    def _bucket(self, state: _KeyState, limit: Limit) -> Bucket:
+        bucket = state.buckets.get(limit.name)
+        if bucket is None or bucket.rate != limit.rate or bucket.max_rate != limit.capacity:
+            fresh = Bucket(limit, self.clock)
+            if bucket is not None:  # the limit was reconfigured: keep what is booked
+                fresh.set_free_at(bucket.free_at())
+            bucket = state.buckets[limit.name] = fresh
+        return bucket
+
+    def _prune(self, state: _KeyState) -> None:
+        """Forget bookings at the head that were admitted, cancelled or are due."""
+        pending = state.pending
+        now = self.clock.now()
+        while pending and (
+            pending[0].done or pending[0].cancelled or pending[0].effective_start() <= now
+        ):
+            pending.popleft()
+
+    def _admit(self, entry: _Entry, now: float) -> None:
+        entry.done = True
+        logs = entry.state.logs
+        for limit, amount in entry.demands:
+            log = logs.get(limit.name)
+            if log is None:
+                log = logs[limit.name] = _Log()
+            log.add(now, amount)
+
+    @staticmethod
+    def _guard_wait(state: _KeyState, demands: Sequence[Demand], now: float) -> float:
+        """Extra wait so the trailing ``WINDOW`` never holds more than the bucket allows.
+
+        Bookings are spaced exactly, but callers wake a little late, and an early
+        caller waking later than the one a window behind it would squeeze one extra
+        admission into that window. This holds the bound on actual admission times.
+        """
+        wait = 0.0
+        for limit, amount in demands:
+            log = state.logs.get(limit.name)
+            if log is None:
+                continue
+            log.expire(now)
+            size = max(limit.capacity, amount)
+            cap = max(limit.rate * WINDOW + size - 1.0, size)
+            excess = log.total + amount - cap
+            if excess <= EPSILON:
+                continue
+            dropped = 0.0
+            for at, taken in log.entries:
+                dropped += taken
+                if dropped >= excess - EPSILON:
+                    wait = max(wait, at + WINDOW - now)
+                    break
+        return wait if wait > EPSILON else 0.0
+
+    def __repr__(self) -> str:
+        return f"MemoryLimiterBackend(keys={len(self._keys)}, max_keys={self.max_keys})"
+
+
+__all__ = [
+    "EPSILON",
+    "WINDOW",
+    "Bucket",
+    "Demand",
+    "Limit",
+    "LimiterBackend",
+    "MemoryLimiterBackend",
+    "Reason",
+    "Reservation",
+]

@@ -1,0 +1,800 @@
+"""The observer that turns a call's events into OpenTelemetry spans and metrics and structlog lines.
+
+One ``CallTelemetry`` lives for one call. The telemetry layer installs it as
+``call.observer`` (it forwards every event to the observer it replaced), so
+layers keep reporting to ``call.observer`` and never learn that OpenTelemetry
+exists. Spans are the expensive part (tens of microseconds each with the SDK):
+there is one per call and one per attempt; everything else (retries, waits,
+breaker transitions, verdicts) is a span *event* on the span it explains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import traceback
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from .. import errors
+from ..observe import Observer
+from . import semconv as sc
+from .privacy import error_message, flat_fields, prompt_digest, scrub
+
+if TYPE_CHECKING:
+    from contextvars import Token
+
+    from opentelemetry.context import Context
+    from opentelemetry.metrics import Meter
+    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.util.types import AttributeValue
+
+    from ..model import Call, GenerationResult
+
+
+class Logger(Protocol):
+    """The part of a structlog logger telemetry uses (any ``FilteringBoundLogger`` fits)."""
+
+    def debug(self, event: str, **kw: Any) -> Any: ...
+
+    def info(self, event: str, **kw: Any) -> Any: ...
+
+    def warning(self, event: str, **kw: Any) -> Any: ...
+
+    def error(self, event: str, **kw: Any) -> Any: ...
+
+
+# -- outcomes ---------------------------------------------------------------------------
+
+#: Most specific first: the first matching class names the outcome.
+_OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
+    (asyncio.CancelledError, "cancelled"),
+    (errors.ContentBlocked, "blocked"),
+    (errors.RateLimited, "rate_limited"),
+    (errors.QuotaExhausted, "quota_exhausted"),
+    (errors.CircuitOpen, "circuit_open"),
+    (errors.BulkheadFull, "bulkhead_full"),
+    (errors.RetryBudgetExhausted, "retry_budget_exhausted"),
+    (errors.DeadlineExceeded, "deadline_exceeded"),
+    (errors.AttemptTimeout, "timeout"),
+    (errors.AuthenticationError, "auth_error"),
+    (errors.BadRequest, "bad_request"),
+    (errors.ProviderUnavailable, "unavailable"),
+    (errors.ProviderError, "provider_error"),
+    (errors.ResponseError, "response_error"),
+    (errors.ConfigError, "config_error"),
+)
+OUTCOMES: tuple[str, ...] = ("success", *(name for _, name in _OUTCOMES), "error")
+
+
+def outcome_of(error: BaseException | None) -> str:
+    """A low-cardinality label for how a call or attempt ended (one of ``OUTCOMES``)."""
+    if error is None:
+        return "success"
+    for cls, name in _OUTCOMES:
+        if isinstance(error, cls):
+            return name
+    return "error"
+
+
+def error_type(error: BaseException) -> str:
+    """``error.type``: the exception's class name (``cancelled`` for cancellation)."""
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    return type(error).__name__
+
+
+def provider_name(provider: str) -> str:
+    """genguard's provider id as the ``gen_ai.provider.name`` well-known value."""
+    return sc.PROVIDER_NAMES.get(provider, provider)
+
+
+def _result_attributes(attributes: dict[str, AttributeValue], result: GenerationResult) -> None:
+    attributes[sc.GEN_AI_RESPONSE_MODEL] = result.model
+    attributes[sc.IMAGES] = len(result.images)
+    if result.request_id:
+        attributes[sc.GEN_AI_RESPONSE_ID] = result.request_id
+    if result.finish_reason:
+        attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (result.finish_reason,)
+    usage = result.usage
+    if usage.input_tokens is not None:
+        attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+    if usage.output_tokens is not None:
+        attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+
+
+# -- instruments --------------------------------------------------------------------------
+
+
+#: Series kept per counter before further label sets fold into one overflow series
+#: (the SDK's own default cardinality limit).
+MAX_SERIES = 2000
+_OVERFLOW: tuple[str, ...] = ("__overflow__",)
+_OVERFLOW_ATTRIBUTES: dict[str, AttributeValue] = {"otel.metric.overflow": True}
+
+
+class Counts:
+    """A counter kept in a dict and reported through an observable instrument.
+
+    A synchronous SDK counter cleans and hashes its attributes on every ``add``
+    (several microseconds); counting here is a dict update, and the SDK sees the
+    totals only when a reader collects. ``add`` serves counters and up-down
+    counters, ``set`` gauges. Label tuples follow ``keys``.
+    """
+
+    __slots__ = ("keys", "values")
+
+    def __init__(self, *keys: str) -> None:
+        self.keys = keys
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def _slot(self, labels: tuple[str, ...]) -> tuple[str, ...]:
+        if labels in self.values or len(self.values) < MAX_SERIES:
+            return labels
+        return _OVERFLOW
+
+    def add(self, labels: tuple[str, ...], amount: float = 1) -> None:
+        values = self.values
+        current = values.get(labels)
+        if current is None:
+            labels = self._slot(labels)
+            current = values.get(labels, 0)
+        values[labels] = current + amount
+
+    def set(self, labels: tuple[str, ...], value: float) -> None:
+        self.values[self._slot(labels)] = value
+
+    def observe(self, options: CallbackOptions) -> list[Observation]:
+        """The instrument callback; runs on the reader's thread, so it iterates a copy."""
+        keys = self.keys
+        observations = []
+        for labels, value in list(self.values.items()):
+            if labels is _OVERFLOW:
+                observations.append(Observation(value, _OVERFLOW_ATTRIBUTES))
+            else:
+                observations.append(Observation(value, dict(zip(keys, labels, strict=True))))
+        return observations
+
+
+_BASE = (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_REQUEST_MODEL)
+
+
+class Instruments:
+    """Every metric genguard records, once per meter provider (see ``for_provider``).
+
+    Histograms are SDK instruments (their buckets need the SDK); counts and
+    gauges are ``Counts`` behind observable instruments. Names: ``semconv``.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "active",
+        "attempts",
+        "backend_errors",
+        "breaker_state",
+        "breaker_transitions",
+        "calls",
+        "duration",
+        "fallbacks",
+        "images",
+        "limiter_pauses",
+        "limiter_wait",
+        "retries",
+        "retry_gave_up",
+        "safety_blocks",
+        "safety_verdicts",
+        "tokens",
+    )
+
+    _cache: ClassVar[weakref.WeakKeyDictionary[MeterProvider, Instruments]] = (
+        weakref.WeakKeyDictionary()
+    )
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def for_provider(cls, provider: MeterProvider, version: str = "") -> Instruments:
+        """The provider's instruments, created on first use and shared by every layer.
+
+        An SDK meter registers an instrument name once and ignores the callbacks of a
+        second registration, so two layers on one provider must share one set.
+        """
+        with cls._lock:
+            try:
+                found = cls._cache.get(provider)
+            except TypeError:  # not weak-referenceable: no sharing possible
+                return cls(provider.get_meter("genguard", version))
+            if found is None:
+                found = cls._cache[provider] = cls(provider.get_meter("genguard", version))
+            return found
+
+    def __init__(self, meter: Meter) -> None:
+        self.duration = meter.create_histogram(
+            sc.GEN_AI_CLIENT_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration (whole call, retries and waits included).",
+            explicit_bucket_boundaries_advisory=sc.OPERATION_DURATION_BUCKETS,
+        )
+        self.tokens = meter.create_histogram(
+            sc.GEN_AI_CLIENT_TOKEN_USAGE,
+            unit="{token}",
+            description="Tokens used per call, by gen_ai.token.type.",
+            explicit_bucket_boundaries_advisory=sc.TOKEN_USAGE_BUCKETS,
+        )
+        self.limiter_wait = meter.create_histogram(
+            sc.METRIC_LIMITER_WAIT,
+            unit="s",
+            description="Time spent waiting for a rate-limit or concurrency permit.",
+            explicit_bucket_boundaries_advisory=sc.LIMITER_WAIT_BUCKETS,
+        )
+
+        def counter(name: str, unit: str, description: str, *keys: str) -> Counts:
+            counts = Counts(*keys)
+            meter.create_observable_counter(name, [counts.observe], unit, description)
+            return counts
+
+        self.calls = counter(sc.METRIC_CALLS, "{call}", "Calls by outcome.", *_BASE, sc.OUTCOME)
+        self.active = Counts(*_BASE)
+        meter.create_observable_up_down_counter(
+            sc.METRIC_CALLS_ACTIVE, [self.active.observe], "{call}", "Calls in flight."
+        )
+        self.attempts = counter(
+            sc.METRIC_ATTEMPTS, "{attempt}", "Attempts by outcome.", *_BASE, sc.OUTCOME
+        )
+        self.retries = counter(
+            sc.METRIC_RETRIES,
+            "{retry}",
+            "Retries scheduled, by reason and server hint.",
+            *_BASE,
+            sc.RETRY_REASON,
+            sc.RETRY_HINT_SOURCE,
+        )
+        self.retry_gave_up = counter(
+            sc.METRIC_RETRY_GAVE_UP,
+            "{call}",
+            "Calls retry gave up on, by reason.",
+            *_BASE,
+            sc.RETRY_REASON,
+        )
+        self.limiter_pauses = counter(
+            sc.METRIC_LIMITER_PAUSES,
+            "{pause}",
+            "Server-signalled pauses of a key.",
+            *_BASE,
+            sc.LIMITER_KEY,
+            sc.LIMITER_SOURCE,
+        )
+        self.breaker_state = Counts(sc.BREAKER_KEY)
+        meter.create_observable_gauge(
+            sc.METRIC_BREAKER_STATE,
+            [self.breaker_state.observe],
+            "",
+            "Circuit breaker state per key: 0 closed, 1 half-open, 2 open.",
+        )
+        self.breaker_transitions = counter(
+            sc.METRIC_BREAKER_TRANSITIONS,
+            "{transition}",
+            "Breaker transitions, by the state left and entered.",
+            sc.BREAKER_KEY,
+            sc.BREAKER_FROM,
+            sc.BREAKER_TO,
+        )
+        self.safety_verdicts = counter(
+            sc.METRIC_SAFETY_VERDICTS,
+            "{verdict}",
+            "Safety verdicts by stage, action and classifier.",
+            *_BASE,
+            sc.SAFETY_STAGE,
+            sc.SAFETY_ACTION,
+            sc.SAFETY_CLASSIFIER,
+        )
+        self.safety_blocks = counter(
+            sc.METRIC_SAFETY_BLOCKS,
+            "{block}",
+            "Blocks by stage, category and source.",
+            *_BASE,
+            sc.SAFETY_STAGE,
+            sc.SAFETY_CATEGORY,
+            sc.SAFETY_SOURCE,
+        )
+        self.fallbacks = counter(
+            sc.METRIC_FALLBACKS,
+            "{fallback}",
+            "Calls routed to a fallback stack.",
+            sc.FALLBACK_FROM,
+            sc.FALLBACK_TO,
+            sc.FALLBACK_REASON,
+        )
+        self.backend_errors = counter(
+            sc.METRIC_BACKEND_ERRORS,
+            "{error}",
+            "Shared-state backend failures.",
+            sc.BACKEND_COMPONENT,
+            sc.BACKEND_ACTION,
+        )
+        self.images = counter(sc.METRIC_IMAGES, "{image}", "Images returned to callers.", *_BASE)
+
+
+# -- the per-call observer ------------------------------------------------------------------
+
+
+class CallTelemetry(Observer):
+    """Records one call; forwards every event to ``previous`` first.
+
+    ``tracer``, ``instruments`` and ``log`` may each be None (that signal is off),
+    so the disabled paths cost one attribute test each.
+    """
+
+    __slots__ = (
+        "_attempt_span",
+        "_attempt_token",
+        "_classifier_blocked",
+        "_started",
+        "_token",
+        "attrs",
+        "call",
+        "instruments",
+        "labels",
+        "log",
+        "log_prompts",
+        "previous",
+        "span",
+        "trace_id",
+        "tracer",
+    )
+
+    def __init__(
+        self,
+        call: Call,
+        previous: Observer,
+        tracer: Tracer | None,
+        instruments: Instruments | None,
+        log: Logger | None,
+        log_prompts: bool = False,
+    ) -> None:
+        self.call = call
+        self.previous = previous
+        self.tracer = tracer
+        self.instruments = instruments
+        self.log = log
+        self.log_prompts = log_prompts
+        self.span: Span | None = None
+        self.trace_id: str | None = None
+        self._token: Token[Context] | None = None
+        self._attempt_span: Span | None = None
+        self._attempt_token: Token[Context] | None = None
+        self._classifier_blocked = False
+        self._started = 0.0
+        provider = provider_name(call.provider)
+        #: The base metric labels, as a tuple for ``Counts`` and a dict for histograms.
+        self.labels: tuple[str, ...] = (sc.OPERATION_GENERATE_CONTENT, provider, call.model)
+        self.attrs: dict[str, str] = {
+            sc.GEN_AI_OPERATION_NAME: sc.OPERATION_GENERATE_CONTENT,
+            sc.GEN_AI_PROVIDER_NAME: provider,
+            sc.GEN_AI_REQUEST_MODEL: call.model,
+        }
+
+    # -- lifecycle (driven by the telemetry layer) --------------------------------------
+    def start(self) -> None:
+        """Open the call span, make it current, count the call in flight."""
+        call = self.call
+        self._started = call.clock.now()
+        if self.tracer is not None:
+            request = call.request
+            attributes: dict[str, AttributeValue] = {
+                **self.attrs,
+                sc.GEN_AI_OUTPUT_TYPE: sc.OUTPUT_TYPE_IMAGE,
+                sc.GEN_AI_REQUEST_CHOICE_COUNT: request.n,
+                sc.GENERATION_ID: call.generation_id,
+                sc.PARTITION_KEY: call.key,
+                sc.PROVIDER: call.provider,
+                sc.PROMPT_LENGTH: len(request.prompt),
+                sc.PROMPT_SHA256: prompt_digest(request.prompt),
+            }
+            if request.seed is not None:
+                attributes[sc.GEN_AI_REQUEST_SEED] = request.seed
+            span = self.tracer.start_span(
+                f"{sc.OPERATION_GENERATE_CONTENT} {call.model}",
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+            )
+            self.span = span
+            ctx = span.get_span_context()
+            if ctx.is_valid:
+                self.trace_id = format(ctx.trace_id, "032x")
+            self._token = otel_context.attach(trace.set_span_in_context(span))
+        if self.instruments is not None:
+            self.instruments.active.add(self.labels, 1)
+
+    def finish(self, result: GenerationResult | None, error: BaseException | None) -> None:
+        """Close the call: span attributes and status, metrics, one log line."""
+        call = self.call
+        if self._attempt_span is not None:  # an attempt the boundary never closed
+            self._end_attempt(error)
+        duration = call.clock.now() - self._started
+        outcome = outcome_of(error)
+        attempts = call.attempt
+        span = self.span
+        if span is not None:
+            if span.is_recording():
+                attributes: dict[str, AttributeValue] = {sc.OUTCOME: outcome, sc.ATTEMPTS: attempts}
+                if result is not None:
+                    _result_attributes(attributes, result)
+                span.set_attributes(attributes)
+                if error is not None:
+                    self._record_error(span, error)
+            span.end()
+        if self._token is not None:
+            otel_context.detach(self._token)
+            self._token = None
+        inst = self.instruments
+        if inst is not None:
+            attrs = self.attrs
+            labels = self.labels
+            inst.active.add(labels, -1)
+            inst.calls.add((*labels, outcome))
+            if error is None:
+                inst.duration.record(duration, attrs)
+            else:
+                inst.duration.record(duration, {**attrs, sc.ERROR_TYPE: error_type(error)})
+                if (
+                    isinstance(error, errors.ContentBlocked)
+                    and error.source == "classifier"
+                    and not self._classifier_blocked
+                ):
+                    self._count_block(error.stage, error.category, "classifier")
+            if result is not None:
+                if result.images:
+                    inst.images.add(labels, len(result.images))
+                usage = result.usage
+                if usage.input_tokens is not None:
+                    inst.tokens.record(
+                        usage.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT}
+                    )
+                if usage.output_tokens is not None:
+                    inst.tokens.record(
+                        usage.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT}
+                    )
+        if self.log is not None:
+            self._log_call(result, error, outcome, attempts, duration)
+
+    def _record_error(self, span: Span, error: BaseException) -> None:
+        """Status, ``error.type`` and an ``exception`` event, all scrubbed of secrets and prompt."""
+        prompt = self.call.request.prompt
+        message = error_message(error, prompt)
+        span.set_attribute(sc.ERROR_TYPE, error_type(error))
+        span.set_status(Status(StatusCode.ERROR, message or error_type(error)))
+        stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        cls = type(error)
+        span.add_event(
+            "exception",
+            {
+                "exception.type": f"{cls.__module__}.{cls.__qualname__}",
+                "exception.message": message,
+                "exception.stacktrace": scrub(stack, prompt),
+            },
+        )
+
+    def _log_call(
+        self,
+        result: GenerationResult | None,
+        error: BaseException | None,
+        outcome: str,
+        attempts: int,
+        duration: float,
+    ) -> None:
+        call = self.call
+        request = call.request
+        fields: dict[str, Any] = {
+            "generation_id": call.generation_id,
+            "provider": call.provider,
+            "model": call.model,
+            "key": call.key,
+            "outcome": outcome,
+            "attempts": attempts,
+            "duration_s": round(duration, 6),
+            "prompt_sha256": prompt_digest(request.prompt),
+            "prompt_chars": len(request.prompt),
+        }
+        if self.trace_id is not None and self.span is not None:
+            fields["trace_id"] = self.trace_id
+            fields["span_id"] = format(self.span.get_span_context().span_id, "016x")
+        if self.log_prompts:
+            fields["prompt"] = request.prompt
+        log = self.log
+        assert log is not None
+        if result is not None:
+            fields["images"] = len(result.images)
+            fields["image_bytes"] = sum(len(image.data) for image in result.images)
+            if result.usage.input_tokens is not None:
+                fields["input_tokens"] = result.usage.input_tokens
+            if result.usage.output_tokens is not None:
+                fields["output_tokens"] = result.usage.output_tokens
+            if result.request_id:
+                fields["response_id"] = result.request_id
+            log.info("genguard.call", **fields)
+            return
+        assert error is not None
+        fields["error_type"] = error_type(error)
+        fields["error"] = error_message(error, request.prompt)
+        if isinstance(error, errors.ContentBlocked):
+            fields["stage"] = error.stage
+            fields["category"] = error.category
+            fields["source"] = error.source
+        if outcome == "cancelled":
+            log.info("genguard.call", **fields)
+        else:
+            log.warning("genguard.call", **fields)
+
+    # -- helpers for layer events ---------------------------------------------------------
+    def _event(self, name: str, attributes: dict[str, AttributeValue]) -> None:
+        """A span event on the open attempt span, else on the call span."""
+        span = self._attempt_span or self.span
+        if span is not None and span.is_recording():  # not after the call ended
+            span.add_event(name, attributes)
+
+    def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        """One log line for a notable layer event, tied to the call and its current span."""
+        log = self.log
+        if log is None:
+            return
+        fields["generation_id"] = self.call.generation_id
+        if self.trace_id is not None:
+            span = self._attempt_span or self.span
+            assert span is not None
+            fields["trace_id"] = self.trace_id
+            fields["span_id"] = format(span.get_span_context().span_id, "016x")
+        getattr(log, level)(event, **fields)
+
+    def _count_block(self, stage: str, category: str, source: str) -> None:
+        if self.instruments is not None:
+            self.instruments.safety_blocks.add((*self.labels, stage, category, source))
+
+    def _end_attempt(self, error: BaseException | None) -> None:
+        span = self._attempt_span
+        assert span is not None
+        if error is not None and span.is_recording():
+            span.set_attribute(sc.ERROR_TYPE, error_type(error))
+            span.set_status(
+                Status(StatusCode.ERROR, error_message(error, self.call.request.prompt))
+            )
+        span.end()
+        self._attempt_span = None
+        if self._attempt_token is not None:
+            otel_context.detach(self._attempt_token)
+            self._attempt_token = None
+
+    # -- Observer: attempts -----------------------------------------------------------------
+    def attempt_started(self, call: Call) -> None:
+        self.previous.attempt_started(call)
+        if self.tracer is not None and self.span is not None:
+            if self._attempt_span is not None:  # overlapping attempts: close the stale one
+                self._end_attempt(None)
+            span = self.tracer.start_span(
+                sc.ATTEMPT_SPAN,
+                context=trace.set_span_in_context(self.span),
+                kind=SpanKind.INTERNAL,
+                attributes={sc.ATTEMPT: call.attempt, sc.PARTITION_KEY: call.key},
+            )
+            self._attempt_span = span
+            self._attempt_token = otel_context.attach(trace.set_span_in_context(span))
+
+    def attempt_finished(self, call: Call, error: BaseException | None) -> None:
+        self.previous.attempt_finished(call, error)
+        if self._attempt_span is not None:
+            self._end_attempt(error)
+        if self.instruments is not None:
+            self.instruments.attempts.add((*self.labels, outcome_of(error)))
+        if isinstance(error, errors.ContentBlocked) and error.source == "provider":
+            self._count_block(error.stage, error.category, "provider")
+            self._emit(
+                "warning",
+                sc.EVENT_SAFETY_VERDICT,
+                {
+                    "stage": error.stage,
+                    "category": error.category,
+                    "source": "provider",
+                    "action": "block",
+                    "attempt": call.attempt,
+                },
+            )
+
+    # -- Observer: layer events -------------------------------------------------------------
+    def retry_scheduled(
+        self, call: Call, delay: float, reason: str, hint_source: str | None
+    ) -> None:
+        self.previous.retry_scheduled(call, delay, reason, hint_source)
+        hint = hint_source or "none"
+        self._event(
+            sc.EVENT_RETRY_SCHEDULED,
+            {
+                sc.ATTEMPT: call.attempt,
+                sc.RETRY_DELAY: float(delay),
+                sc.RETRY_REASON: reason,
+                sc.RETRY_HINT_SOURCE: hint,
+            },
+        )
+        if self.instruments is not None:
+            self.instruments.retries.add((*self.labels, reason, hint))
+        self._emit(
+            "info",
+            sc.EVENT_RETRY_SCHEDULED,
+            {
+                "attempt": call.attempt,
+                "delay_s": round(float(delay), 6),
+                "reason": reason,
+                "hint_source": hint,
+            },
+        )
+
+    def retry_gave_up(self, call: Call, reason: str) -> None:
+        self.previous.retry_gave_up(call, reason)
+        self._event(sc.EVENT_RETRY_GAVE_UP, {sc.ATTEMPT: call.attempt, sc.RETRY_REASON: reason})
+        if self.instruments is not None:
+            self.instruments.retry_gave_up.add((*self.labels, reason))
+        self._emit("warning", sc.EVENT_RETRY_GAVE_UP, {"attempt": call.attempt, "reason": reason})
+
+    def limiter_waited(self, call: Call, key: str, seconds: float, reason: str) -> None:
+        self.previous.limiter_waited(call, key, seconds, reason)
+        if self.instruments is not None:
+            self.instruments.limiter_wait.record(
+                max(0.0, float(seconds)),
+                {**self.attrs, sc.LIMITER_KEY: key, sc.LIMITER_REASON: reason},
+            )
+        if seconds > 0:  # a zero wait explains nothing: metric only
+            self._event(
+                sc.EVENT_LIMITER_WAITED,
+                {
+                    sc.LIMITER_KEY: key,
+                    sc.LIMITER_SECONDS: float(seconds),
+                    sc.LIMITER_REASON: reason,
+                },
+            )
+            self._emit(
+                "info",
+                sc.EVENT_LIMITER_WAITED,
+                {"limiter_key": key, "seconds": round(float(seconds), 6), "reason": reason},
+            )
+
+    def limiter_paused(self, call: Call, key: str, seconds: float, source: str) -> None:
+        self.previous.limiter_paused(call, key, seconds, source)
+        self._event(
+            sc.EVENT_LIMITER_PAUSED,
+            {sc.LIMITER_KEY: key, sc.LIMITER_SECONDS: float(seconds), sc.LIMITER_SOURCE: source},
+        )
+        if self.instruments is not None:
+            self.instruments.limiter_pauses.add((*self.labels, key, source))
+        self._emit(
+            "warning",
+            sc.EVENT_LIMITER_PAUSED,
+            {"limiter_key": key, "seconds": round(float(seconds), 6), "source": source},
+        )
+
+    def breaker_changed(self, call: Call | None, key: str, old: str, new: str, reason: str) -> None:
+        self.previous.breaker_changed(call, key, old, new, reason)
+        self._event(
+            sc.EVENT_BREAKER_CHANGED,
+            {
+                sc.BREAKER_KEY: key,
+                sc.BREAKER_FROM: old,
+                sc.BREAKER_TO: new,
+                sc.BREAKER_STATE: new,
+                sc.BREAKER_REASON: reason,
+            },
+        )
+        inst = self.instruments
+        if inst is not None:
+            value = sc.BREAKER_STATE_VALUES.get(new)
+            if value is not None:
+                inst.breaker_state.set((key,), value)
+            inst.breaker_transitions.add((key, old, new))
+        self._emit(
+            "warning",
+            sc.EVENT_BREAKER_CHANGED,
+            {"breaker_key": key, "old": old, "new": new, "reason": reason},
+        )
+
+    def safety_verdict(
+        self,
+        call: Call,
+        stage: str,
+        allowed: bool,
+        categories: dict[str, float],
+        classifier: str,
+        action: str,
+    ) -> None:
+        self.previous.safety_verdict(call, stage, allowed, categories, classifier, action)
+        ranked: Sequence[tuple[str, float]] = sorted(
+            ((str(k), float(v)) for k, v in categories.items() if isinstance(v, int | float)),
+            key=lambda item: -item[1],
+        )
+        self._event(
+            sc.EVENT_SAFETY_VERDICT,
+            {
+                sc.SAFETY_STAGE: stage,
+                sc.SAFETY_ALLOWED: bool(allowed),
+                sc.SAFETY_ACTION: action,
+                sc.SAFETY_CLASSIFIER: classifier,
+                sc.SAFETY_CATEGORIES: [name for name, _ in ranked],
+                sc.SAFETY_SCORES: [score for _, score in ranked],
+            },
+        )
+        if self.instruments is not None:
+            self.instruments.safety_verdicts.add((*self.labels, stage, action, classifier))
+        category = ranked[0][0] if ranked else "unspecified"
+        if action == "block":
+            self._classifier_blocked = True
+            self._count_block(stage, category, "classifier")
+        if action != "allow":
+            self._emit(
+                "warning",
+                sc.EVENT_SAFETY_VERDICT,
+                {
+                    "stage": stage,
+                    "action": action,
+                    "category": category,
+                    "classifier": classifier,
+                    "source": "classifier",
+                },
+            )
+
+    def fallback_used(self, call: Call, from_key: str, to_key: str, reason: str) -> None:
+        self.previous.fallback_used(call, from_key, to_key, reason)
+        self._event(
+            sc.EVENT_FALLBACK_USED,
+            {sc.FALLBACK_FROM: from_key, sc.FALLBACK_TO: to_key, sc.FALLBACK_REASON: reason},
+        )
+        if self.instruments is not None:
+            self.instruments.fallbacks.add((from_key, to_key, reason))
+        self._emit(
+            "warning",
+            sc.EVENT_FALLBACK_USED,
+            {"from_key": from_key, "to_key": to_key, "reason": reason},
+        )
+
+    def backend_error(self, component: str, error: BaseException, action: str) -> None:
+        self.previous.backend_error(component, error, action)
+        self._event(
+            sc.EVENT_BACKEND_ERROR,
+            {
+                sc.BACKEND_COMPONENT: component,
+                sc.BACKEND_ACTION: action,
+                sc.ERROR_TYPE: error_type(error),
+            },
+        )
+        if self.instruments is not None:
+            self.instruments.backend_errors.add((component, action))
+        self._emit(
+            "error",
+            sc.EVENT_BACKEND_ERROR,
+            {
+                "component": component,
+                "action": action,
+                "error_type": error_type(error),
+                "error": error_message(error, self.call.request.prompt),
+            },
+        )
+
+    def notice(self, call: Call | None, event: str, **fields: Any) -> None:
+        self.previous.notice(call, event, **fields)
+        flat = flat_fields(fields, self.call.request.prompt)
+        self._event(sc.EVENT_NOTICE, {"genguard.notice": event, **flat})
+        self._emit("info", sc.EVENT_NOTICE, {**flat, "notice": event})
+
+
+__all__ = [
+    "MAX_SERIES",
+    "OUTCOMES",
+    "CallTelemetry",
+    "Counts",
+    "Instruments",
+    "Logger",
+    "error_type",
+    "outcome_of",
+    "provider_name",
+]

@@ -1,0 +1,110 @@
+"""Serve genguard's OpenTelemetry metrics for Prometheus to scrape (extra ``genguard[prometheus]``).
+
+Config: ``telemetry: {prometheus: {port: 9464}}``; CLI: ``genguard demo --metrics-port``.
+The server gets its own ``CollectorRegistry`` so that two servers (or a test and
+the application) in one process never expose each other's series, and it runs on
+prometheus_client's daemon thread: scrapes never touch the event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from prometheus_client import CollectorRegistry
+
+DEFAULT_PORT = 9464
+
+
+@dataclass
+class MetricsServer:
+    """A running ``/metrics`` endpoint. ``meter_provider`` is what to hand to ``TelemetryLayer``."""
+
+    port: int
+    host: str
+    meter_provider: MeterProvider
+    registry: CollectorRegistry
+    _server: Any = field(repr=False, default=None)
+    _thread: Any = field(repr=False, default=None)
+    _owns_provider: bool = field(repr=False, default=True)
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        """Stop serving; shut down the meter provider if this server created it."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._owns_provider:
+            self.meter_provider.shutdown()
+
+
+def start_metrics_server(
+    port: int = DEFAULT_PORT,
+    meter_provider: MeterProvider | None = None,
+    *,
+    host: str = "0.0.0.0",
+    service_name: str = "genguard",
+) -> MetricsServer:
+    """Start serving metrics on ``host:port`` (``port=0`` picks a free port).
+
+    Without ``meter_provider`` a new SDK ``MeterProvider`` with a Prometheus reader
+    is created (resource ``service.name=service_name``) and returned on the server:
+    pass it to ``TelemetryLayer(meter_provider=...)``. An SDK meter provider cannot
+    gain a reader after it is built, so a provider passed in must already carry a
+    ``PrometheusMetricReader`` registered in prometheus_client's default registry
+    (its default); that registry is then served.
+    """
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ConfigError("telemetry.prometheus.port", f"must be an integer 0-65535, got {port!r}")
+    try:
+        import prometheus_client
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ConfigError(
+            "telemetry.prometheus",
+            "needs the prometheus extra: pip install 'genguard[prometheus]'",
+        ) from exc
+    from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+    owns = meter_provider is None
+    if meter_provider is None:
+        registry = prometheus_client.CollectorRegistry(auto_describe=True)
+        reader = PrometheusMetricReader(registry=registry)
+        meter_provider = SdkMeterProvider(
+            metric_readers=[reader], resource=Resource.create({SERVICE_NAME: service_name})
+        )
+    else:
+        registry = prometheus_client.REGISTRY
+    try:
+        server, thread = prometheus_client.start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        if owns:
+            meter_provider.shutdown()
+        raise ConfigError(
+            "telemetry.prometheus.port", f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from exc
+    return MetricsServer(
+        port=server.server_port,
+        host=host,
+        meter_provider=meter_provider,
+        registry=registry,
+        _server=server,
+        _thread=thread,
+        _owns_provider=owns,
+    )
+
+
+__all__ = ["DEFAULT_PORT", "MetricsServer", "start_metrics_server"]

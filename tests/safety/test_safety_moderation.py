@@ -1,0 +1,286 @@
+"""The moderation classifier against a local server speaking the /v1/moderations wire format."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genguard.errors import ClassifierUnavailable, ConfigError, ResponseError
+from genguard.model import GenerationRequest
+from genguard.providers.transport import HttpTransport
+from genguard.safety import ClassifierChain, ModerationClassifier, parse_moderation_response
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "reference"
+KEY = "sk-test-secret-key-1234567890"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
+
+
+class ModerationServer:
+    """A tiny /v1/moderations server whose answer each test sets."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.handler: Handler = self.reply_fixture("openai_200_moderations.json")
+        self.base_url = ""
+        self.release = asyncio.Event()  # set on stop: frees handlers that hang
+        self._runner: web.AppRunner | None = None
+
+    def reply_fixture(self, name: str) -> Handler:
+        data = fixture(name)
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return web.json_response(data["body"], status=data["status"])
+
+        return handle
+
+    async def _entry(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((dict(request.headers), await request.json()))
+        return await self.handler(request)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app[SERVER] = self
+        app.router.add_post("/v1/moderations", self._entry)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        self.release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+SERVER = web.AppKey("server", ModerationServer)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ModerationServer]:
+    srv = ModerationServer()
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[HttpTransport]:
+    t = HttpTransport()
+    yield t
+    await t.aclose()
+
+
+def classifier(base_url: str, transport: HttpTransport, **kw: Any) -> ModerationClassifier:
+    return ModerationClassifier(api_key=KEY, base_url=base_url, transport=transport, **kw)
+
+
+async def test_sends_the_wire_request_and_allows_a_clean_prompt(
+    server: ModerationServer, transport: HttpTransport
+) -> None:
+    verdict = await classifier(server.base_url, transport).classify(
+        GenerationRequest(prompt="a calm lake")
+    )
+    assert verdict.allowed and verdict.error is None and verdict.flagged == ()
+    assert verdict.categories["violence"] == pytest.approx(0.00093)
+    headers, body = server.requests[0]
+    assert headers["Authorization"] == f"Bearer {KEY}"
+    assert body == {"model": "omni-moderation-latest", "input": "a calm lake"}
+
+
+async def test_flagged_response_maps_to_uniform_categories(
+    server: ModerationServer, transport: HttpTransport
+) -> None:
+    server.handler = server.reply_fixture("openai_200_moderations_flagged.json")
+    mod = classifier(server.base_url, transport)
+    verdict = await mod.classify(GenerationRequest(prompt="something violent"))
+    assert not verdict.allowed
+    assert verdict.flagged == ("violence",)
+    assert verdict.categories["violence"] == pytest.approx(0.9734)  # max of violence/*
+    result = await ClassifierChain([mod]).evaluate(GenerationRequest(prompt="x"))
+    assert result.blocked is not None and result.blocked.category == "violence"
+    lenient = ClassifierChain([mod], thresholds={"violence": 0.99})
+    assert (await lenient.evaluate(GenerationRequest(prompt="x"))).allowed
+
+
+async def test_empty_prompt_is_not_sent(server: ModerationServer, transport: HttpTransport) -> None:
+    verdict = await classifier(server.base_url, transport).classify(GenerationRequest(prompt=" "))
+    assert verdict.allowed and server.requests == []
+
+
+async def _hang(request: web.Request) -> web.StreamResponse:
+    await request.app[SERVER].release.wait()
+    return web.json_response({})
+
+
+async def _error_500(request: web.Request) -> web.StreamResponse:
+    return web.json_response(fixture("openai_500_server_error.json")["body"], status=500)
+
+
+async def _error_401(request: web.Request) -> web.StreamResponse:
+    body = {"error": {"message": f"Incorrect API key provided: {KEY}", "code": "invalid_api_key"}}
+    return web.json_response(body, status=401)
+
+
+async def _not_json(request: web.Request) -> web.StreamResponse:
+    return web.Response(text="<html>bad gateway</html>", status=200)
+
+
+async def _wrong_shape(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"results": [{"flagged": "yes"}]})
+
+
+OUTAGES: dict[str, tuple[Handler, str]] = {
+    "timeout": (_hang, "timed out"),
+    "http_500": (_error_500, "HTTP 500"),
+    "http_401": (_error_401, "HTTP 401 (invalid_api_key)"),
+    "not_json": (_not_json, "not JSON"),
+    "wrong_shape": (_wrong_shape, "flagged is not a boolean"),
+}
+
+
+@pytest.mark.parametrize("outage", sorted(OUTAGES))
+async def test_outage_fail_open_allows_and_reports(
+    server: ModerationServer, transport: HttpTransport, outage: str
+) -> None:
+    server.handler, expected = OUTAGES[outage]
+    mod = classifier(server.base_url, transport, timeout=0.1, fail="fail_open")
+    verdict = await mod.classify(GenerationRequest(prompt="anything"))
+    assert verdict.allowed
+    assert verdict.error is not None and expected in verdict.error
+    assert KEY not in verdict.error
+
+
+@pytest.mark.parametrize("outage", sorted(OUTAGES))
+async def test_outage_fail_closed_raises_classifier_unavailable(
+    server: ModerationServer, transport: HttpTransport, outage: str
+) -> None:
+    server.handler, expected = OUTAGES[outage]
+    mod = classifier(server.base_url, transport, timeout=0.1, fail="closed")
+    with pytest.raises(ClassifierUnavailable) as info:
+        await mod.classify(GenerationRequest(prompt="anything"))
+    assert info.value.classifier == "moderation"
+    assert expected in str(info.value) and "failing closed" in str(info.value)
+    assert KEY not in str(info.value) and KEY not in repr(info.value)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.mark.parametrize(("policy", "fails"), [("open", False), ("closed", True)])
+async def test_connection_refused_under_both_policies(
+    transport: HttpTransport, policy: str, fails: bool
+) -> None:
+    mod = classifier(f"http://127.0.0.1:{_free_port()}", transport, fail=policy)
+    request = GenerationRequest(prompt="anything")
+    if fails:
+        with pytest.raises(ClassifierUnavailable, match="ProviderUnavailable"):
+            await mod.classify(request)
+    else:
+        verdict = await mod.classify(request)
+        assert verdict.allowed and verdict.error is not None
+        assert "connection failed" in verdict.error
+
+
+async def test_timeout_is_bounded_and_cancellation_propagates(
+    server: ModerationServer, transport: HttpTransport
+) -> None:
+    server.handler = _hang
+    mod = classifier(server.base_url, transport, timeout=30)
+    task = asyncio.create_task(mod.classify(GenerationRequest(prompt="anything")))
+    while not server.requests:
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_constructor_validation_and_repr(transport: HttpTransport) -> None:
+    with pytest.raises(ConfigError, match="API key"):
+        ModerationClassifier(api_key="", transport=transport)
+    with pytest.raises(ConfigError, match="transport"):
+        ModerationClassifier(api_key=KEY, transport=None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="timeout"):
+        ModerationClassifier(api_key=KEY, transport=transport, timeout=0)
+    with pytest.raises(ConfigError, match="'open' or 'closed'"):
+        ModerationClassifier(api_key=KEY, transport=transport, fail="sometimes")
+    mod = ModerationClassifier(api_key=KEY, transport=transport, fail="fail_closed")
+    assert mod.fail == "closed"
+    assert KEY not in repr(mod) and "fail='closed'" in repr(mod)
+
+
+def test_parser_on_fixtures_and_edge_cases() -> None:
+    clean = parse_moderation_response(fixture("openai_200_moderations.json")["body"])
+    assert clean.allowed and clean.flagged == ()
+    assert set(clean.categories) == {
+        "harassment", "hate", "illicit", "self_harm", "sexual", "sexual_minors", "violence"
+    }  # fmt: skip
+    legacy = {"results": [{"flagged": False, "categories": {"illicit": None},
+                           "category_scores": {"illicit": None, "hate": 0}}]}  # fmt: skip
+    assert parse_moderation_response(legacy).categories == {"hate": 0.0}
+    unknown = {"results": [{"flagged": True, "categories": {"new/thing": True}}]}
+    assert parse_moderation_response(unknown).flagged == ("unspecified",)
+    bare = {"results": [{"flagged": True}]}
+    verdict = parse_moderation_response(json.dumps(bare).encode())
+    assert not verdict.allowed and verdict.flagged == ("unspecified",)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"[]", b"{}", b'{"results": []}', b'{"results": [1]}', b'{"results": [{}]}',
+     b'{"results": [{"flagged": true, "category_scores": {"x": "high"}}]}',
+     b'{"results": [{"flagged": true, "category_scores": {"x": NaN}}]}',
+     b'{"results": [{"flagged": true, "categories": {"x": 1}}]}',
+     b'{"results": [{"flagged": true, "categories": []}]}'],
+)  # fmt: skip
+def test_parser_rejects_malformed_bodies(body: bytes) -> None:
+    with pytest.raises(ResponseError):
+        parse_moderation_response(body)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+category_names = st.sampled_from(["violence", "sexual/minors", "hate", "new", "self-harm"])
+result_like = st.fixed_dictionaries(
+    {"flagged": st.booleans() | json_values},
+    optional={
+        "categories": st.dictionaries(category_names, st.booleans() | st.none() | json_values),
+        "category_scores": st.dictionaries(
+            category_names, st.floats(-1, 2) | st.none() | json_values
+        ),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values | st.fixed_dictionaries({"results": st.lists(result_like, max_size=3)}))
+def test_parser_returns_a_verdict_or_a_response_error(data: Any) -> None:
+    try:
+        verdict = parse_moderation_response(data)
+    except ResponseError:
+        return
+    assert all(0.0 <= s <= 1.0 for s in verdict.categories.values())
+    assert verdict.allowed == (not any(r["flagged"] for r in data["results"]))

@@ -1,0 +1,1 @@
+"""Simulator tests (a package, so helper modules import relatively)."""

@@ -1,0 +1,171 @@
+"""Metrics read back with InMemoryMetricReader: names, units, buckets, attributes, values."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import (
+    BreakerReporter,
+    FakeProvider,
+    InputBlocker,
+    Logs,
+    Metrics,
+    SimpleLimiter,
+    SimpleRetry,
+    Spans,
+)
+
+from genguard import Client, FakeClock, GenerationRequest
+from genguard.errors import ContentBlocked, ProviderUnavailable, RateLimited
+from genguard.layers.telemetry import TelemetryLayer
+from genguard.telemetry import semconv as sc
+
+MODEL = "gemini-2.5-flash-image"
+BASE = {
+    "gen_ai.operation.name": "generate_content",
+    "gen_ai.provider.name": "gcp.gemini",
+    "gen_ai.request.model": MODEL,
+}
+
+
+def layer(metrics: Metrics, logs: Logs, spans: Spans | None = None) -> TelemetryLayer:
+    return TelemetryLayer(
+        tracer_provider=spans.provider if spans else None,
+        meter_provider=metrics.provider,
+        logger=logs.logger,
+    )
+
+
+async def test_metrics_of_a_call_that_retried_twice_and_waited(metrics: Metrics, logs: Logs) -> None:
+    provider = FakeProvider(
+        outcomes=[
+            ProviderUnavailable("down", status=503),
+            RateLimited("slow down", retry_after=0.5, hint_source="retry-after"),
+            None,
+        ]
+    )
+    stack = [layer(metrics, logs), SimpleRetry(delay=0.5), SimpleLimiter(wait=0.25)]
+    async with Client(provider, stack, clock=FakeClock()) as client:
+        await client.generate(GenerationRequest(prompt="a lighthouse"))
+
+    found = metrics.metrics()
+    # duration: the convention's name, unit and buckets; FakeClock makes the value exact
+    duration = found[sc.GEN_AI_CLIENT_OPERATION_DURATION]
+    assert duration.unit == "s"
+    ((attrs, point),) = metrics.points(sc.GEN_AI_CLIENT_OPERATION_DURATION)
+    assert attrs == BASE
+    assert point.count == 1
+    assert point.sum == pytest.approx(0.25 + 0.5 + 0.5)
+    assert tuple(point.explicit_bounds) == sc.OPERATION_DURATION_BUCKETS
+
+    assert metrics.value("genguard.calls", genguard__outcome="success") == 1
+    assert metrics.value("genguard.calls") == 1
+    assert metrics.value("genguard.calls.active") == 0
+    assert metrics.value("genguard.attempts", genguard__outcome="unavailable") == 1
+    assert metrics.value("genguard.attempts", genguard__outcome="rate_limited") == 1
+    assert metrics.value("genguard.attempts", genguard__outcome="success") == 1
+    retries = {
+        (a["genguard.retry.reason"], a["genguard.retry.hint_source"]): p.value
+        for a, p in metrics.points("genguard.retries")
+    }
+    assert retries == {("ProviderUnavailable", "retry-after"): 1, ("RateLimited", "retry-after"): 1}
+
+    ((wait_attrs, wait),) = metrics.points("genguard.limiter.wait.duration")
+    assert found["genguard.limiter.wait.duration"].unit == "s"
+    assert wait_attrs == {**BASE, "genguard.limiter.key": f"gemini/{MODEL}", "genguard.limiter.reason": "rate"}
+    assert wait.count == 3  # every attempt reported its (possibly zero) wait
+    assert wait.sum == pytest.approx(0.25)
+
+    assert metrics.value("genguard.images") == 1
+    tokens = {a["gen_ai.token.type"]: p.sum for a, p in metrics.points(sc.GEN_AI_CLIENT_TOKEN_USAGE)}
+    assert tokens == {"input": 12, "output": 1290}
+    assert found[sc.GEN_AI_CLIENT_TOKEN_USAGE].unit == "{token}"
+    assert "genguard.safety.blocks" not in found
+    assert "genguard.retry.gave_up" not in found
+
+
+async def test_metrics_of_a_blocked_call(metrics: Metrics, logs: Logs) -> None:
+    stack = [layer(metrics, logs), InputBlocker(), SimpleRetry(), SimpleLimiter()]
+    async with Client(FakeProvider(), stack, clock=FakeClock()) as client:
+        with pytest.raises(ContentBlocked):
+            await client.generate("forbidden words")
+
+    assert metrics.value("genguard.calls", genguard__outcome="blocked") == 1
+    # counted once, from the verdict, not again from the ContentBlocked it raised
+    blocks = metrics.points("genguard.safety.blocks")
+    assert [(a, p.value) for a, p in blocks] == [
+        (
+            {
+                **BASE,
+                "genguard.safety.stage": "input",
+                "genguard.safety.category": "violence",
+                "genguard.safety.source": "classifier",
+            },
+            1,
+        )
+    ]
+    assert metrics.value("genguard.safety.verdicts", genguard__safety__action="block") == 1
+    ((attrs, point),) = metrics.points(sc.GEN_AI_CLIENT_OPERATION_DURATION)
+    assert attrs == {**BASE, "error.type": "ContentBlocked"}
+    assert point.count == 1
+    assert "genguard.attempts" not in metrics.metrics()
+    assert metrics.value("genguard.calls.active") == 0
+
+
+async def test_provider_block_counted_with_its_stage_and_category(
+    metrics: Metrics, logs: Logs
+) -> None:
+    blocked = ContentBlocked(
+        "image safety", stage="output", category="sexual", source="provider", reason="IMAGE_SAFETY"
+    )
+    async with Client(FakeProvider(outcomes=[blocked]), [layer(metrics, logs)]) as client:
+        with pytest.raises(ContentBlocked):
+            await client.generate("a prompt")
+    points = metrics.points("genguard.safety.blocks")
+    assert [(a["genguard.safety.stage"], a["genguard.safety.category"], a["genguard.safety.source"], p.value) for a, p in points] == [
+        ("output", "sexual", "provider", 1)
+    ]
+    assert metrics.value("genguard.attempts", genguard__outcome="blocked") == 1
+
+
+async def test_breaker_state_gauge_and_transitions(metrics: Metrics, logs: Logs) -> None:
+    provider = FakeProvider(outcomes=[ProviderUnavailable("down", status=503)])
+    async with Client(provider, [layer(metrics, logs), BreakerReporter()]) as client:
+        with pytest.raises(ProviderUnavailable):
+            await client.generate("a prompt")
+    assert metrics.points("genguard.breaker.state")[0][0] == {"genguard.breaker.key": f"gemini/{MODEL}"}
+    assert metrics.value("genguard.breaker.state") == 2  # open
+    assert metrics.value("genguard.breaker.transitions", genguard__breaker__to="open") == 1
+
+
+async def test_gave_up_and_in_flight(metrics: Metrics, logs: Logs) -> None:
+    import asyncio
+
+    provider = FakeProvider(outcomes=[ProviderUnavailable("down", status=503)])
+    stack = [layer(metrics, logs), SimpleRetry(attempts=2, delay=0.1)]
+    async with Client(provider, stack, clock=FakeClock()) as client:
+        with pytest.raises(ProviderUnavailable):
+            await client.generate("a prompt")
+    assert metrics.value("genguard.retry.gave_up", genguard__retry__reason="attempts") == 1
+    assert metrics.value("genguard.calls", genguard__outcome="unavailable") == 1
+
+    # in flight while the provider is busy, back to zero after
+    gate = asyncio.Event()
+    entered: list[int] = []
+
+    class Slow(FakeProvider):
+        async def send(self, call, transport):  # type: ignore[no-untyped-def]
+            entered.append(1)
+            await gate.wait()
+            return await super().send(call, transport)
+
+    async with Client(Slow(), [layer(metrics, logs)]) as client:
+        tasks = [asyncio.create_task(client.generate("a prompt")) for _ in range(3)]
+        while len(entered) < 3:
+            await asyncio.sleep(0)
+        metrics.collect()
+        assert metrics.value("genguard.calls.active") == 3
+        gate.set()
+        await asyncio.gather(*tasks)
+    metrics.collect()
+    assert metrics.value("genguard.calls.active") == 0
+    assert metrics.value("genguard.calls", genguard__outcome="success") == 3

@@ -1,0 +1,202 @@
+"""The span tree of a call: one call span, one child per attempt, events for what happened."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import (
+    BreakerReporter,
+    FakeProvider,
+    InputBlocker,
+    Logs,
+    Metrics,
+    SimpleLimiter,
+    SimpleRetry,
+    Spans,
+)
+from opentelemetry.trace import SpanKind, StatusCode
+
+from genguard import Client, FakeClock, GenerationRequest
+from genguard.errors import ContentBlocked, ProviderUnavailable, RateLimited
+from genguard.layers.telemetry import TelemetryLayer
+
+MODEL = "gemini-2.5-flash-image"
+CALL_SPAN = f"generate_content {MODEL}"
+
+
+def retried_twice_provider() -> FakeProvider:
+    return FakeProvider(
+        outcomes=[
+            ProviderUnavailable("service unavailable", status=503),
+            RateLimited("slow down", retry_after=0.5, hint_source="retry-after"),
+            None,
+        ]
+    )
+
+
+def telemetry(spans: Spans, metrics: Metrics, logs: Logs, **kw: object) -> TelemetryLayer:
+    return TelemetryLayer(
+        tracer_provider=spans.provider,
+        meter_provider=metrics.provider,
+        logger=logs.logger,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_retried_twice_waited_then_succeeded(
+    spans: Spans, metrics: Metrics, logs: Logs
+) -> None:
+    provider = retried_twice_provider()
+    layers = [telemetry(spans, metrics, logs), SimpleRetry(delay=0.5), SimpleLimiter(wait=0.25)]
+    async with Client(provider, layers, clock=FakeClock()) as client:
+        result = await client.generate(GenerationRequest(prompt="a lighthouse at dusk", seed=0))
+
+    finished = spans.finished()
+    assert len(finished) == 4
+    (call_span,) = spans.named(CALL_SPAN)
+    attempts = sorted(spans.named("genguard.attempt"), key=lambda s: s.attributes["genguard.attempt"])
+    assert [a.attributes["genguard.attempt"] for a in attempts] == [1, 2, 3]
+
+    # tree: every attempt is a child of the call span, in one trace, one after the other
+    call_ctx = call_span.get_span_context()
+    for attempt in attempts:
+        assert attempt.parent is not None
+        assert attempt.parent.span_id == call_ctx.span_id
+        assert attempt.get_span_context().trace_id == call_ctx.trace_id
+        assert attempt.kind is SpanKind.INTERNAL
+        assert attempt.attributes["genguard.partition_key"] == f"gemini/{MODEL}"
+    assert attempts[0].end_time <= attempts[1].start_time <= attempts[1].end_time
+    assert attempts[1].end_time <= attempts[2].start_time
+    assert call_span.parent is None
+    assert call_span.kind is SpanKind.CLIENT
+
+    # attempt outcomes
+    assert attempts[0].status.status_code is StatusCode.ERROR
+    assert attempts[0].attributes["error.type"] == "ProviderUnavailable"
+    assert attempts[1].status.status_code is StatusCode.ERROR
+    assert attempts[1].attributes["error.type"] == "RateLimited"
+    assert attempts[2].status.status_code is StatusCode.UNSET
+    assert "error.type" not in attempts[2].attributes
+
+    # call span attributes: GenAI conventions plus genguard's own
+    attrs = call_span.attributes
+    assert attrs["gen_ai.operation.name"] == "generate_content"
+    assert attrs["gen_ai.provider.name"] == "gcp.gemini"
+    assert attrs["gen_ai.request.model"] == MODEL
+    assert attrs["gen_ai.request.seed"] == 0
+    assert attrs["gen_ai.request.choice.count"] == 1
+    assert attrs["gen_ai.output.type"] == "image"
+    assert attrs["gen_ai.response.model"] == MODEL
+    assert attrs["gen_ai.response.id"] == "resp-42"
+    assert attrs["gen_ai.response.finish_reasons"] == ("STOP",)
+    assert attrs["gen_ai.usage.input_tokens"] == 12
+    assert attrs["gen_ai.usage.output_tokens"] == 1290
+    assert attrs["genguard.generation_id"] == result.generation_id
+    assert attrs["genguard.partition_key"] == f"gemini/{MODEL}"
+    assert attrs["genguard.attempts"] == 3
+    assert attrs["genguard.outcome"] == "success"
+    assert attrs["genguard.images"] == 1
+    assert attrs["genguard.prompt.length"] == len("a lighthouse at dusk")
+    assert len(str(attrs["genguard.prompt.sha256"])) == 16
+    assert call_span.status.status_code is StatusCode.UNSET
+
+    # retries are events on the call span (the failed attempt has ended by then)
+    retries = [e for e in call_span.events if e.name == "genguard.retry.scheduled"]
+    assert [dict(e.attributes) for e in retries] == [
+        {
+            "genguard.attempt": 1,
+            "genguard.retry.delay": 0.5,
+            "genguard.retry.reason": "ProviderUnavailable",
+            "genguard.retry.hint_source": "retry-after",
+        },
+        {
+            "genguard.attempt": 2,
+            "genguard.retry.delay": 0.5,
+            "genguard.retry.reason": "RateLimited",
+            "genguard.retry.hint_source": "retry-after",
+        },
+    ]
+    # the permit wait is an event on the attempt that waited, and only that one
+    waits = [e for e in attempts[0].events if e.name == "genguard.limiter.waited"]
+    assert [dict(e.attributes) for e in waits] == [
+        {
+            "genguard.limiter.key": f"gemini/{MODEL}",
+            "genguard.limiter.seconds": 0.25,
+            "genguard.limiter.reason": "rate",
+        }
+    ]
+    assert not [e for a in attempts[1:] for e in a.events]
+
+
+async def test_blocked_call(spans: Spans, metrics: Metrics, logs: Logs) -> None:
+    provider = FakeProvider()
+    layers = [telemetry(spans, metrics, logs), InputBlocker(), SimpleRetry(), SimpleLimiter()]
+    async with Client(provider, layers, clock=FakeClock()) as client:
+        with pytest.raises(ContentBlocked):
+            await client.generate("something forbidden here")
+
+    assert provider.sent == 0
+    finished = spans.finished()
+    assert [s.name for s in finished] == [CALL_SPAN]  # no attempt was made
+    (span,) = finished
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "input blocked by rules classifier"
+    assert span.attributes["error.type"] == "ContentBlocked"
+    assert span.attributes["genguard.outcome"] == "blocked"
+    assert span.attributes["genguard.attempts"] == 0
+    verdicts = [e for e in span.events if e.name == "genguard.safety.verdict"]
+    assert len(verdicts) == 1
+    assert dict(verdicts[0].attributes) == {
+        "genguard.safety.stage": "input",
+        "genguard.safety.allowed": False,
+        "genguard.safety.action": "block",
+        "genguard.safety.classifier": "rules",
+        "genguard.safety.categories": ("violence", "hate"),
+        "genguard.safety.scores": (0.91, 0.2),
+    }
+    (exception,) = [e for e in span.events if e.name == "exception"]
+    assert exception.attributes["exception.type"] == "genguard.errors.ContentBlocked"
+    assert exception.attributes["exception.message"] == "input blocked by rules classifier"
+    assert "Traceback" in str(exception.attributes["exception.stacktrace"])
+
+
+async def test_breaker_transition_is_an_event_on_the_attempt(
+    spans: Spans, metrics: Metrics, logs: Logs
+) -> None:
+    provider = FakeProvider(outcomes=[ProviderUnavailable("down", status=503)])
+    layers = [telemetry(spans, metrics, logs), BreakerReporter()]
+    async with Client(provider, layers, clock=FakeClock()) as client:
+        with pytest.raises(ProviderUnavailable):
+            await client.generate("a prompt")
+    (attempt,) = spans.named("genguard.attempt")
+    (event,) = attempt.events
+    assert event.name == "genguard.breaker.changed"
+    assert dict(event.attributes) == {
+        "genguard.breaker.key": f"gemini/{MODEL}",
+        "genguard.breaker.from": "closed",
+        "genguard.breaker.to": "open",
+        "genguard.breaker.state": "open",
+        "genguard.breaker.reason": "failures",
+    }
+    (call_span,) = spans.named(CALL_SPAN)
+    assert call_span.attributes["genguard.outcome"] == "unavailable"
+    assert call_span.attributes["error.type"] == "ProviderUnavailable"
+
+
+async def test_openai_provider_name_and_sampled_out_spans(metrics: Metrics, logs: Logs) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    layer = TelemetryLayer(tracer_provider=provider, meter_provider=metrics.provider, logger=logs.logger)
+    fake = FakeProvider(name="openai", model="gpt-image-1")
+    async with Client(fake, [layer, SimpleRetry()], clock=FakeClock()) as client:
+        await client.generate("a prompt")
+    assert exporter.get_finished_spans() == ()  # sampled out: nothing recorded, nothing broken
+    assert metrics.value("genguard.calls", gen_ai__provider__name="openai") == 1
+    (line,) = logs.events("genguard.call")
+    assert line["outcome"] == "success"
+    provider.shutdown()

@@ -42,7 +42,11 @@ async def test_gemini_three_turns_echo_history_and_signatures_byte_for_byte() ->
         bodies = _bodies(sim, "gemini")
         assert len(bodies) == 3
         roles = [[c["role"] for c in body["contents"]] for body in bodies]
-        assert roles == [["user"], ["user", "model", "user"], ["user", "model", "user", "model", "user"]]
+        assert roles == [
+            ["user"],
+            ["user", "model", "user"],
+            ["user", "model", "user", "model", "user"],
+        ]
         third = bodies[2]["contents"]
         # The model turns are sent back exactly as the responses carried them.
         for sent, result in ((third[1], first), (third[3], second)):
@@ -160,7 +164,9 @@ def _turn(role: str, text: str, image_bytes: int = 0) -> Turn:
 
 def test_trim_keeps_first_prompt_and_latest_image_and_reports() -> None:
     turns = [_turn("user", "first")]
-    turns += [_turn("model", f"m{i}", 30) if i % 2 == 0 else _turn("user", f"u{i}") for i in range(9)]
+    turns += [
+        _turn("model", f"m{i}", 30) if i % 2 == 0 else _turn("user", f"u{i}") for i in range(9)
+    ]
     kept, report = trim_history(turns, max_turns=4, max_bytes=None)
     assert len(kept) <= 4
     assert kept[0] == turns[0]
@@ -171,7 +177,12 @@ def test_trim_keeps_first_prompt_and_latest_image_and_reports() -> None:
 
 
 def test_trim_by_bytes_drops_the_first_images_last() -> None:
-    turns = [_turn("user", "first", 1000), _turn("model", "m", 10), _turn("user", "u"), _turn("model", "m2", 10)]
+    turns = [
+        _turn("user", "first", 1000),
+        _turn("model", "m", 10),
+        _turn("user", "u"),
+        _turn("model", "m2", 10),
+    ]
     kept, report = trim_history(turns, max_turns=None, max_bytes=200)
     assert kept[0].parts == (Part(text="first"),)
     assert kept[-1] == turns[-1]
@@ -191,8 +202,14 @@ def test_trim_within_limits_changes_nothing() -> None:
         ('{"version": 2, "turns": []}', "version 2"),
         ('{"version": 1, "turns": {}}', "'turns' must be a list"),
         ('{"version": 1, "turns": [{"role": "system", "parts": []}]}', "role user or model"),
-        ('{"version": 1, "turns": [{"role": "user", "parts": [{"image": {"data": "!!"}}]}]}', "base64"),
-        ('{"version": 1, "turns": [{"role": "user", "parts": [{"image": {"file": "a.png"}}]}]}', "image_dir"),
+        (
+            '{"version": 1, "turns": [{"role": "user", "parts": [{"image": {"data": "!!"}}]}]}',
+            "base64",
+        ),
+        (
+            '{"version": 1, "turns": [{"role": "user", "parts": [{"image": {"file": "a.png"}}]}]}',
+            "image_dir",
+        ),
     ],
 )
 def test_from_json_rejects_bad_documents_clearly(text: str, message: str) -> None:

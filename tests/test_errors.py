@@ -12,7 +12,12 @@ def test_tree_shape_and_retryability() -> None:
     assert issubclass(errors.ProviderUnavailable, errors.ProviderError)
     assert issubclass(errors.BadRequest, errors.ProviderError)
     assert issubclass(errors.AuthenticationError, errors.ProviderError)
-    for cls in (errors.ContentBlocked, errors.QuotaExhausted, errors.ResponseError, errors.ConfigError):
+    for cls in (
+        errors.ContentBlocked,
+        errors.QuotaExhausted,
+        errors.ResponseError,
+        errors.ConfigError,
+    ):
         assert issubclass(cls, errors.GenGuardError)
     assert errors.RateLimited("x").retryable
     assert errors.ProviderUnavailable("x").retryable
@@ -32,7 +37,10 @@ def test_config_error_carries_path_and_reason() -> None:
 
 
 def test_redact_removes_given_secrets_and_key_shapes() -> None:
-    text = "key sk-proj-abcdefghijkl and AIzaSyA1234567890abcdefghijklmn and Bearer tok_1234567890 and mine"
+    text = (
+        "key sk-proj-abcdefghijkl and AIzaSyA1234567890abcdefghijklmn "
+        "and Bearer tok_1234567890 and mine"
+    )
     out = errors.redact(text, "mine")
     assert "sk-proj-abcdefghijkl" not in out and "AIzaSy" not in out and "tok_1234567890" not in out
     assert "mine" not in out and "Bearer ***" in out

@@ -46,7 +46,9 @@ class RetryTwice:
 async def test_layers_run_outermost_first_and_unwind_in_reverse() -> None:
     trail: list[str] = []
     provider = StaticProvider()
-    async with Client(provider, [Tag("a", trail), Tag("b", trail), Tag("c", trail, "attempt")]) as client:
+    async with Client(
+        provider, [Tag("a", trail), Tag("b", trail), Tag("c", trail, "attempt")]
+    ) as client:
         await client.generate("a fox")
     assert trail == ["a>", "b>", "c>", "<c", "<b", "<a"]
 
@@ -105,7 +107,9 @@ async def test_call_context_key_deadline_and_seed_zero(fake_clock) -> None:  # t
             seen.append(call)
             return await next(call)
 
-    client = Client(StaticProvider(name="gemini", model="m1"), [Capture()], deadline=30, clock=fake_clock)
+    client = Client(
+        StaticProvider(name="gemini", model="m1"), [Capture()], deadline=30, clock=fake_clock
+    )
     result = await client.generate("x", seed=0)
     call = seen[0]
     assert call.key == "gemini/m1"

@@ -56,4 +56,5 @@ __all__ = [
     "Turn",
     "Usage",
     "__version__",
+    "compose",
 ]

@@ -34,16 +34,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("prompt", help="what to draw")
     gen.add_argument("--out", "-o", required=True, type=Path, help="where to write the image")
-    gen.add_argument("--provider", choices=["gemini", "openai"], default=None,
-                     help="which API (default: whichever has a key, else gemini on the simulator)")
+    gen.add_argument(
+        "--provider",
+        choices=["gemini", "openai"],
+        default=None,
+        help="which API (default: whichever has a key, else gemini on the simulator)",
+    )
     gen.add_argument("--model", default=None, help="model id (default: the provider's)")
     gen.add_argument("--size", default=None, help="WxH, e.g. 1024x1024")
     gen.add_argument("--aspect-ratio", default=None, help="e.g. 16:9 (Gemini)")
     gen.add_argument("--seed", type=int, default=None, help="seed (0 is a valid seed)")
     gen.add_argument("--config", type=Path, default=None, help="policy file (YAML or TOML)")
     gen.add_argument("--profile", default=None, help="profile in the policy file")
-    gen.add_argument("--sim-profile", default="clean",
-                     help="fault profile when the simulator answers (default: clean)")
+    gen.add_argument(
+        "--sim-profile",
+        default="clean",
+        help="fault profile when the simulator answers (default: clean)",
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -52,15 +59,22 @@ def _parser() -> argparse.ArgumentParser:
         "default policy stack (telemetry, safety, retry, circuit breaker, rate limit, "
         "timeout) against the embedded simulator under a fault profile, then a summary.",
     )
-    demo.add_argument("--profile", default="flaky",
-                      help="simulator fault profile: clean, flaky, ratelimit, httpdate, "
-                      "outage, slow, safety (default: flaky)")
+    demo.add_argument(
+        "--profile",
+        default="flaky",
+        help="simulator fault profile: clean, flaky, ratelimit, httpdate, "
+        "outage, slow, safety (default: flaky)",
+    )
     demo.add_argument("--api", choices=["gemini", "openai"], default="gemini")
     demo.add_argument("--calls", type=int, default=40, help="how many generations (default 40)")
     demo.add_argument("--concurrency", type=int, default=8, help="in flight at once (default 8)")
     demo.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
-    demo.add_argument("--metrics-port", type=int, default=None,
-                      help="serve Prometheus metrics on this port and keep them up after the run")
+    demo.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on this port and keep them up after the run",
+    )
 
     sim = sub.add_parser("sim", help="the embedded simulator of both APIs")
     sim_sub = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND")
@@ -69,8 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8470)
     serve.add_argument("--profile", default="clean")
     serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument("--lenient-signatures", action="store_true",
-                       help="accept Gemini continuations without thought signatures")
+    serve.add_argument(
+        "--lenient-signatures",
+        action="store_true",
+        help="accept Gemini continuations without thought signatures",
+    )
 
     config = sub.add_parser("config", help="check or show a policy file")
     config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
@@ -130,8 +147,11 @@ async def _generate(args: argparse.Namespace) -> int:
     from .sim import Simulator
 
     request = GenerationRequest(
-        prompt=args.prompt, model=args.model, size=args.size,
-        aspect_ratio=args.aspect_ratio, seed=args.seed,
+        prompt=args.prompt,
+        model=args.model,
+        size=args.size,
+        aspect_ratio=args.aspect_ratio,
+        seed=args.seed,
     )
     if args.config is not None or os.environ.get("GENGUARD_CONFIG"):
         from .config import client_from_config
@@ -139,7 +159,9 @@ async def _generate(args: argparse.Namespace) -> int:
         client = client_from_config(args.config, profile=args.profile)
         async with client:
             result = await client.generate(request)
-        return _write(result.image.data, result.image.mime_type, args.out, result.provider, result.model)
+        return _write(
+            result.image.data, result.image.mime_type, args.out, result.provider, result.model
+        )
 
     keys = {"gemini": os.environ.get("GEMINI_API_KEY"), "openai": os.environ.get("OPENAI_API_KEY")}
     api = args.provider or next((name for name, key in keys.items() if key), "gemini")
@@ -148,12 +170,18 @@ async def _generate(args: argparse.Namespace) -> int:
     if key:
         provider = GeminiProvider(key) if api == "gemini" else OpenAIProvider(key)
         return await _run_one(provider, layers, request, args.out)
-    print(f"genguard: no {api.upper()}_API_KEY set: using the embedded simulator "
-          f"(profile {args.sim_profile})", file=sys.stderr)
+    print(
+        f"genguard: no {api.upper()}_API_KEY set: using the embedded simulator "
+        f"(profile {args.sim_profile})",
+        file=sys.stderr,
+    )
     async with Simulator(profile=args.sim_profile) as sim:
         sim_key = "simulator-key"
-        provider = (GeminiProvider(sim_key, base_url=sim.base_url) if api == "gemini"
-                    else OpenAIProvider(sim_key, base_url=sim.base_url))
+        provider = (
+            GeminiProvider(sim_key, base_url=sim.base_url)
+            if api == "gemini"
+            else OpenAIProvider(sim_key, base_url=sim.base_url)
+        )
         return await _run_one(provider, layers, request, args.out)
 
 
@@ -188,8 +216,13 @@ def _serve_sim(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(
-            serve(args.host, args.port, args.profile, seed=args.seed,
-                  strict_signatures=not args.lenient_signatures)
+            serve(
+                args.host,
+                args.port,
+                args.profile,
+                seed=args.seed,
+                strict_signatures=not args.lenient_signatures,
+            )
         )
     except OSError as exc:
         return _fail(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", EXIT_FAILED)

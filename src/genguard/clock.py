@@ -43,7 +43,9 @@ class FakeClock:
     t+1, not t+2). ``advance`` moves time by hand and wakes whoever is due.
     """
 
-    def __init__(self, start: float = 1000.0, wall_start: float = 1_700_000_000.0, settle: int = 20):
+    def __init__(
+        self, start: float = 1000.0, wall_start: float = 1_700_000_000.0, settle: int = 20
+    ):
         self._now = start
         self._wall_offset = wall_start - start
         self._settle = settle

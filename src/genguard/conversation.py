@@ -64,7 +64,9 @@ def trim_history(
     kept = list(turns)
     if not kept:
         return (), TrimReport(0, 0)
-    latest_image = max((i for i, t in enumerate(kept) if t.role == "model" and _has_image(t)), default=-1)
+    latest_image = max(
+        (i for i, t in enumerate(kept) if t.role == "model" and _has_image(t)), default=-1
+    )
 
     def over() -> bool:
         too_many = max_turns is not None and len(kept) > max_turns
@@ -195,7 +197,9 @@ class Conversation:
             raise BadRequest("conversation JSON must be an object")
         version = document.get("version")
         if version != FORMAT_VERSION:
-            raise BadRequest(f"conversation format version {version!r} is not supported (expected 1)")
+            raise BadRequest(
+                f"conversation format version {version!r} is not supported (expected 1)"
+            )
         directory = Path(image_dir) if image_dir is not None else None
         raw_turns = document.get("turns")
         if not isinstance(raw_turns, list):
@@ -208,7 +212,8 @@ class Conversation:
             if not isinstance(raw_parts, list):
                 raise BadRequest(f"conversation JSON: turns[{t_index}].parts must be a list")
             parts = tuple(
-                _load_part(p, directory, f"turns[{t_index}].parts[{i}]") for i, p in enumerate(raw_parts)
+                _load_part(p, directory, f"turns[{t_index}].parts[{i}]")
+                for i, p in enumerate(raw_parts)
             )
             turns.append(Turn(raw["role"], parts))
         return cls(
@@ -259,7 +264,9 @@ def _load_part(raw: Any, directory: Path | None, where: str) -> Part:
             try:
                 data = path.read_bytes()
             except OSError as exc:
-                raise BadRequest(f"conversation JSON: {where}.image file {path.name!r} unreadable") from exc
+                raise BadRequest(
+                    f"conversation JSON: {where}.image file {path.name!r} unreadable"
+                ) from exc
             raw_data = base64.b64encode(data).decode("ascii")
         else:
             encoded = spec.get("data")
@@ -268,7 +275,9 @@ def _load_part(raw: Any, directory: Path | None, where: str) -> Part:
             try:
                 data = base64.b64decode(encoded, validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise BadRequest(f"conversation JSON: {where}.image.data is not valid base64") from exc
+                raise BadRequest(
+                    f"conversation JSON: {where}.image.data is not valid base64"
+                ) from exc
             raw_data = encoded if spec.get("raw", True) else None
         image = Image(data, mime)
     text = raw.get("text")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import sys
 from collections import Counter
@@ -67,7 +68,9 @@ class Tally(Observer):
     breaker: list[str] = field(default_factory=list)
     input_blocks: int = 0
 
-    def retry_scheduled(self, call: Call, delay: float, reason: str, hint_source: str | None) -> None:
+    def retry_scheduled(
+        self, call: Call, delay: float, reason: str, hint_source: str | None
+    ) -> None:
         self.retries[f"{reason}{' (' + hint_source + ')' if hint_source else ''}"] += 1
 
     def limiter_waited(self, call: Call, key: str, seconds: float, reason: str) -> None:
@@ -112,18 +115,28 @@ async def run_demo(
 
     async with Simulator(profile=profile, seed=seed) as sim:
         key = "demo-key"
-        provider = (GeminiProvider(key, base_url=sim.base_url) if api == "gemini"
-                    else OpenAIProvider(key, base_url=sim.base_url))
-        print(f"genguard demo: {calls} generations, {concurrency} at a time, {api} API on the "
-              f"embedded simulator ({sim.base_url}, profile '{profile}')", file=out)
+        provider = (
+            GeminiProvider(key, base_url=sim.base_url)
+            if api == "gemini"
+            else OpenAIProvider(key, base_url=sim.base_url)
+        )
+        print(
+            f"genguard demo: {calls} generations, {concurrency} at a time, {api} API on the "
+            f"embedded simulator ({sim.base_url}, profile '{profile}')",
+            file=out,
+        )
         results: list[GenerationResult] = []
         failures: Counter[str] = Counter()
         blocks: Counter[str] = Counter()
         latencies: list[float] = []
         gate = asyncio.Semaphore(concurrency)
 
-        async with Client(provider, default_stack(telemetry=telemetry), deadline=30.0,
-                          observer=MultiObserver(tally)) as client:
+        async with Client(
+            provider,
+            default_stack(telemetry=telemetry),
+            deadline=30.0,
+            observer=MultiObserver(tally),
+        ) as client:
 
             async def one(index: int) -> None:
                 prompt = PROMPTS[index % len(PROMPTS)] + f" #{index}"
@@ -145,20 +158,36 @@ async def run_demo(
         rows: list[tuple[str, str, list[str]]] = [
             ("calls", f"{calls}", []),
             ("succeeded", f"{len(results)} ({100 * len(results) / calls:.0f}%)", []),
-            ("blocked", f"{sum(blocks.values())}", [f"{k}: {v}" for k, v in sorted(blocks.items())]),
-            ("failed", f"{sum(failures.values())}",
-             [f"{k}: {v}" for k, v in sorted(failures.items())]),
+            (
+                "blocked",
+                f"{sum(blocks.values())}",
+                [f"{k}: {v}" for k, v in sorted(blocks.items())],
+            ),
+            (
+                "failed",
+                f"{sum(failures.values())}",
+                [f"{k}: {v}" for k, v in sorted(failures.items())],
+            ),
             ("attempts (successful calls)", f"{attempts}", []),
-            ("retries", f"{sum(tally.retries.values())}",
-             [f"{k}: {v}" for k, v in tally.retries.most_common()]),
+            (
+                "retries",
+                f"{sum(tally.retries.values())}",
+                [f"{k}: {v}" for k, v in tally.retries.most_common()],
+            ),
             ("upstream requests", f"{upstream} ({upstream / calls:.2f} per call)", []),
             ("Retry-After violations", f"{sim.retry_after_violations}", []),
             ("limiter wait (total)", f"{tally.waits:.2f} s", []),
             ("breaker transitions", ", ".join(tally.breaker) or "none", []),
-            ("latency p50 / p95 / p99", " / ".join(
-                f"{_percentile(latencies, q) * 1000:.0f} ms" for q in (0.5, 0.95, 0.99)), []),
-            ("latency mean",
-             f"{statistics.fmean(latencies) * 1000:.0f} ms" if latencies else "n/a", []),
+            (
+                "latency p50 / p95 / p99",
+                " / ".join(f"{_percentile(latencies, q) * 1000:.0f} ms" for q in (0.5, 0.95, 0.99)),
+                [],
+            ),
+            (
+                "latency mean",
+                f"{statistics.fmean(latencies) * 1000:.0f} ms" if latencies else "n/a",
+                [],
+            ),
         ]
         width = max(len(name) for name, _, _ in rows)
         print("", file=out)
@@ -170,11 +199,8 @@ async def run_demo(
 
     if metrics_port is not None:
         print(f"metrics at http://127.0.0.1:{metrics_port}/metrics (Ctrl-C to stop)", file=out)
-        try:
-            while True:
-                await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            pass
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()  # until interrupted
     return 0 if results or profile in ("safety", "outage") else 1
 
 

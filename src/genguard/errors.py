@@ -167,6 +167,21 @@ class RetryBudgetExhausted(GenGuardError):
         self.key = key
 
 
+class StateUnavailable(GenGuardError):
+    """Shared state (e.g. Redis) could not be reached and ``on_backend_error`` is
+    ``fail_closed``: the attempt is refused rather than run outside the fleet's limits.
+
+    Retryable: the same request may pass once the backend is back.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, component: str) -> None:
+        super().__init__(message)
+        #: Which store failed: ``rate_limit`` or ``circuit_breaker``.
+        self.component = component
+
+
 class DeadlineExceeded(GenGuardError):
     """The call's overall deadline passed; says how far it got."""
 
@@ -288,5 +303,6 @@ __all__ = [
     "ResponseError",
     "RetryBudgetExhausted",
     "Stage",
+    "StateUnavailable",
     "redact",
 ]

@@ -100,7 +100,9 @@ class GenerationRequest:
             raise BadRequest(f"prompt must be a string, got {type(self.prompt).__name__}")
         if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
             raise BadRequest(f"n must be an integer >= 1, got {self.n!r}")
-        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+        if self.seed is not None and (
+            not isinstance(self.seed, int) or isinstance(self.seed, bool)
+        ):
             raise BadRequest(f"seed must be an integer or None, got {self.seed!r}")
         if self.deadline is not None and not self.deadline > 0:
             raise BadRequest(f"deadline must be > 0 seconds, got {self.deadline!r}")

@@ -44,10 +44,10 @@ class Observer:
         server hint that set the floor (``retry-after``, ``retry-after-ms``, ``retry-info``...)."""
 
     def retry_gave_up(self, call: Call, reason: str) -> None:
-        """Retry stopped: ``reason`` is e.g. ``attempts``, ``deadline``, ``budget``, ``hint_too_long``."""
+        """Retry stopped; ``reason``: ``attempts``, ``deadline``, ``budget``, ``hint_too_long``."""
 
     def limiter_waited(self, call: Call, key: str, seconds: float, reason: str) -> None:
-        """A rate-limit or concurrency wait; ``reason`` e.g. ``rate``, ``paused``, ``concurrency``."""
+        """A rate-limit or concurrency wait; ``reason``: ``rate``, ``paused``, ``concurrency``."""
 
     def limiter_paused(self, call: Call, key: str, seconds: float, source: str) -> None:
         """A server signal paused ``key`` for everyone for ``seconds``."""
@@ -64,13 +64,13 @@ class Observer:
         classifier: str,
         action: str,
     ) -> None:
-        """A classifier judged the input or output; ``action`` is ``allow``, ``warn`` or ``block``."""
+        """A classifier judged input or output; ``action``: ``allow``, ``warn`` or ``block``."""
 
     def fallback_used(self, call: Call, from_key: str, to_key: str, reason: str) -> None:
         """The call was routed from one stack to the next."""
 
     def backend_error(self, component: str, error: BaseException, action: str) -> None:
-        """Shared state (e.g. Redis) failed; ``action`` says what was done (``local``, ``fail_closed``)."""
+        """Shared state (e.g. Redis) failed; ``action`` is what was done (``local``, ...)."""
 
     def notice(self, call: Call | None, event: str, **fields: Any) -> None:
         """Anything else worth one log line (e.g. a clamped, absurd Retry-After)."""
@@ -119,7 +119,11 @@ class RecordingObserver(Observer):
         self, call: Call, delay: float, reason: str, hint_source: str | None
     ) -> None:
         self._add(
-            "retry_scheduled", call, attempt=call.attempt, delay=delay, reason=reason,
+            "retry_scheduled",
+            call,
+            attempt=call.attempt,
+            delay=delay,
+            reason=reason,
             hint_source=hint_source,
         )
 
@@ -145,8 +149,13 @@ class RecordingObserver(Observer):
         action: str,
     ) -> None:
         self._add(
-            "safety_verdict", call, stage=stage, allowed=allowed, categories=categories,
-            classifier=classifier, action=action,
+            "safety_verdict",
+            call,
+            stage=stage,
+            allowed=allowed,
+            categories=categories,
+            classifier=classifier,
+            action=action,
         )
 
     def fallback_used(self, call: Call, from_key: str, to_key: str, reason: str) -> None:

@@ -129,7 +129,7 @@ class Client:
     def from_config(
         cls, path: str | None = None, profile: str | None = None, **options: Any
     ) -> Client:
-        """Build a client from a policy file (``GENGUARD_CONFIG``/``GENGUARD_PROFILE`` by default)."""
+        """A client from a policy file (default: ``$GENGUARD_CONFIG``, ``$GENGUARD_PROFILE``)."""
         from .config import client_from_config
 
         return client_from_config(path, profile=profile, **options)
@@ -211,4 +211,13 @@ class Client:
         return f"Client(provider={self.provider!r}, layers=[{names}])"
 
 
-__all__ = ["AttemptBoundary", "Client", "Handler", "KeyFunc", "Layer", "Scope", "compose", "default_key"]
+__all__ = [
+    "AttemptBoundary",
+    "Client",
+    "Handler",
+    "KeyFunc",
+    "Layer",
+    "Scope",
+    "compose",
+    "default_key",
+]

@@ -68,7 +68,9 @@ def dashboard_expressions() -> list[tuple[str, str]]:
     for variable in board["templating"]["list"]:
         if variable["type"] != "query":
             continue
-        query = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
+        query = (
+            variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
+        )
         match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query.strip())
         assert match, f"variable {variable['name']}: unsupported query {query!r}"
         metric, label = match.groups()  # Grafana's label_values, as the PromQL it stands for

@@ -19,6 +19,7 @@ from genguard.errors import ClassifierUnavailable, ContentBlocked
 from genguard.layers.circuit_breaker import CircuitBreakerLayer
 from genguard.layers.retry import RetryLayer
 from genguard.layers.safety import SafetyLayer
+from genguard.pipeline import Layer
 from genguard.providers.gemini import GeminiProvider
 from genguard.providers.openai import OpenAIProvider
 from genguard.providers.transport import HttpTransport, RawResponse
@@ -91,7 +92,7 @@ async def test_every_provider_block_is_content_blocked_never_retried_never_a_fai
     recorder = RecordingObserver()
     transport = RecordingTransport()
     breaker = CircuitBreakerLayer(fail_max=1, reset_timeout=60)
-    layers = [
+    layers: list[Layer] = [
         SafetyLayer(input=None),
         RetryLayer(attempts=4, initial=0.01, max_delay=0.05, rng=random.Random(1)),
         breaker,
@@ -110,12 +111,13 @@ async def test_every_provider_block_is_content_blocked_never_retried_never_a_fai
                 model = "dall-e-3" if api == "openai" and i % 3 == 0 else None
                 try:
                     await client.generate(GenerationRequest(prompt=prompt, model=model))
-                except ContentBlocked as blocked:
-                    outcomes.append((prompt, blocked))
+                except ContentBlocked as exc:
+                    outcomes.append((prompt, exc))
                 else:
                     outcomes.append((prompt, None))
             keys = {f"{api}/{r.model}" for r in sim.log}
             snapshots = [await breaker.snapshot(k) for k in keys]
+        await transport.aclose()
         image_requests = [r for r in sim.log if r.api == api]
 
     # One request per call: nothing was retried.

@@ -30,7 +30,7 @@ from genguard.errors import (
 )
 from genguard.layers.retry import RetryLayer, default_retryable
 from genguard.layers.retry_budget import RetryBudget
-from genguard.pipeline import Handler
+from genguard.pipeline import Handler, Scope
 from genguard.providers.static import StaticProvider
 
 
@@ -48,7 +48,7 @@ Outcome = BaseException | Slow | Callable[[Call], BaseException] | None
 class Script:
     """Attempt-scoped: plays outcomes in order (the last repeats), records attempt start times."""
 
-    scope = "attempt"
+    scope: Scope = "attempt"
 
     def __init__(self, *outcomes: Outcome) -> None:
         self.outcomes = list(outcomes) or [None]

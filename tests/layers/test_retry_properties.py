@@ -22,7 +22,7 @@ from genguard.errors import (
     RateLimited,
 )
 from genguard.layers.retry import Backoff, RetryLayer, hint_upper_bound
-from genguard.pipeline import Handler
+from genguard.pipeline import Handler, Scope
 from genguard.providers.static import StaticProvider
 
 weird_hints = st.one_of(
@@ -60,8 +60,8 @@ def sane(value: object) -> float | None:
 
 @dataclass
 class Player:
-    scope = "attempt"
     plan: list[Step]
+    scope: Scope = "attempt"
     starts: list[float] = field(default_factory=list)
     ends: list[float] = field(default_factory=list)
     hints: list[float | None] = field(default_factory=list)

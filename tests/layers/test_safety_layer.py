@@ -13,6 +13,7 @@ from genguard.errors import ClassifierUnavailable, ContentBlocked
 from genguard.layers.circuit_breaker import CircuitBreakerLayer
 from genguard.layers.retry import RetryLayer
 from genguard.layers.safety import INPUT_RESULT, SafetyLayer, fingerprint
+from genguard.pipeline import Layer, Scope
 from genguard.providers.static import ScriptedProvider, StaticProvider
 from genguard.providers.transport import HttpTransport
 from genguard.safety import ClassifierChain, RulesClassifier, Verdict
@@ -77,7 +78,7 @@ async def test_warn_lets_the_call_through_and_counts_it(recorder: RecordingObser
     layer = SafetyLayer(input=rules_chain(actions={"violence": "warn"}))
 
     class Peek:
-        scope = "call"
+        scope: Scope = "call"
         seen: Any = None
 
         async def __call__(self, call: Call, next: Any) -> GenerationResult:
@@ -123,7 +124,7 @@ async def test_provider_blocks_are_not_retried_nor_breaker_failures(
     block = ContentBlocked("blocked", stage="input", category="hate", source="provider")
     provider = ScriptedProvider([block])
     breaker = CircuitBreakerLayer(fail_max=1)
-    stack = [SafetyLayer(input=None), RetryLayer(attempts=5, initial=0.1), breaker]
+    stack: list[Layer] = [SafetyLayer(input=None), RetryLayer(attempts=5, initial=0.1), breaker]
     async with Client(provider, stack, observer=recorder, clock=clock) as client:
         for _ in range(3):
             with pytest.raises(ContentBlocked):

@@ -38,6 +38,7 @@ class ModerationServer:
         self.handler: Handler = self.reply_fixture("openai_200_moderations.json")
         self.base_url = ""
         self.release = asyncio.Event()  # set on stop: frees handlers that hang
+        self.arrived = asyncio.Event()  # set when a request comes in
         self._runner: web.AppRunner | None = None
 
     def reply_fixture(self, name: str) -> Handler:
@@ -50,6 +51,7 @@ class ModerationServer:
 
     async def _entry(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((dict(request.headers), await request.json()))
+        self.arrived.set()
         return await self.handler(request)
 
     async def start(self) -> None:
@@ -208,8 +210,7 @@ async def test_timeout_is_bounded_and_cancellation_propagates(
     server.handler = _hang
     mod = classifier(server.base_url, transport, timeout=30)
     task = asyncio.create_task(mod.classify(GenerationRequest(prompt="anything")))
-    while not server.requests:
-        await asyncio.sleep(0.005)
+    await server.arrived.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -260,7 +261,9 @@ def test_parser_rejects_malformed_bodies(body: bytes) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 category_names = st.sampled_from(["violence", "sexual/minors", "hate", "new", "self-harm"])

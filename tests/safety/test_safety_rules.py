@@ -161,7 +161,7 @@ def test_missing_file_and_bad_arguments() -> None:
     with pytest.raises(ConfigError, match="no built-in rule set"):
         RulesClassifier(["violence", "nonsense"])
     with pytest.raises(ConfigError, match="list of rules"):
-        RulesClassifier({"x": "gore"})  # type: ignore[dict-item]
+        RulesClassifier({"x": "gore"})
     with pytest.raises(ConfigError, match="one string"):
         RulesClassifier(allowlist="gore")
     with pytest.raises(ConfigError, match="no rules"):

@@ -41,11 +41,11 @@ async def test_retry_after_seconds(http: aiohttp.ClientSession) -> None:
 
 
 async def test_retry_after_ms(http: aiohttp.ClientSession) -> None:
-    await _early_then_compliant(http, Reply.status(429, retry_after_ms=120), "openai")
+    await _early_then_compliant(http, Reply.status(429, retry_after_ms=300), "openai")
 
 
 async def test_retry_info(http: aiohttp.ClientSession) -> None:
-    await _early_then_compliant(http, Reply.status(429, retry_info="0.15s"), "gemini")
+    await _early_then_compliant(http, Reply.status(429, retry_info="0.3s"), "gemini")
 
 
 async def test_http_dates_in_each_form(http: aiohttp.ClientSession) -> None:

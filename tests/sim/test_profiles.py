@@ -81,14 +81,14 @@ async def test_flaky_can_reset_connections(http: aiohttp.ClientSession) -> None:
 
 
 async def test_ratelimit_gemini_retry_info_is_exact(http: aiohttp.ClientSession) -> None:
-    async with Simulator("ratelimit", rate=20, burst=1) as sim:
+    async with Simulator("ratelimit", rate=2, burst=1) as sim:
         status, _, _ = await post_gemini(http, sim.base_url, gemini_body("a"))
         assert status == 200
         status, headers, body = await post_gemini(http, sim.base_url, gemini_body("b"))
         assert status == 429 and "retry-after" not in headers
         assert body["error"]["status"] == "RESOURCE_EXHAUSTED"
         delay = _retry_info(body)
-        assert delay is not None and 0.02 < delay <= 0.05
+        assert delay is not None and 0.3 < delay <= 0.5
         assert "Please retry in" in body["error"]["message"]
         # a different key has its own bucket
         status, _, _ = await post_gemini(http, sim.base_url, gemini_body("c"), key="other")
@@ -100,7 +100,7 @@ async def test_ratelimit_gemini_retry_info_is_exact(http: aiohttp.ClientSession)
 
 
 async def test_ratelimit_openai_headers(http: aiohttp.ClientSession) -> None:
-    async with Simulator("ratelimit", rate=10, burst=2) as sim:
+    async with Simulator("ratelimit", rate=1, burst=2) as sim:
         results = [await post_openai(http, sim.base_url, {"prompt": f"p{i}"}) for i in range(3)]
     (s1, h1, _), (s2, h2, _), (s3, h3, b3) = results
     assert (s1, s2, s3) == (200, 200, 429)
@@ -108,24 +108,28 @@ async def test_ratelimit_openai_headers(http: aiohttp.ClientSession) -> None:
     assert h2["x-ratelimit-remaining-requests"] == "0"
     assert b3["error"]["code"] == "rate_limit_exceeded"
     ms = int(h3["retry-after-ms"])
-    assert 50 < ms <= 100
+    assert 800 < ms <= 1000
     assert h3["retry-after"] == "1"
     assert h3["x-ratelimit-remaining-requests"] == "0"
-    assert re.fullmatch(r"\d+ms", h3["x-ratelimit-reset-requests"])
+    assert re.fullmatch(r"1\.\d+s|2s", h3["x-ratelimit-reset-requests"])
 
 
 async def test_ratelimit_caps_throughput(http: aiohttp.ClientSession) -> None:
     rate, burst = 50, 5
     async with Simulator("ratelimit", rate=rate, burst=burst) as sim:
         start = time.monotonic()
-        i = 0
-        while time.monotonic() - start < 0.6:
-            await post_gemini(http, sim.base_url, gemini_body(f"q{i}"))
-            i += 1
+
+        async def worker(w: int) -> None:
+            for i in range(10_000):
+                if time.monotonic() - start >= 0.6:
+                    return
+                await post_gemini(http, sim.base_url, gemini_body(f"q{w}-{i}"))
+
+        await asyncio.gather(*(worker(w) for w in range(8)))
         elapsed = sim.log[-1].time - sim.log[0].time
         ok = sum(1 for r in sim.log if r.status == 200)
         assert ok <= burst + rate * elapsed + 1
-        assert ok >= rate * elapsed * 0.8
+        assert ok >= rate * elapsed * 0.5
         assert sim.max_in_window(0.2, statuses=[200]) <= burst + rate * 0.2 + 1
         assert sim.max_in_window(0.2) > sim.max_in_window(0.2, statuses=[200])
 
@@ -197,16 +201,16 @@ async def test_slow_stalls_after_headers(http: aiohttp.ClientSession) -> None:
 
 
 async def test_slow_fraction_is_seeded(http: aiohttp.ClientSession) -> None:
-    async with Simulator("slow", fraction=0.5, delay=0.05, seed=3) as sim:
+    async with Simulator("slow", fraction=0.5, delay=0.15, seed=3) as sim:
         durations = []
-        for i in range(20):
+        for i in range(10):
             start = time.monotonic()
             await post_openai(http, sim.base_url, {"prompt": f"p{i}"})
-            durations.append(time.monotonic() - start >= 0.05)
+            durations.append(time.monotonic() - start >= 0.15)
     import random
 
     rng = random.Random(3)
-    assert durations == [rng.random() < 0.5 for _ in range(20)]
+    assert durations == [rng.random() < 0.5 for _ in range(10)]
 
 
 async def test_safety_blocks_words_and_a_stable_fraction(http: aiohttp.ClientSession) -> None:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
-from conftest import FakeProvider, InputBlocker, Logs, SimpleLimiter, SimpleRetry, Spans
 from opentelemetry.sdk.trace import TracerProvider
+from telemetry_support import FakeProvider, InputBlocker, Logs, SimpleLimiter, SimpleRetry, Spans
 
 from genguard import Client, FakeClock
 from genguard.errors import ContentBlocked, ProviderUnavailable
@@ -68,7 +68,11 @@ async def test_blocked_call_logs_a_warning_and_prompts_are_opt_in(logs: Logs) ->
     verdict, call = logs.lines()
     assert verdict["event"] == "genguard.safety.verdict"
     assert verdict["level"] == "warning"
-    assert (verdict["stage"], verdict["category"], verdict["action"]) == ("input", "violence", "block")
+    assert (verdict["stage"], verdict["category"], verdict["action"]) == (
+        "input",
+        "violence",
+        "block",
+    )
     assert call["event"] == "genguard.call"
     assert call["level"] == "warning"
     assert call["outcome"] == "blocked"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import (
+from telemetry_support import (
     BreakerReporter,
     FakeProvider,
     InputBlocker,
@@ -35,7 +35,9 @@ def layer(metrics: Metrics, logs: Logs, spans: Spans | None = None) -> Telemetry
     )
 
 
-async def test_metrics_of_a_call_that_retried_twice_and_waited(metrics: Metrics, logs: Logs) -> None:
+async def test_metrics_of_a_call_that_retried_twice_and_waited(
+    metrics: Metrics, logs: Logs
+) -> None:
     provider = FakeProvider(
         outcomes=[
             ProviderUnavailable("down", status=503),
@@ -71,12 +73,18 @@ async def test_metrics_of_a_call_that_retried_twice_and_waited(metrics: Metrics,
 
     ((wait_attrs, wait),) = metrics.points("genguard.limiter.wait.duration")
     assert found["genguard.limiter.wait.duration"].unit == "s"
-    assert wait_attrs == {**BASE, "genguard.limiter.key": f"gemini/{MODEL}", "genguard.limiter.reason": "rate"}
+    assert wait_attrs == {
+        **BASE,
+        "genguard.limiter.key": f"gemini/{MODEL}",
+        "genguard.limiter.reason": "rate",
+    }
     assert wait.count == 3  # every attempt reported its (possibly zero) wait
     assert wait.sum == pytest.approx(0.25)
 
     assert metrics.value("genguard.images") == 1
-    tokens = {a["gen_ai.token.type"]: p.sum for a, p in metrics.points(sc.GEN_AI_CLIENT_TOKEN_USAGE)}
+    tokens = {
+        a["gen_ai.token.type"]: p.sum for a, p in metrics.points(sc.GEN_AI_CLIENT_TOKEN_USAGE)
+    }
     assert tokens == {"input": 12, "output": 1290}
     assert found[sc.GEN_AI_CLIENT_TOKEN_USAGE].unit == "{token}"
     assert "genguard.safety.blocks" not in found
@@ -121,9 +129,15 @@ async def test_provider_block_counted_with_its_stage_and_category(
         with pytest.raises(ContentBlocked):
             await client.generate("a prompt")
     points = metrics.points("genguard.safety.blocks")
-    assert [(a["genguard.safety.stage"], a["genguard.safety.category"], a["genguard.safety.source"], p.value) for a, p in points] == [
-        ("output", "sexual", "provider", 1)
-    ]
+    assert [
+        (
+            a["genguard.safety.stage"],
+            a["genguard.safety.category"],
+            a["genguard.safety.source"],
+            p.value,
+        )
+        for a, p in points
+    ] == [("output", "sexual", "provider", 1)]
     assert metrics.value("genguard.attempts", genguard__outcome="blocked") == 1
 
 
@@ -132,7 +146,9 @@ async def test_breaker_state_gauge_and_transitions(metrics: Metrics, logs: Logs)
     async with Client(provider, [layer(metrics, logs), BreakerReporter()]) as client:
         with pytest.raises(ProviderUnavailable):
             await client.generate("a prompt")
-    assert metrics.points("genguard.breaker.state")[0][0] == {"genguard.breaker.key": f"gemini/{MODEL}"}
+    assert metrics.points("genguard.breaker.state")[0][0] == {
+        "genguard.breaker.key": f"gemini/{MODEL}"
+    }
     assert metrics.value("genguard.breaker.state") == 2  # open
     assert metrics.value("genguard.breaker.transitions", genguard__breaker__to="open") == 1
 
@@ -151,17 +167,19 @@ async def test_gave_up_and_in_flight(metrics: Metrics, logs: Logs) -> None:
     # in flight while the provider is busy, back to zero after
     gate = asyncio.Event()
     entered: list[int] = []
+    all_in = asyncio.Event()
 
     class Slow(FakeProvider):
         async def send(self, call, transport):  # type: ignore[no-untyped-def]
             entered.append(1)
+            if len(entered) == 3:
+                all_in.set()
             await gate.wait()
             return await super().send(call, transport)
 
     async with Client(Slow(), [layer(metrics, logs)]) as client:
         tasks = [asyncio.create_task(client.generate("a prompt")) for _ in range(3)]
-        while len(entered) < 3:
-            await asyncio.sleep(0)
+        await all_in.wait()
         metrics.collect()
         assert metrics.value("genguard.calls.active") == 3
         gate.set()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 
 import pytest
-from conftest import PNG, FakeProvider, Logs, Metrics, SimpleRetry, Spans
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from telemetry_support import PNG, FakeProvider, Logs, Metrics, SimpleRetry, Spans
 
 from genguard import Call, Client, FakeClock, GenerationResult
 from genguard.errors import BadRequest, ProviderUnavailable
@@ -71,7 +71,9 @@ async def test_no_secret_in_any_span_metric_or_log(
         log_prompts=log_prompts,
     )
     stack = [layer, SimpleRetry(attempts=3), Noisy()]
-    async with Client(FakeProvider(outcomes=[unavailable, None]), stack, clock=FakeClock()) as client:
+    async with Client(
+        FakeProvider(outcomes=[unavailable, None]), stack, clock=FakeClock()
+    ) as client:
         await client.generate(PROMPT)
     async with Client(FakeProvider(outcomes=[echoing]), stack, clock=FakeClock()) as client:
         with pytest.raises(BadRequest):
@@ -84,12 +86,18 @@ async def test_no_secret_in_any_span_metric_or_log(
 
 
 async def test_prompt_is_logged_only_when_opted_in(logs: Logs) -> None:
-    async with Client(FakeProvider(), [TelemetryLayer(logger=logs.logger, log_prompts=True)]) as client:
+    async with Client(
+        FakeProvider(), [TelemetryLayer(logger=logs.logger, log_prompts=True)]
+    ) as client:
         await client.generate(PROMPT)
     assert leaks(logs.text()) == ["prompt", "prompt fragment"]
 
 
-key_bodies = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=24, max_size=40)
+key_bodies = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    min_size=24,
+    max_size=40,
+)
 context = st.text(max_size=60)
 
 
@@ -114,7 +122,20 @@ def test_scrub_is_total_and_bounded(text: str, prompt: str) -> None:
     assert len(out) <= MAX_TEXT + 3
 
 
-@given(st.dictionaries(st.text(max_size=10), st.one_of(st.none(), st.integers(), st.floats(), st.booleans(), st.text(max_size=50), st.binary(max_size=20), st.lists(st.integers(), max_size=3))))
+@given(
+    st.dictionaries(
+        st.text(max_size=10),
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.floats(),
+            st.booleans(),
+            st.text(max_size=50),
+            st.binary(max_size=20),
+            st.lists(st.integers(), max_size=3),
+        ),
+    )
+)
 def test_flat_fields_keeps_only_scalars(fields: dict[str, object]) -> None:
     out = flat_fields(fields)
     assert set(out) <= set(fields)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
-from conftest import FakeProvider, Logs
+from telemetry_support import FakeProvider, Logs
 
 from genguard import Client
 from genguard.errors import ConfigError, ProviderUnavailable
@@ -33,7 +33,9 @@ async def test_metrics_are_served_with_prometheus_names(server: MetricsServer, l
     layer = TelemetryLayer(meter_provider=server.meter_provider, logger=logs.logger)
     async with Client(FakeProvider(), [layer]) as client:
         await client.generate("a prompt")
-    async with Client(FakeProvider(outcomes=[ProviderUnavailable("down", status=503)]), [layer]) as client:
+    async with Client(
+        FakeProvider(outcomes=[ProviderUnavailable("down", status=503)]), [layer]
+    ) as client:
         with pytest.raises(ProviderUnavailable):
             await client.generate("a prompt")
 
@@ -43,7 +45,9 @@ async def test_metrics_are_served_with_prometheus_names(server: MetricsServer, l
     def has(name: str, *labels: str) -> bool:
         return any(s.startswith(name + "{") and all(lb in s for lb in labels) for s in samples)
 
-    assert has("genguard_calls_total", 'genguard_outcome="success"', 'gen_ai_provider_name="gcp.gemini"')
+    assert has(
+        "genguard_calls_total", 'genguard_outcome="success"', 'gen_ai_provider_name="gcp.gemini"'
+    )
     assert has("genguard_calls_total", 'genguard_outcome="unavailable"')
     assert has("gen_ai_client_operation_duration_seconds_bucket", 'le="0.01"')
     assert has("gen_ai_client_operation_duration_seconds_count", 'error_type="ProviderUnavailable"')
@@ -77,9 +81,10 @@ def test_bad_and_busy_ports_are_config_errors() -> None:
     assert "cannot listen" in str(busy.value)
 
 
-def test_close_stops_serving() -> None:
+async def test_aclose_stops_serving_and_close_is_idempotent() -> None:
     s = start_metrics_server(0, host="127.0.0.1")
     port = s.port
+    await s.aclose()
     s.close()
     with socket.socket() as probe, pytest.raises(OSError):
         probe.settimeout(1)

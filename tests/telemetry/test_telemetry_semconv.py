@@ -1,4 +1,4 @@
-"""genguard keeps its own copies of the incubating GenAI names; they must match the installed ones."""
+"""genguard keeps its own copies of the incubating GenAI names; they must match the installed."""
 
 from __future__ import annotations
 
@@ -36,10 +36,10 @@ def test_attribute_names_match_the_installed_conventions() -> None:
 def test_values_and_metric_names_match() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert sc.OPERATION_GENERATE_CONTENT == ga.GenAiOperationNameValues.GENERATE_CONTENT.value
-        assert sc.OUTPUT_TYPE_IMAGE == ga.GenAiOutputTypeValues.IMAGE.value
-        assert sc.TOKEN_TYPE_INPUT == ga.GenAiTokenTypeValues.INPUT.value
-        assert sc.TOKEN_TYPE_OUTPUT == ga.GenAiTokenTypeValues.OUTPUT.value
+        assert ga.GenAiOperationNameValues.GENERATE_CONTENT.value == sc.OPERATION_GENERATE_CONTENT
+        assert ga.GenAiOutputTypeValues.IMAGE.value == sc.OUTPUT_TYPE_IMAGE
+        assert ga.GenAiTokenTypeValues.INPUT.value == sc.TOKEN_TYPE_INPUT
+        assert ga.GenAiTokenTypeValues.OUTPUT.value == sc.TOKEN_TYPE_OUTPUT
         assert sc.PROVIDER_NAMES["gemini"] == ga.GenAiProviderNameValues.GCP_GEMINI.value
         assert sc.PROVIDER_NAMES["openai"] == ga.GenAiProviderNameValues.OPENAI.value
         assert sc.PROVIDER_NAMES["vertex"] == ga.GenAiProviderNameValues.GCP_VERTEX_AI.value
@@ -48,7 +48,11 @@ def test_values_and_metric_names_match() -> None:
 
 
 def test_genguard_names_stay_in_their_namespace() -> None:
-    own = [v for k, v in vars(sc).items() if k.isupper() and isinstance(v, str) and not k.startswith("GEN_AI")]
+    own = [
+        v
+        for k, v in vars(sc).items()
+        if k.isupper() and isinstance(v, str) and not k.startswith("GEN_AI")
+    ]
     convention_values = {
         sc.ERROR_TYPE, sc.OPERATION_GENERATE_CONTENT, sc.OUTPUT_TYPE_IMAGE,
         sc.TOKEN_TYPE_INPUT, sc.TOKEN_TYPE_OUTPUT,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import (
+from opentelemetry.trace import SpanKind, StatusCode
+from telemetry_support import (
     BreakerReporter,
     FakeProvider,
     InputBlocker,
@@ -13,7 +14,6 @@ from conftest import (
     SimpleRetry,
     Spans,
 )
-from opentelemetry.trace import SpanKind, StatusCode
 
 from genguard import Client, FakeClock, GenerationRequest
 from genguard.errors import ContentBlocked, ProviderUnavailable, RateLimited
@@ -53,7 +53,9 @@ async def test_retried_twice_waited_then_succeeded(
     finished = spans.finished()
     assert len(finished) == 4
     (call_span,) = spans.named(CALL_SPAN)
-    attempts = sorted(spans.named("genguard.attempt"), key=lambda s: s.attributes["genguard.attempt"])
+    attempts = sorted(
+        spans.named("genguard.attempt"), key=lambda s: s.attributes["genguard.attempt"]
+    )
     assert [a.attributes["genguard.attempt"] for a in attempts] == [1, 2, 3]
 
     # tree: every attempt is a child of the call span, in one trace, one after the other
@@ -63,7 +65,7 @@ async def test_retried_twice_waited_then_succeeded(
         assert attempt.parent.span_id == call_ctx.span_id
         assert attempt.get_span_context().trace_id == call_ctx.trace_id
         assert attempt.kind is SpanKind.INTERNAL
-        assert attempt.attributes["genguard.partition_key"] == f"gemini/{MODEL}"
+        assert "genguard.partition_key" not in attempt.attributes  # same as the call's
     assert attempts[0].end_time <= attempts[1].start_time <= attempts[1].end_time
     assert attempts[1].end_time <= attempts[2].start_time
     assert call_span.parent is None
@@ -83,7 +85,7 @@ async def test_retried_twice_waited_then_succeeded(
     assert attrs["gen_ai.provider.name"] == "gcp.gemini"
     assert attrs["gen_ai.request.model"] == MODEL
     assert attrs["gen_ai.request.seed"] == 0
-    assert attrs["gen_ai.request.choice.count"] == 1
+    assert "gen_ai.request.choice.count" not in attrs  # the convention: only when n != 1
     assert attrs["gen_ai.output.type"] == "image"
     assert attrs["gen_ai.response.model"] == MODEL
     assert attrs["gen_ai.response.id"] == "resp-42"
@@ -191,7 +193,9 @@ async def test_openai_provider_name_and_sampled_out_spans(metrics: Metrics, logs
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=ALWAYS_OFF)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    layer = TelemetryLayer(tracer_provider=provider, meter_provider=metrics.provider, logger=logs.logger)
+    layer = TelemetryLayer(
+        tracer_provider=provider, meter_provider=metrics.provider, logger=logs.logger
+    )
     fake = FakeProvider(name="openai", model="gpt-image-1")
     async with Client(fake, [layer, SimpleRetry()], clock=FakeClock()) as client:
         await client.generate("a prompt")

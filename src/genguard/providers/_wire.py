@@ -107,7 +107,7 @@ def lenient_int(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value if value >= 0 else None
-    if isinstance(value, str) and value.isdigit() and len(value) <= 18:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
         return int(value)
     return None
 
@@ -212,7 +212,7 @@ def response_errors(provider: str, status: int, request_id: str | None) -> Itera
         ) from exc
 
 
-_SIZE_RE = re.compile(r"(\d{1,5})\s*[xX×]\s*(\d{1,5})")
+_SIZE_RE = re.compile(r"(\d{1,5})\s*[xX×]\s*(\d{1,5})", re.ASCII)
 
 
 def parse_size(size: str) -> tuple[int, int] | None:

@@ -40,16 +40,20 @@ _LONG_DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
 _TIME = r"(\d{2}):(\d{2}):(\d{2})"
 # IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-_IMF_RE = re.compile(rf"{_DAY}, (\d{{2}}) {_MONTH} (\d{{4}}) {_TIME} (?:gmt|utc)", re.IGNORECASE)
+_IMF_RE = re.compile(
+    rf"{_DAY}, (\d{{2}}) {_MONTH} (\d{{4}}) {_TIME} (?:gmt|utc)", re.IGNORECASE | re.ASCII
+)
 # obsolete RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
 _RFC850_RE = re.compile(
-    rf"{_LONG_DAY}, (\d{{2}})-{_MONTH}-(\d{{2}}) {_TIME} (?:gmt|utc)", re.IGNORECASE
+    rf"{_LONG_DAY}, (\d{{2}})-{_MONTH}-(\d{{2}}) {_TIME} (?:gmt|utc)", re.IGNORECASE | re.ASCII
 )
 # obsolete asctime: Sun Nov  6 08:49:37 1994 (implicitly UTC, day space-padded)
-_ASCTIME_RE = re.compile(rf"{_DAY} {_MONTH} ( \d|\d{{2}}) {_TIME} (\d{{4}})", re.IGNORECASE)
-_DECIMAL_RE = re.compile(r"\d+(?:\.\d+)?")
-_PROTO_DURATION_RE = re.compile(r"(\d+)(?:\.(\d{1,9}))?s")
-_GO_PART_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_ASCTIME_RE = re.compile(
+    rf"{_DAY} {_MONTH} ( \d|\d{{2}}) {_TIME} (\d{{4}})", re.IGNORECASE | re.ASCII
+)
+_DECIMAL_RE = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
+_PROTO_DURATION_RE = re.compile(r"(\d+)(?:\.(\d{1,9}))?s", re.ASCII)
+_GO_PART_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)", re.ASCII)
 _GO_UNITS = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -62,7 +66,7 @@ _GO_UNITS = {
 }
 _RETRY_IN_MESSAGE_RE = re.compile(
     r"(?:retry|try again) in ((?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 # Seconds in a day and the days before each month (non-leap), for a tz-free epoch.
 _DAYS_BEFORE_MONTH = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
@@ -229,7 +233,8 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if not text.lstrip("-").isdigit() or len(text) > 18:
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
         return None
     return int(text)
 

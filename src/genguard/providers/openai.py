@@ -75,7 +75,7 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
         return None
     text = value.strip()
     digits = text[1:] if text.startswith("-") else text
-    if not digits.isdigit() or len(digits) > 18:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
         return None
     return int(text)
 
@@ -97,7 +97,9 @@ def rate_limit_info(headers: Mapping[str, str]) -> RateLimitInfo | None:
 def _size_for_ratio(ratio: str, model: str) -> str | None:
     """A supported ``size`` for an aspect ratio (OpenAI takes sizes, not ratios)."""
     parts = ratio.split(":")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 2 or not all(
+        p.isascii() and p.strip().isdigit() and int(p) > 0 for p in parts
+    ):
         return None
     value = int(parts[0]) / int(parts[1])
     if model.startswith("dall-e-2"):

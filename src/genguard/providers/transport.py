@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+
 import aiohttp
 
 from ..errors import AttemptTimeout, ProviderUnavailable, ResponseError
@@ -94,7 +95,7 @@ class HttpTransport:
                 )
         except (ResponseError, AttemptTimeout):
             raise
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise AttemptTimeout(
                 f"{provider or 'provider'}: timed out reading the response",
                 timeout=self._timeout.sock_read or 0.0,
@@ -123,8 +124,7 @@ class HttpTransport:
         length = resp.content_length
         if length is not None and length > cap:
             raise ResponseError(
-                f"{provider or 'provider'}: response of {length} bytes exceeds the "
-                f"{cap}-byte cap",
+                f"{provider or 'provider'}: response of {length} bytes exceeds the {cap}-byte cap",
                 status=resp.status,
                 provider=provider,
             )

@@ -51,6 +51,7 @@ GEMINI_HARM_CATEGORIES: Mapping[str, str] = {
     "HARM_CATEGORY_IMAGE_HATE": HATE,
     "HARM_CATEGORY_IMAGE_HARASSMENT": HARASSMENT,
     "HARM_CATEGORY_IMAGE_DANGEROUS_CONTENT": DANGEROUS,
+    "HARM_CATEGORY_JAILBREAK": PROHIBITED,  # Vertex only
 }
 
 #: Gemini ``promptFeedback.blockReason`` and candidate ``finishReason`` values that are blocks.
@@ -103,7 +104,7 @@ def gemini_category(reason: str | None, harm_categories: Iterable[str] = ()) -> 
 
 
 def openai_category(code: str | None, moderation_categories: Iterable[str] = ()) -> str:
-    """Uniform category for an OpenAI block: the first flagged moderation category, else the code's."""
+    """Uniform category for an OpenAI block: first flagged moderation category, else the code's."""
     for name in moderation_categories:
         mapped = OPENAI_MODERATION_CATEGORIES.get(name)
         if mapped:

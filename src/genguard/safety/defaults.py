@@ -100,7 +100,10 @@ SELF_HARM_RULES: tuple[Rule, ...] = (
     r"|carving|carved)\s+(?:my|her|his|their|your)\s+(?:own\s+)?(?:arms?|wrists?|legs?|thighs?"
     r"|skin|stomach|forearms?)\b",
     r"re:\bgun\s+to\s+(?:my|his|her|their|your)\s+(?:own\s+)?head\b|\bdrink\w*\s+bleach\b",
-    ("pills|pill bottle|razor|noose|rope", "goodbye letter|goodbye note|farewell letter|farewell note"),
+    (
+        "pills|pill bottle|razor|noose|rope",
+        "goodbye letter|goodbye note|farewell letter|farewell note",
+    ),
     (
         "hanging from a rope|hanging from the ceiling|hanging from a beam|hanging from a tree",
         "dead|lifeless|body|corpse",

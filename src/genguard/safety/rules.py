@@ -31,9 +31,12 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..model import GenerationRequest
-from .defaults import BUILTIN_CATEGORIES, DEFAULT_ALLOWLIST, DEFAULT_CATEGORY_NAMES, Rule
+from .defaults import BUILTIN_CATEGORIES, DEFAULT_ALLOWLIST, DEFAULT_CATEGORY_NAMES
 from .normalize import normalize, views
 from .verdict import Verdict
+
+#: A rule: one string (parts joined by " & "), or a list of part strings.
+RuleSpec = str | Sequence[str]
 
 #: Longest rule text quoted in a verdict's reason.
 MAX_REASON_SOURCE = 60
@@ -118,7 +121,7 @@ def compile_rule(category: str, index: int, rule: object, path: str) -> Compiled
     return CompiledRule(category, index, source, compiled)
 
 
-def load_rules_file(file: str | os.PathLike[str]) -> tuple[dict[str, list[Rule]], list[str]]:
+def load_rules_file(file: str | os.PathLike[str]) -> tuple[dict[str, list[RuleSpec]], list[str]]:
     """Read ``{categories: {name: [rule, ...]}, allowlist: [phrase, ...]}`` from YAML or JSON."""
     import yaml
 
@@ -140,7 +143,7 @@ def load_rules_file(file: str | os.PathLike[str]) -> tuple[dict[str, list[Rule]]
         raise ConfigError("file.categories", f"{where}: 'categories' must be a mapping")
     if not isinstance(allowlist, list) or not all(isinstance(a, str) for a in allowlist):
         raise ConfigError("file.allowlist", f"{where}: 'allowlist' must be a list of strings")
-    out: dict[str, list[Rule]] = {}
+    out: dict[str, list[RuleSpec]] = {}
     for name, rules in categories.items():
         if not isinstance(name, str) or not isinstance(rules, list):
             raise ConfigError(
@@ -163,7 +166,7 @@ class RulesClassifier:
 
     def __init__(
         self,
-        categories: Mapping[str, Sequence[Rule]] | Sequence[str] | str | None = None,
+        categories: Mapping[str, Sequence[RuleSpec]] | Sequence[str] | str | None = None,
         allowlist: Sequence[str] = (),
         file: str | os.PathLike[str] | None = None,
         *,
@@ -173,7 +176,7 @@ class RulesClassifier:
         self.name = name
         if include_defaults is None:
             include_defaults = categories is None and file is None
-        sources: dict[str, list[Rule]] = {}
+        sources: dict[str, list[RuleSpec]] = {}
         allow: list[str] = []
         uses_builtin = False
         if include_defaults:
@@ -267,4 +270,11 @@ def _shorten(source: str) -> str:
     return source if len(source) <= MAX_REASON_SOURCE else source[: MAX_REASON_SOURCE - 3] + "..."
 
 
-__all__ = ["CompiledRule", "RulesClassifier", "compile_part", "compile_rule", "load_rules_file"]
+__all__ = [
+    "CompiledRule",
+    "RuleSpec",
+    "RulesClassifier",
+    "compile_part",
+    "compile_rule",
+    "load_rules_file",
+]

@@ -339,6 +339,7 @@ class CallTelemetry(Observer):
         "attrs",
         "call",
         "instruments",
+        "key",
         "labels",
         "log",
         "log_prompts",
@@ -358,6 +359,7 @@ class CallTelemetry(Observer):
         log_prompts: bool = False,
     ) -> None:
         self.call = call
+        self.key = call.key
         self.previous = previous
         self.tracer = tracer
         self.instruments = instruments
@@ -389,13 +391,13 @@ class CallTelemetry(Observer):
             attributes: dict[str, AttributeValue] = {
                 **self.attrs,
                 sc.GEN_AI_OUTPUT_TYPE: sc.OUTPUT_TYPE_IMAGE,
-                sc.GEN_AI_REQUEST_CHOICE_COUNT: request.n,
                 sc.GENERATION_ID: call.generation_id,
                 sc.PARTITION_KEY: call.key,
-                sc.PROVIDER: call.provider,
                 sc.PROMPT_LENGTH: len(request.prompt),
                 sc.PROMPT_SHA256: prompt_digest(request.prompt),
             }
+            if request.n != 1:  # the convention: set when not 1
+                attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = request.n
             if request.seed is not None:
                 attributes[sc.GEN_AI_REQUEST_SEED] = request.seed
             span = self.tracer.start_span(
@@ -579,8 +581,10 @@ class CallTelemetry(Observer):
                 sc.ATTEMPT_SPAN,
                 context=trace.set_span_in_context(self.span),
                 kind=SpanKind.INTERNAL,
-                attributes={sc.ATTEMPT: call.attempt, sc.PARTITION_KEY: call.key},
+                attributes={sc.ATTEMPT: call.attempt},
             )
+            if call.key != self.key:  # re-routed (fallback): say where this attempt went
+                span.set_attribute(sc.PARTITION_KEY, call.key)
             self._attempt_span = span
             self._attempt_token = otel_context.attach(trace.set_span_in_context(span))
 

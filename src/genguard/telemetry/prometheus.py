@@ -8,6 +8,7 @@ prometheus_client's daemon thread: scrapes never touch the event loop.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ class MetricsServer:
     _server: Any = field(repr=False, default=None)
     _thread: Any = field(repr=False, default=None)
     _owns_provider: bool = field(repr=False, default=True)
+    _closed: bool = field(repr=False, default=False)
 
     @property
     def url(self) -> str:
@@ -38,7 +40,14 @@ class MetricsServer:
         return f"http://{host}:{self.port}/metrics"
 
     def close(self) -> None:
-        """Stop serving; shut down the meter provider if this server created it."""
+        """Stop serving; shut down the meter provider if this server created it. Idempotent.
+
+        Blocks for up to half a second (the server thread's poll interval): from async
+        code use ``aclose``.
+        """
+        if self._closed:
+            return
+        self._closed = True
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -49,15 +58,22 @@ class MetricsServer:
         if self._owns_provider:
             self.meter_provider.shutdown()
 
+    async def aclose(self) -> None:
+        """``close`` on a worker thread, so the event loop keeps running meanwhile."""
+        await asyncio.to_thread(self.close)
+
 
 def start_metrics_server(
     port: int = DEFAULT_PORT,
     meter_provider: MeterProvider | None = None,
     *,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     service_name: str = "genguard",
 ) -> MetricsServer:
     """Start serving metrics on ``host:port`` (``port=0`` picks a free port).
+
+    ``host`` defaults to loopback, so metrics are not exposed by accident; bind
+    ``0.0.0.0`` for a Prometheus on another host or outside the container.
 
     Without ``meter_provider`` a new SDK ``MeterProvider`` with a Prometheus reader
     is created (resource ``service.name=service_name``) and returned on the server:

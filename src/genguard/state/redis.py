@@ -1,0 +1,627 @@
+"""Rate-limit and breaker state on Redis, so a fleet of replicas shares one quota and one breaker.
+
+``RedisLimiterBackend`` implements ``LimiterBackend`` and ``RedisBreakerStore``
+implements ``BreakerStore`` with one atomic Lua script per method (see
+``redis_scripts``): a caller's slot is booked in one round trip and it sleeps
+once, a 429 pauses the key for every replica, a trip in one replica sheds load
+in all, and half-open probe slots are counted (and leased) fleet-wide. Time is
+Redis ``TIME``, so replica clocks need not agree.
+
+Async throughout (``redis.asyncio``), every command bounded by
+``connect_timeout + command_timeout``. When Redis fails, ``on_backend_error``
+decides: ``local`` carries on with in-memory state (one warning and one
+``backend_error`` event per outage, rechecking Redis every
+``recheck_interval``), ``fail_closed`` raises ``StateUnavailable``.
+
+Keys: ``{namespace}:rl:{<key>}...`` and ``{namespace}:cb:{<key>}...``, each with
+a TTL refreshed on write, so abandoned keys expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import os
+import re
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+
+from ..clock import Clock, SystemClock
+from ..errors import ConfigError, StateUnavailable
+from ..observe import Observer
+from .breaker import (
+    Admission,
+    BreakerPolicy,
+    BreakerSnapshot,
+    BreakerState,
+    MemoryBreakerStore,
+    Outcome,
+    Permit,
+    Transition,
+)
+from .fallback import BackendSwitch, OnBackendError, check_mode
+from .limiter import Demand, MemoryLimiterBackend, Reason, Reservation
+from .redis_scripts import BREAKER_SCRIPTS, LIMITER_SCRIPTS
+
+#: What counts as "Redis failed" (connection refused or reset, timeouts, READONLY, OOM...).
+BACKEND_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+DEFAULT_NAMESPACE = "genguard"
+DEFAULT_CONNECT_TIMEOUT = 1.0
+DEFAULT_COMMAND_TIMEOUT = 0.5
+#: Idle seconds after which a key's state expires (refreshed on every write).
+DEFAULT_TTL = 3600.0
+#: How long a half-open probe slot is held for a process that never reports back.
+DEFAULT_PROBE_LEASE = 120.0
+DEFAULT_RECHECK_INTERVAL = 1.0
+
+_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+_STATES: dict[str, BreakerState] = {"closed": "closed", "open": "open", "half_open": "half_open"}
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for reprs and logs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port is not None else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def _positive(name: str, value: object) -> float:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(f"state.{name}", f"must be a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def _namespace(value: object) -> str:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise ConfigError("state.namespace", f"must be a non-empty word, got {value!r}")
+    return value
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _fmt(value: float) -> str:
+    return repr(float(value))
+
+
+class _Lua:
+    """One script: called by EVALSHA, loaded on NOSCRIPT (first use, or after a restart)."""
+
+    __slots__ = ("name", "sha", "source")
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+class RedisConnection:
+    """A ``redis.asyncio`` client with bounded connect/command times, shared by the stores.
+
+    Counts ``round_trips`` (commands sent). Closed when the last store using it closes
+    (``owns_client`` False leaves a client passed in open).
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        owns_client: bool = True,
+        url: str | None = None,
+    ) -> None:
+        self.client = client
+        self.connect_timeout = _positive("connect_timeout", connect_timeout)
+        self.command_timeout = _positive("command_timeout", command_timeout)
+        self.owns_client = owns_client
+        self.url = mask_url(url) if url else None
+        self.round_trips = 0
+        self._users = 0
+        self._closed = False
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        max_connections: int | None = None,
+    ) -> RedisConnection:
+        """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``) that never
+        retries by itself: a failed command fails at once and the store decides."""
+        if not isinstance(url, str) or not url:
+            raise ConfigError("state.url", "must be a Redis URL such as redis://localhost:6379/0")
+        connect = _positive("connect_timeout", connect_timeout)
+        command = _positive("command_timeout", command_timeout)
+        try:
+            client = Redis.from_url(
+                url,
+                socket_connect_timeout=connect,
+                socket_timeout=command,
+                retry=Retry(NoBackoff(), 0),
+                decode_responses=True,
+                max_connections=max_connections,
+                client_name="genguard",
+            )
+        except ValueError as exc:
+            raise ConfigError("state.url", f"invalid Redis URL {mask_url(url)!r}: {exc}") from None
+        return cls(client, connect_timeout=connect, command_timeout=command, url=url)
+
+    def use(self) -> RedisConnection:
+        self._users += 1
+        return self
+
+    async def run(self, lua: _Lua, keys: Sequence[str], args: Sequence[str]) -> Any:
+        """Run ``lua`` atomically; raises one of ``BACKEND_ERRORS`` when Redis fails."""
+        async with asyncio.timeout(self.connect_timeout + self.command_timeout):
+            self.round_trips += 1
+            try:
+                return await cast(
+                    Awaitable[Any], self.client.evalsha(lua.sha, len(keys), *keys, *args)
+                )
+            except NoScriptError:
+                self.round_trips += 2
+                await cast(Awaitable[Any], self.client.script_load(lua.source))
+                return await cast(
+                    Awaitable[Any], self.client.evalsha(lua.sha, len(keys), *keys, *args)
+                )
+
+    async def release(self) -> None:
+        self._users -= 1
+        if self._users <= 0 and not self._closed:
+            self._closed = True
+            if self.owns_client:
+                await self.client.aclose()
+
+    def __repr__(self) -> str:
+        return f"RedisConnection(url={self.url!r})"
+
+
+def _connection(
+    connection: RedisConnection | Redis,
+    connect_timeout: float,
+    command_timeout: float,
+) -> RedisConnection:
+    if isinstance(connection, RedisConnection):
+        return connection.use()
+    return RedisConnection(
+        connection,
+        connect_timeout=connect_timeout,
+        command_timeout=command_timeout,
+        owns_client=False,
+    ).use()
+
+
+# -- the rate limiter -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Booking:
+    """A booking held in Redis (the reservation's token)."""
+
+    id: str
+    demands: tuple[Demand, ...] = field(repr=False)
+
+
+class RedisLimiterBackend:
+    """``LimiterBackend`` on Redis: one GCRA schedule per key and limit, shared fleet-wide.
+
+    ``clock``: None uses Redis server time (the fleet agrees whatever the replica
+    clocks say); a ``Clock`` sends its readings instead (tests, one-host setups).
+    The local fallback is a ``MemoryLimiterBackend`` on ``clock`` (or the system's).
+    """
+
+    component = "rate_limit"
+
+    def __init__(
+        self,
+        connection: RedisConnection | Redis,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        on_backend_error: OnBackendError = "local",
+        ttl: float = DEFAULT_TTL,
+        recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        clock: Clock | None = None,
+        observer: Observer | None = None,
+        local: MemoryLimiterBackend | None = None,
+    ) -> None:
+        self.namespace = _namespace(namespace)
+        self.ttl = _positive("ttl", ttl)
+        self.connection = _connection(connection, connect_timeout, command_timeout)
+        self.clock = clock
+        self.local = local or MemoryLimiterBackend(clock=clock or SystemClock())
+        self.switch = BackendSwitch(
+            self.component,
+            mode=check_mode(on_backend_error),
+            recheck_interval=recheck_interval,
+            observer=observer,
+        )
+        self._eps = "1e-9" if clock is not None else "1e-6"
+        self._lua = {name: _Lua(name, source) for name, source in LIMITER_SCRIPTS.items()}
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        **options: Any,
+    ) -> RedisLimiterBackend:
+        """A backend with its own connection to ``url`` (options as for the constructor)."""
+        connection = RedisConnection.from_url(
+            url, connect_timeout=connect_timeout, command_timeout=command_timeout
+        )
+        return cls(connection, **options)
+
+    @property
+    def degraded(self) -> bool:
+        """True while running on local state because Redis failed."""
+        return self.switch.degraded
+
+    def keys(self, key: str, demands: Sequence[Demand] = ()) -> list[str]:
+        """The Redis keys of ``key``: state hash, booking queue, bookings, one log per limit."""
+        base = f"{self.namespace}:rl:{{{key}}}"
+        return [f"{base}", f"{base}:q", f"{base}:b", *(f"{base}:log:{d.limit.name}" for d in demands)]
+
+    def _head(self) -> list[str]:
+        now = "" if self.clock is None else _fmt(self.clock.now())
+        return [now, self._eps, _fmt(self.ttl)]
+
+    @staticmethod
+    def _demand_args(demands: Sequence[Demand]) -> list[str]:
+        out = [str(len(demands))]
+        for limit, amount in demands:
+            if not _NAME.fullmatch(limit.name):
+                raise ValueError(f"limit name {limit.name!r}: use letters, digits, _ . -")
+            out += [limit.name, _fmt(limit.rate), _fmt(limit.capacity), _fmt(amount)]
+        return out
+
+    async def reserve(
+        self, key: str, demands: Sequence[Demand], *, max_wait: float | None = None
+    ) -> Reservation:
+        wanted = tuple(d for d in demands if d.amount > 0)
+
+        async def remote() -> Reservation:
+            args = [*self._head(), "" if max_wait is None else _fmt(max_wait)]
+            reply = await self.connection.run(
+                self._lua["reserve"], self.keys(key, wanted), args + self._demand_args(wanted)
+            )
+            granted = int(reply[0]) == 1
+            wait = float(_text(reply[1]))
+            reason = _reason(reply[2])
+            token = _Booking(_text(reply[3]), wanted) if granted and wait > 0 else None
+            return Reservation(key, granted, wait, reason, token)
+
+        async def local() -> Reservation:
+            return await self.local.reserve(key, demands, max_wait=max_wait)
+
+        return await self.switch.run(remote, local, BACKEND_ERRORS)
+
+    async def confirm(self, reservation: Reservation) -> Reservation:
+        booking = reservation.token
+        if not isinstance(booking, _Booking):
+            return await self.local.confirm(reservation)
+        key = reservation.key
+
+        async def remote() -> Reservation:
+            args = [*self._head(), booking.id, *self._demand_args(booking.demands)]
+            reply = await self.connection.run(
+                self._lua["confirm"], self.keys(key, booking.demands), args
+            )
+            return Reservation(key, True, float(_text(reply[0])), _reason(reply[1]), booking)
+
+        async def admit() -> Reservation:
+            # Redis went away while this caller slept: its slot was booked fleet-wide, go.
+            return Reservation(key, True, 0.0, "rate", booking)
+
+        return await self.switch.run(remote, admit, BACKEND_ERRORS)
+
+    async def cancel(self, reservation: Reservation) -> None:
+        booking = reservation.token
+        if not isinstance(booking, _Booking):
+            await self.local.cancel(reservation)
+            return
+        if self.switch.degraded:
+            return  # the slot stays a hole in the shared schedule; nothing to give back
+        try:
+            await self.connection.run(
+                self._lua["cancel"], self.keys(reservation.key), [*self._head(), booking.id]
+            )
+        except BACKEND_ERRORS as error:
+            try:
+                self.switch.failed(error)
+            except StateUnavailable:
+                pass  # giving a slot back is best effort: never mask the caller's own exit
+
+    async def pause(self, key: str, seconds: float) -> float:
+        async def remote() -> float:
+            args = [*self._head(), _fmt(max(0.0, seconds))]
+            reply = await self.connection.run(self._lua["pause"], self.keys(key), args)
+            return float(_text(reply))
+
+        async def local() -> float:
+            return await self.local.pause(key, seconds)
+
+        return await self.switch.run(remote, local, BACKEND_ERRORS)
+
+    async def paused_for(self, key: str) -> float:
+        async def remote() -> float:
+            reply = await self.connection.run(
+                self._lua["paused_for"], self.keys(key)[:1], self._head()[:1]
+            )
+            return float(_text(reply))
+
+        async def local() -> float:
+            return await self.local.paused_for(key)
+
+        return await self.switch.run(remote, local, BACKEND_ERRORS)
+
+    async def aclose(self) -> None:
+        await self.local.aclose()
+        await self.connection.release()
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisLimiterBackend(url={self.connection.url!r}, namespace={self.namespace!r}, "
+            f"on_backend_error={self.switch.mode!r})"
+        )
+
+
+def _reason(value: object) -> Reason:
+    return "paused" if _text(value) == "paused" else "rate"
+
+
+# -- the circuit breaker --------------------------------------------------------------------
+
+
+class RedisBreakerStore:
+    """``BreakerStore`` on Redis: pybreaker's state machine per key, shared fleet-wide.
+
+    Same semantics as ``MemoryBreakerStore`` (pybreaker's counters and
+    transitions, epochs for stale outcomes), plus probe slots leased for
+    ``probe_lease`` seconds so a process that dies mid-probe cannot hold the
+    breaker half-open forever. ``server_time`` False uses the callers' ``now``
+    instead of Redis ``TIME`` (tests; one host). The local fallback is a
+    ``MemoryBreakerStore``; outcomes of permits Redis issued are dropped while local.
+    """
+
+    component = "circuit_breaker"
+
+    def __init__(
+        self,
+        connection: RedisConnection | Redis,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        on_backend_error: OnBackendError = "local",
+        ttl: float = DEFAULT_TTL,
+        probe_lease: float = DEFAULT_PROBE_LEASE,
+        recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        server_time: bool = True,
+        observer: Observer | None = None,
+        local: MemoryBreakerStore | None = None,
+    ) -> None:
+        self.namespace = _namespace(namespace)
+        self.ttl = _positive("ttl", ttl)
+        self.probe_lease = _positive("probe_lease", probe_lease)
+        self.connection = _connection(connection, connect_timeout, command_timeout)
+        self.server_time = bool(server_time)
+        self.local = local or MemoryBreakerStore()
+        self.switch = BackendSwitch(
+            self.component,
+            mode=check_mode(on_backend_error),
+            recheck_interval=recheck_interval,
+            observer=observer,
+        )
+        self._lua = {name: _Lua(name, source) for name, source in BREAKER_SCRIPTS.items()}
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        **options: Any,
+    ) -> RedisBreakerStore:
+        """A store with its own connection to ``url`` (options as for the constructor)."""
+        connection = RedisConnection.from_url(
+            url, connect_timeout=connect_timeout, command_timeout=command_timeout
+        )
+        return cls(connection, **options)
+
+    @property
+    def degraded(self) -> bool:
+        return self.switch.degraded
+
+    def keys(self, key: str) -> list[str]:
+        """The Redis keys of ``key``: state hash, probe leases, failure-ratio window."""
+        base = f"{self.namespace}:cb:{{{key}}}"
+        return [base, f"{base}:p", f"{base}:w"]
+
+    def _args(self, policy: BreakerPolicy, now: float) -> list[str]:
+        ratio = policy.failure_ratio
+        return [
+            "" if self.server_time else _fmt(now),
+            _fmt(self.ttl),
+            _fmt(self.probe_lease),
+            str(policy.fail_max),
+            _fmt(policy.reset_timeout),
+            str(policy.half_open_probes),
+            str(policy.success_threshold),
+            "" if ratio is None else _fmt(ratio),
+            _fmt(policy.window),
+            str(policy.min_calls),
+        ]
+
+    async def acquire(self, key: str, policy: BreakerPolicy, now: float) -> Admission:
+        async def remote() -> Admission:
+            token = "r:" + os.urandom(8).hex()
+            reply = await self.connection.run(
+                self._lua["acquire"], self.keys(key), [*self._args(policy, now), token]
+            )
+            allowed, state = int(reply[0]) == 1, _state(reply[1])
+            retry_after, epoch, probe = float(_text(reply[2])), int(reply[3]), int(reply[4]) == 1
+            permit = Permit(key, epoch, probe, token if probe else "r") if allowed else None
+            return Admission(permit, state, retry_after, _transitions(key, reply[5:]))
+
+        async def local() -> Admission:
+            return await self.local.acquire(key, policy, now)
+
+        return await self.switch.run(remote, local, BACKEND_ERRORS)
+
+    async def record(
+        self, permit: Permit, outcome: Outcome, policy: BreakerPolicy, now: float
+    ) -> tuple[Transition, ...]:
+        token = permit.token
+        if token is None or not token.startswith("r"):
+            return await self.local.record(permit, outcome, policy, now)
+
+        async def remote() -> tuple[Transition, ...]:
+            args = [*self._args(policy, now), str(permit.epoch), "1" if permit.probe else "0"]
+            reply = await self.connection.run(
+                self._lua["record"], self.keys(permit.key), [*args, token, outcome]
+            )
+            return _transitions(permit.key, reply)
+
+        async def drop() -> tuple[Transition, ...]:
+            return ()  # Redis issued this permit and is gone: the outcome cannot be applied
+
+        return await self.switch.run(remote, drop, BACKEND_ERRORS)
+
+    async def snapshot(self, key: str, policy: BreakerPolicy, now: float) -> BreakerSnapshot:
+        async def remote() -> BreakerSnapshot:
+            reply = await self.connection.run(
+                self._lua["snapshot"], self.keys(key), self._args(policy, now)
+            )
+            return BreakerSnapshot(
+                key=key,
+                state=_state(reply[0]),
+                consecutive_failures=int(reply[1]),
+                half_open_successes=int(reply[2]),
+                probes_in_flight=int(reply[3]),
+                window_calls=int(reply[4]),
+                window_failures=int(reply[5]),
+                retry_after=float(_text(reply[6])),
+            )
+
+        async def local() -> BreakerSnapshot:
+            return await self.local.snapshot(key, policy, now)
+
+        return await self.switch.run(remote, local, BACKEND_ERRORS)
+
+    async def aclose(self) -> None:
+        await self.local.aclose()
+        await self.connection.release()
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisBreakerStore(url={self.connection.url!r}, namespace={self.namespace!r}, "
+            f"on_backend_error={self.switch.mode!r})"
+        )
+
+
+def _state(value: object) -> BreakerState:
+    return _STATES[_text(value)]
+
+
+def _transitions(key: str, flat: Sequence[object]) -> tuple[Transition, ...]:
+    items = [_text(v) for v in flat]
+    return tuple(
+        Transition(key, _STATES[items[i]], _STATES[items[i + 1]], items[i + 2])
+        for i in range(0, len(items) - 2, 3)
+    )
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+class RedisState(NamedTuple):
+    """Both Redis stores of one deployment, sharing one connection pool."""
+
+    limiter: RedisLimiterBackend
+    breaker: RedisBreakerStore
+
+
+def from_config(
+    state: object,
+    *,
+    clock: Clock | None = None,
+    observer: Observer | None = None,
+) -> RedisState:
+    """Both stores from the ``state:`` section (an object or a mapping with ``url``,
+    ``namespace``, ``on_backend_error``, ``connect_timeout``, ``command_timeout``,
+    and optionally ``ttl``, ``probe_lease``, ``recheck_interval``)."""
+
+    def get(name: str, default: Any) -> Any:
+        if isinstance(state, Mapping):
+            value = state.get(name, default)
+        else:
+            value = getattr(state, name, default)
+        return default if value is None else value
+
+    backend = get("backend", "redis")
+    if backend != "redis":
+        raise ConfigError("state.backend", f"from_config builds the redis backend, got {backend!r}")
+    connection = RedisConnection.from_url(
+        get("url", ""),
+        connect_timeout=get("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        command_timeout=get("command_timeout", DEFAULT_COMMAND_TIMEOUT),
+    )
+    common: dict[str, Any] = {
+        "namespace": get("namespace", DEFAULT_NAMESPACE),
+        "on_backend_error": get("on_backend_error", "local"),
+        "ttl": get("ttl", DEFAULT_TTL),
+        "recheck_interval": get("recheck_interval", DEFAULT_RECHECK_INTERVAL),
+        "observer": observer,
+    }
+    limiter = RedisLimiterBackend(connection, clock=clock, **common)
+    breaker = RedisBreakerStore(
+        connection, probe_lease=get("probe_lease", DEFAULT_PROBE_LEASE), **common
+    )
+    return RedisState(limiter, breaker)
+
+
+__all__ = [
+    "BACKEND_ERRORS",
+    "DEFAULT_COMMAND_TIMEOUT",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_PROBE_LEASE",
+    "DEFAULT_RECHECK_INTERVAL",
+    "DEFAULT_TTL",
+    "RedisBreakerStore",
+    "RedisConnection",
+    "RedisLimiterBackend",
+    "RedisState",
+    "from_config",
+    "mask_url",
+]

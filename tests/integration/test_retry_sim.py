@@ -285,7 +285,7 @@ async def test_outage_with_budget_keeps_upstream_requests_within_the_budget() ->
     retries = upstream - calls
     # retries <= ratio * calls + min_per_s * ttl (the outage is shorter than one ttl)
     assert retries <= RATIO * calls + MIN_PER_S * TTL
-    assert calls >= 50
+    assert calls >= 30  # most of the 60 calls met the outage
     # without a budget the same outage sees every call retried to the attempt limit
     assert upstream_nb - calls_nb > 2 * calls_nb
     assert upstream < upstream_nb / 2

@@ -93,7 +93,7 @@ class Player:
         else:
             offset = sane(step.hint) or 0.0
             error = CircuitOpen("open", key=call.key, retry_at=clock.now() + offset)
-            self.hints.append(offset)
+            self.hints.append(max(0.0, error.retry_at - clock.now()))  # as floats round it
         raise error
 
 

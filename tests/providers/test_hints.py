@@ -287,7 +287,11 @@ def test_numeric_parsers_never_raise(value: str | None) -> None:
     assert _ok(parse_retry_in_message(value))
 
 
-@given(st.from_regex(r"(([0-9]{1,15}(\.[0-9]{0,9})?|\.[0-9]{1,5})(ns|us|µs|ms|s|m|h)){1,6}", fullmatch=True))
+@given(
+    st.from_regex(
+        r"(([0-9]{1,15}(\.[0-9]{0,9})?|\.[0-9]{1,5})(ns|us|µs|ms|s|m|h)){1,6}", fullmatch=True
+    )
+)
 def test_go_duration_grammar_always_parses(value: str) -> None:
     """Anything in Go's grammar (up to the 64-char bound) gives a number."""
     assume(len(value) <= 64)

@@ -187,3 +187,26 @@ async def test_gave_up_and_in_flight(metrics: Metrics, logs: Logs) -> None:
     metrics.collect()
     assert metrics.value("genguard.calls.active") == 0
     assert metrics.value("genguard.calls", genguard__outcome="success") == 3
+
+
+async def test_two_layers_on_one_provider_share_instruments(metrics: Metrics, logs: Logs) -> None:
+    first, second = layer(metrics, logs), layer(metrics, logs)
+    async with Client(FakeProvider(), [first]) as a, Client(FakeProvider(), [second]) as b:
+        await a.generate("one")
+        await b.generate("two")
+    # an SDK meter ignores a second registration's callbacks: both calls must still count
+    assert metrics.value("genguard.calls", genguard__outcome="success") == 2
+
+
+def test_label_sets_beyond_the_limit_fold_into_one_overflow_series() -> None:
+    from genguard.telemetry.otel import MAX_SERIES, Counts
+
+    counts = Counts("genguard.breaker.key")
+    for index in range(MAX_SERIES + 5):
+        counts.add((f"tenant-{index}",))
+    observed = counts.observe(None)  # type: ignore[arg-type]
+    assert len(observed) == MAX_SERIES + 1
+    (overflow,) = [o for o in observed if o.attributes == {"otel.metric.overflow": True}]
+    assert overflow.value == 5
+    counts.add(("tenant-0",), 2)  # an existing series keeps counting
+    assert {"genguard.breaker.key": "tenant-0"} in [o.attributes for o in counts.observe(None)]  # type: ignore[arg-type]

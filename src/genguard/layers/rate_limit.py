@@ -38,6 +38,10 @@ KeyFunc = Callable[[Call], str]
 DEFAULT_QUEUE = 1000
 #: Longest pause a server hint can impose on a key (an absurd Retry-After is clamped).
 DEFAULT_MAX_PAUSE = 60.0
+#: A slot closer than this to the call's deadline is refused when booking: admitted
+#: with no time left the attempt is useless, and a caller woken a little late would
+#: then give up its slot mid-queue, leaving it unused.
+DEADLINE_HEADROOM = 0.01
 
 _UNITS: dict[str, float] = {
     "s": 1.0,
@@ -315,7 +319,7 @@ class RateLimitLayer:
 
     async def _admit(self, call: Call, key: str, backend: LimiterBackend, clock: Clock) -> None:
         remaining = call.remaining()
-        max_wait = None if remaining is None else max(0.0, remaining)
+        max_wait = None if remaining is None else max(0.0, remaining - DEADLINE_HEADROOM)
         booking = await backend.reserve(key, self.demands(call), max_wait=max_wait)
         if not booking.granted:
             raise self._too_late(key, booking.wait, booking.reason)
@@ -493,6 +497,7 @@ def _check_int(field: str, value: object, *, minimum: int) -> None:
 
 
 __all__ = [
+    "DEADLINE_HEADROOM",
     "DEFAULT_MAX_PAUSE",
     "DEFAULT_QUEUE",
     "KeyFunc",

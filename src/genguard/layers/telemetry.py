@@ -14,10 +14,11 @@ span or instrument is touched and the layer costs a few microseconds per call.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
 
 from ..model import Call, GenerationResult
@@ -36,6 +37,27 @@ def _version() -> str:
     from .. import __version__
 
     return __version__
+
+
+_MISSING = object()
+
+
+def _global_tracer_provider() -> object:
+    """The global tracer provider, cheaply: ``trace.get_tracer_provider()`` reads
+    ``os.environ`` on every call (~2 µs) while no SDK is set, so peek at the
+    module's global first and take the public path only if it is set or gone."""
+    provider = getattr(trace, "_TRACER_PROVIDER", _MISSING)
+    if provider is None:
+        return None
+    return trace.get_tracer_provider()
+
+
+def _global_meter_provider() -> object:
+    """As ``_global_tracer_provider``, for ``metrics.get_meter_provider()``."""
+    provider = getattr(metrics_internal, "_METER_PROVIDER", _MISSING)
+    if provider is None:
+        return None
+    return metrics.get_meter_provider()
 
 
 def _is_noop_tracer_provider(provider: object) -> bool:
@@ -83,17 +105,20 @@ class TelemetryLayer:
         self._log: Logger | None = None
         if logs:
             self._log = logger if logger is not None else get_logger(service=service_name)
-        if tracer_provider is not None:
-            self._resolve_tracer()
-        if meter_provider is not None:
-            self._resolve_instruments()
+        if tracer_provider is None:
+            trace.get_tracer_provider()  # loads a provider named in OTEL_PYTHON_TRACER_PROVIDER
+        if meter_provider is None:
+            metrics.get_meter_provider()
+        self._resolve_tracer()
+        self._resolve_instruments()
 
     def _resolve_tracer(self) -> Tracer | None:
         provider = self._tracer_provider
         if provider is None:
-            provider = trace.get_tracer_provider()
-            if _is_noop_tracer_provider(provider):
+            found = _global_tracer_provider()
+            if found is None or _is_noop_tracer_provider(found):
                 return None  # look again next call: the application may install an SDK later
+            provider = cast("TracerProvider", found)
         elif _is_noop_tracer_provider(provider):
             self._tracer_final = True
             return None
@@ -104,9 +129,10 @@ class TelemetryLayer:
     def _resolve_instruments(self) -> Instruments | None:
         provider = self._meter_provider
         if provider is None:
-            provider = metrics.get_meter_provider()
-            if _is_noop_meter_provider(provider):
+            found = _global_meter_provider()
+            if found is None or _is_noop_meter_provider(found):
                 return None
+            provider = cast("MeterProvider", found)
         elif _is_noop_meter_provider(provider):
             self._meter_final = True
             return None

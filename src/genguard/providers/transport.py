@@ -19,7 +19,7 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class RawResponse:
-    """A complete HTTP response: status, lower-cased headers, body bytes, wall time received."""
+    """A complete HTTP response: status, lower-cased headers, body, loop time when received."""
 
     status: int
     headers: Mapping[str, str]

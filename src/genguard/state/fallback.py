@@ -114,6 +114,7 @@ class BackendSwitch:
     def failed(self, error: BaseException) -> None:
         """Record a backend failure: refuse (``fail_closed``) or go local until the next recheck."""
         self.errors += 1
+        self._probing = False
         self._retry_at = self._clock.now() + self.recheck_interval
         if self.mode == "fail_closed":
             self.observer.backend_error(self.component, error, "fail_closed")
@@ -135,6 +136,7 @@ class BackendSwitch:
             self.observer.backend_error(self.component, error, "local")
 
     def succeeded(self) -> None:
+        self._probing = False
         if self.degraded:
             self.degraded = False
             self.recoveries += 1

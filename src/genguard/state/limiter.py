@@ -27,6 +27,11 @@ from ..clock import Clock, SystemClock
 
 #: The trailing window (seconds) the admission guard holds to the declared rate.
 WINDOW = 1.0
+#: An admission that ran late (a real clock woke its caller after its slot) is held
+#: in the trailing window this much longer, so the bound also holds for a clock read
+#: a few microseconds after the admission, by the code the caller runs next. On time
+#: admissions (always, on a fake clock) are held exactly ``WINDOW``.
+GUARD_MARGIN = 0.00005
 #: Waits shorter than this are float noise, not waits.
 EPSILON = 1e-9
 #: How many of the least recently used keys are examined for an idle one to drop.
@@ -222,24 +227,23 @@ class _Entry:
 
 
 class _Log:
-    """Admissions of one limit in the trailing ``WINDOW``, with their running sum."""
+    """Admissions of one limit in the trailing window: (time, amount, held until)."""
 
     __slots__ = ("entries", "total")
 
     def __init__(self) -> None:
-        self.entries: deque[tuple[float, float]] = deque()
+        self.entries: deque[tuple[float, float, float]] = deque()
         self.total = 0.0
 
     def expire(self, now: float) -> None:
-        horizon = now - WINDOW
         entries = self.entries
-        while entries and entries[0][0] <= horizon + EPSILON:
+        while entries and entries[0][2] <= now + EPSILON:
             self.total -= entries.popleft()[1]
         if not entries:
             self.total = 0.0
 
-    def add(self, now: float, amount: float) -> None:
-        self.entries.append((now, amount))
+    def add(self, now: float, amount: float, late: bool) -> None:
+        self.entries.append((now, amount, now + WINDOW + (GUARD_MARGIN if late else 0.0)))
         self.total += amount
 
 
@@ -319,6 +323,8 @@ class MemoryLimiterBackend:
         if wait <= EPSILON:
             wait = self._guard_wait(entry.state, entry.demands, now)
             reason = "rate"
+            if wait > EPSILON:
+                self._slip(entry.state, wait)
         if wait > EPSILON:
             return Reservation(entry.key, True, wait, reason, entry)
         self._admit(entry, now)
@@ -412,6 +418,18 @@ class MemoryLimiterBackend:
             bucket = state.buckets[limit.name] = fresh
         return bucket
 
+    @staticmethod
+    def _slip(state: _KeyState, seconds: float) -> None:
+        """The guard held a due caller back: move the rest of the schedule with it.
+
+        Otherwise bookings would keep being made against a schedule that runs
+        ahead of what is actually admitted, and every one of them would meet the
+        guard again, later than its wait promised.
+        """
+        state.shift += seconds
+        for bucket in state.buckets.values():
+            bucket.set_free_at(bucket.free_at() + seconds)
+
     def _prune(self, state: _KeyState) -> None:
         """Forget bookings at the head that were admitted, cancelled or are due."""
         pending = state.pending
@@ -423,12 +441,13 @@ class MemoryLimiterBackend:
 
     def _admit(self, entry: _Entry, now: float) -> None:
         entry.done = True
-        logs = entry.state.logs
+        state = entry.state
+        late = now > max(entry.effective_start(), state.paused_until) + EPSILON
         for limit, amount in entry.demands:
-            log = logs.get(limit.name)
+            log = state.logs.get(limit.name)
             if log is None:
-                log = logs[limit.name] = _Log()
-            log.add(now, amount)
+                log = state.logs[limit.name] = _Log()
+            log.add(now, amount, late)
 
     @staticmethod
     def _guard_wait(state: _KeyState, demands: Sequence[Demand], now: float) -> float:
@@ -450,10 +469,12 @@ class MemoryLimiterBackend:
             if excess <= EPSILON:
                 continue
             dropped = 0.0
-            for at, taken in log.entries:
+            until = now
+            for _, taken, held_until in log.entries:
                 dropped += taken
+                until = max(until, held_until)
                 if dropped >= excess - EPSILON:
-                    wait = max(wait, at + WINDOW - now)
+                    wait = max(wait, until - now)
                     break
         return wait if wait > EPSILON else 0.0
 
@@ -463,6 +484,7 @@ class MemoryLimiterBackend:
 
 __all__ = [
     "EPSILON",
+    "GUARD_MARGIN",
     "WINDOW",
     "Bucket",
     "Demand",

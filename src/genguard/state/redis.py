@@ -48,6 +48,7 @@ from .breaker import (
     Transition,
 )
 from .fallback import BackendSwitch, OnBackendError, check_mode
+from . import limiter as _limiter
 from .limiter import Demand, MemoryLimiterBackend, Reason, Reservation
 from .redis_scripts import BREAKER_SCRIPTS, LIMITER_SCRIPTS
 
@@ -62,6 +63,10 @@ DEFAULT_TTL = 3600.0
 #: How long a half-open probe slot is held for a process that never reports back.
 DEFAULT_PROBE_LEASE = 120.0
 DEFAULT_RECHECK_INTERVAL = 1.0
+
+#: The memory backend's admission guard, mirrored so both backends answer alike.
+_WINDOW = float(getattr(_limiter, "WINDOW", 1.0))
+_GUARD_MARGIN = float(getattr(_limiter, "GUARD_MARGIN", 0.0))
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _STATES: dict[str, BreakerState] = {"closed": "closed", "open": "open", "half_open": "half_open"}
@@ -292,7 +297,7 @@ class RedisLimiterBackend:
 
     def _head(self) -> list[str]:
         now = "" if self.clock is None else _fmt(self.clock.now())
-        return [now, self._eps, _fmt(self.ttl)]
+        return [now, self._eps, _fmt(self.ttl), _fmt(_WINDOW), _fmt(_GUARD_MARGIN)]
 
     @staticmethod
     def _demand_args(demands: Sequence[Demand]) -> list[str]:

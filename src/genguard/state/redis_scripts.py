@@ -30,19 +30,22 @@ end
 #
 # KEYS[1] main hash: pu (paused until), sh (shift of the queue by pauses), seq,
 #         t:<limit> (theoretical arrival time: the bucket is empty then),
-#         s:<limit> (units admitted in the trailing WINDOW)
+#         s:<limit> (units admitted in the trailing window), adm (admission counter)
 # KEYS[2] list of pending booking ids, in booking order
 # KEYS[3] hash id -> "state|start|shift_at|limit=free_at;..." (P pending, C cancelled);
 #         an admitted booking has no record
-# KEYS[4..] one sorted set per demand: admissions "id:amount" scored by time
-# ARGV[1] now ('' = server TIME), ARGV[2] epsilon, ARGV[3] ttl (s), then per script.
+# KEYS[4..] one sorted set per demand: admissions "seq:amount:held_until" scored by
+#         admission time (seq zero-padded, so ties keep admission order)
+# ARGV[1] now ('' = server TIME), ARGV[2] epsilon, ARGV[3] ttl (s), ARGV[4] window,
+# ARGV[5] guard margin (a late admission is held this much longer), then per script.
 
 _LIMITER_COMMON = """
 local KH, KQ, KB = KEYS[1], KEYS[2], KEYS[3]
 local now = clock(ARGV[1])
 local EPS = tonumber(ARGV[2])
 local TTL = tonumber(ARGV[3])
-local WINDOW = 1.0
+local WINDOW = tonumber(ARGV[4])
+local MARGIN = tonumber(ARGV[5])
 
 local function num(field, default)
   local v = redis.call('HGET', KH, field)
@@ -94,6 +97,10 @@ local function prune(shift)
 end
 
 local function amount_of(member)
+  return tonumber(string.match(member, '^[^:]*:([^:]*):'))
+end
+
+local function held_of(member)
   return tonumber(string.match(member, ':([^:]*)$'))
 end
 
@@ -101,12 +108,18 @@ local function guard(demands)
   local wait = 0
   for _, d in ipairs(demands) do
     local sumf = 's:' .. d.name
-    local edge = fmt(now - WINDOW + EPS)
-    local old = redis.call('ZRANGEBYSCORE', d.log, '-inf', edge)
+    -- Expire from the oldest admission while it is no longer held (held_until is at
+    -- least a window after admission, so only admissions older than that qualify).
+    local old = redis.call('ZRANGEBYSCORE', d.log, '-inf', fmt(now - WINDOW + EPS))
     local total = num(sumf, 0)
-    if #old > 0 then
-      for _, m in ipairs(old) do total = total - amount_of(m) end
-      redis.call('ZREMRANGEBYSCORE', d.log, '-inf', edge)
+    local gone = {}
+    for _, m in ipairs(old) do
+      if held_of(m) > now + EPS then break end
+      total = total - amount_of(m)
+      gone[#gone + 1] = m
+    end
+    if #gone > 0 then
+      redis.call('ZREM', d.log, unpack(gone))
       if redis.call('ZCARD', d.log) == 0 then total = 0 end
       redis.call('HSET', KH, sumf, fmt(total))
     end
@@ -114,12 +127,13 @@ local function guard(demands)
     local cap = math.max(d.rate * WINDOW + size - 1.0, size)
     local excess = total + d.amount - cap
     if excess > EPS then
-      local dropped = 0
-      local entries = redis.call('ZRANGE', d.log, 0, -1, 'WITHSCORES')
-      for j = 1, #entries, 2 do
-        dropped = dropped + amount_of(entries[j])
+      local dropped, untl = 0, now
+      local entries = redis.call('ZRANGE', d.log, 0, -1)
+      for _, m in ipairs(entries) do
+        dropped = dropped + amount_of(m)
+        untl = math.max(untl, held_of(m))
         if dropped >= excess - EPS then
-          wait = math.max(wait, tonumber(entries[j + 1]) + WINDOW - now)
+          wait = math.max(wait, untl - now)
           break
         end
       end
@@ -129,9 +143,12 @@ local function guard(demands)
   return 0
 end
 
-local function admit(id, demands)
+local function admit(demands, late)
+  local held = now + WINDOW
+  if late then held = held + MARGIN end
+  local seq = string.format('%012d', redis.call('HINCRBY', KH, 'adm', 1))
   for _, d in ipairs(demands) do
-    redis.call('ZADD', d.log, fmt(now), id .. ':' .. fmt(d.amount))
+    redis.call('ZADD', d.log, fmt(now), seq .. ':' .. fmt(d.amount) .. ':' .. fmt(held))
     local total = num('s:' .. d.name, 0) + d.amount
     redis.call('HSET', KH, 's:' .. d.name, fmt(total))
   end
@@ -149,18 +166,20 @@ local function touch(demands)
   redis.call('PEXPIRE', KH, ms)
   redis.call('PEXPIRE', KQ, ms)
   redis.call('PEXPIRE', KB, ms)
-  for _, d in ipairs(demands) do redis.call('PEXPIRE', d.log, math.ceil((TTL + WINDOW) * 1000)) end
+  for _, d in ipairs(demands) do
+    redis.call('PEXPIRE', d.log, math.ceil((TTL + WINDOW + MARGIN) * 1000))
+  end
 end
 """
 
-# ARGV[4] max_wait ('' = none), ARGV[5] demand count, ARGV[6..] name, rate, capacity, amount.
+# ARGV[6] max_wait ('' = none), ARGV[7] demand count, ARGV[8..] name, rate, capacity, amount.
 # -> {granted 0|1, wait, reason, id}
 LIMITER_RESERVE = (
     _PRELUDE
     + _LIMITER_COMMON
     + """
-local max_wait = ARGV[4]
-local demands = demands_from(6, tonumber(ARGV[5]))
+local max_wait = ARGV[6]
+local demands = demands_from(8, tonumber(ARGV[7]))
 local shift = num('sh', 0)
 prune(shift)
 local pu = num('pu', nil)
@@ -186,7 +205,7 @@ for _, d in ipairs(demands) do
   set_free_at(d.name, f + d.amount / d.rate)
 end
 if wait == 0 then
-  admit(id, demands)
+  admit(demands, false)
 else
   redis.call('HSET', KB, id, 'P|' .. fmt(now + wait) .. '|' .. fmt(shift) .. '|'
     .. table.concat(prev, ';'))
@@ -197,13 +216,13 @@ return {1, fmt(wait), reason, tostring(id)}
 """
 )
 
-# ARGV[4] booking id, ARGV[5] demand count, ARGV[6..] demands. -> {wait, reason}
+# ARGV[6] booking id, ARGV[7] demand count, ARGV[8..] demands. -> {wait, reason}
 LIMITER_CONFIRM = (
     _PRELUDE
     + _LIMITER_COMMON
     + """
-local id = ARGV[4]
-local demands = demands_from(6, tonumber(ARGV[5]))
+local id = ARGV[6]
+local demands = demands_from(8, tonumber(ARGV[7]))
 local rec = redis.call('HGET', KB, id)
 if not rec then return {'0', 'rate'} end
 local st, start, sat = parse(rec)
@@ -218,9 +237,18 @@ if shift ~= sat then reason = 'paused' end
 if wait <= EPS then
   wait = guard(demands)
   reason = 'rate'
+  if wait > EPS then
+    -- The guard held a due caller back: move the rest of the schedule with it, so
+    -- later bookings are not made against a schedule running ahead of admissions.
+    redis.call('HSET', KH, 'sh', fmt(shift + wait))
+    for _, f in ipairs(redis.call('HKEYS', KH)) do
+      local name = string.match(f, '^t:(.*)$')
+      if name then set_free_at(name, free_at(name) + wait) end
+    end
+  end
 end
 if wait > EPS then return {fmt(wait), reason} end
-admit(id, demands)
+admit(demands, now > due + EPS)
 redis.call('HDEL', KB, id)
 prune(shift)
 touch(demands)
@@ -228,12 +256,12 @@ return {'0', reason}
 """
 )
 
-# ARGV[4] booking id. -> 1 if something was cancelled
+# ARGV[6] booking id. -> 1 if something was cancelled
 LIMITER_CANCEL = (
     _PRELUDE
     + _LIMITER_COMMON
     + """
-local id = ARGV[4]
+local id = ARGV[6]
 local rec = redis.call('HGET', KB, id)
 if not rec then return 0 end
 local st, start, sat, prevs = parse(rec)
@@ -259,12 +287,12 @@ return 1
 """
 )
 
-# ARGV[4] seconds. -> seconds until the pause ends
+# ARGV[6] seconds. -> seconds until the pause ends
 LIMITER_PAUSE = (
     _PRELUDE
     + _LIMITER_COMMON
     + """
-local seconds = math.max(0, tonumber(ARGV[4]))
+local seconds = math.max(0, tonumber(ARGV[6]))
 local shift = num('sh', 0)
 prune(shift)
 local pu = num('pu', nil)

@@ -55,7 +55,7 @@ PROMPTS = (
 
 
 def prompt(i: int) -> str:
-    return f"{PROMPTS[i % len(PROMPTS)]}, variation {i}"
+    return f"{PROMPTS[i % len(PROMPTS)]}, take v{i}"
 
 
 @dataclass

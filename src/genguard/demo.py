@@ -105,13 +105,13 @@ async def run_demo(
     out = out or sys.stdout
     tally = Tally()
     telemetry: Layer | None = None
-    meter_provider: Any = None
+    metrics: Any = None
     if metrics_port is not None:
         from .layers.telemetry import TelemetryLayer
         from .telemetry.prometheus import start_metrics_server
 
-        meter_provider = start_metrics_server(metrics_port)
-        telemetry = TelemetryLayer(meter_provider=meter_provider)
+        metrics = start_metrics_server(metrics_port)
+        telemetry = TelemetryLayer(meter_provider=metrics.meter_provider, logs=False)
 
     async with Simulator(profile=profile, seed=seed) as sim:
         key = "demo-key"
@@ -197,10 +197,13 @@ async def run_demo(
                 print(f"  {''.ljust(width)}    {detail}", file=out)
         print("", file=out)
 
-    if metrics_port is not None:
-        print(f"metrics at http://127.0.0.1:{metrics_port}/metrics (Ctrl-C to stop)", file=out)
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.Event().wait()  # until interrupted
+    if metrics is not None:
+        print(f"metrics at {metrics.url} (Ctrl-C to stop)", file=out)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()  # until interrupted
+        finally:
+            metrics.close()
     return 0 if results or profile in ("safety", "outage") else 1
 
 

@@ -9,6 +9,7 @@ inside the offered window (goodput).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -62,9 +63,7 @@ async def offer_load(api: str, layers: list[Layer]) -> Run:
                 tasks.append(asyncio.create_task(one(i)))
                 await asyncio.sleep(max(0.0, start + (i + 1) / OFFERED - time.monotonic()))
             await asyncio.gather(*tasks)
-        served = [
-            r for r in sim.log if r.status == 200 and start <= r.time < start + SECONDS
-        ]
+        served = [r for r in sim.log if r.status == 200 and start <= r.time < start + SECONDS]
         return Run(
             server_429s=sim.status_counts[429],
             goodput=len(served) / SECONDS,
@@ -102,5 +101,5 @@ async def test_one_429_holds_back_every_concurrent_caller() -> None:
         # Nobody reached the server during the pause, though 8 callers were queued...
         assert times[2] - limited_at >= 1.0 - 0.02
         # ...and afterwards they resumed at the client rate, not all at once.
-        gaps = [b - a for a, b in zip(times[2:], times[3:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times[2:])]
         assert min(gaps) >= 1 / 20 - 0.01

@@ -38,9 +38,7 @@ def make_call(
 ) -> Call:
     now = clock.now()
     return Call(
-        request=GenerationRequest(
-            prompt="p", n=n, metadata=metadata or {}, token_estimate=tokens
-        ),
+        request=GenerationRequest(prompt="p", n=n, metadata=metadata or {}, token_estimate=tokens),
         generation_id="g",
         provider="sim",
         model=model,

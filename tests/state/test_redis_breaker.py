@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
-from redis_server import RedisServer
 
 from genguard.state.breaker import BreakerPolicy, BreakerStore, MemoryBreakerStore, Permit
 from genguard.state.redis import RedisBreakerStore
+from redis_server import RedisServer
 
 KEY = "gemini/gemini-2.5-flash-image"
 Make = Callable[..., RedisBreakerStore]
@@ -58,7 +58,9 @@ operations = st.lists(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     ops=operations,
     fail_max=st.integers(1, 4),

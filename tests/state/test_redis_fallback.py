@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 from redis.asyncio import Redis
-from redis_server import RedisServer
 
 from genguard.errors import StateUnavailable
 from genguard.observe import RecordingObserver
@@ -24,6 +23,7 @@ from genguard.state.redis import (
     from_config,
     mask_url,
 )
+from redis_server import RedisServer
 
 REQ = Limit("requests", 10.0)
 ONE = [Demand(REQ, 1.0)]
@@ -153,9 +153,7 @@ async def test_outcomes_of_redis_permits_are_dropped_while_local(server: RedisSe
         assert store.degraded and local.permit is not None and local.permit.token is None
         assert await store.record(admission.permit, "failure", policy, 0.0) == ()
         assert (await store.snapshot("k", policy, 0.0)).state == "closed"
-        assert [t.new for t in await store.record(local.permit, "failure", policy, 0.0)] == [
-            "open"
-        ]
+        assert [t.new for t in await store.record(local.permit, "failure", policy, 0.0)] == ["open"]
     finally:
         await store.aclose()
 

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
-from redis_server import RedisServer
 
 from genguard.clock import FakeClock
 from genguard.state import limiter as limiter_module
 from genguard.state.limiter import Demand, Limit, LimiterBackend, MemoryLimiterBackend
 from genguard.state.redis import RedisLimiterBackend
+from redis_server import RedisServer
 
 REQ = Limit("requests", 10.0)
 #: How much longer the admission guard holds a late admission (0 before it existed).
@@ -171,7 +171,9 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     sequence=ops,
     rate=st.sampled_from([2.0, 5.0, 10.0]),
@@ -272,10 +274,8 @@ async def test_keys_are_namespaced_and_expire(
     assert (await other.reserve("gemini/m", one())).wait == 0.0  # another deployment
     async with Redis.from_url(server.url, decode_responses=True) as admin:
         names = sorted(await admin.keys("ns-a:*"))
-        assert names == sorted(
-            ["ns-a:rl:{gemini/m}", "ns-a:rl:{gemini/m}:b", "ns-a:rl:{gemini/m}:q"]
-            + ["ns-a:rl:{gemini/m}:log:requests"]
-        )
+        base = "ns-a:rl:{gemini/m}"
+        assert names == sorted([base, f"{base}:b", f"{base}:q", f"{base}:log:requests"])
         for name in names:
             ttl = await admin.pttl(name)
             assert 0 < ttl <= 31_000, name

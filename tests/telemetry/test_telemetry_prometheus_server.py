@@ -30,7 +30,7 @@ async def scrape(url: str) -> str:
 
 async def test_metrics_are_served_with_prometheus_names(server: MetricsServer, logs: Logs) -> None:
     assert server.port > 0
-    layer = TelemetryLayer(meter_provider=server.meter_provider, logger=logs.logger)
+    layer = TelemetryLayer(meter_provider=server, logger=logs.logger)  # the server stands for it
     async with Client(FakeProvider(), [layer]) as client:
         await client.generate("a prompt")
     async with Client(

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import Tracer, TracerProvider
 
+    from ..telemetry.prometheus import MetricsServer
+
 INSTRUMENTATION_NAME = "genguard"
 
 
@@ -75,8 +77,9 @@ class TelemetryLayer:
     """OpenTelemetry traces and metrics plus structlog lines for every call (scope ``call``).
 
     ``tracer_provider``/``meter_provider``: where spans and metrics go (None: the
-    global providers). ``logger``: a structlog logger (None: ``structlog.get_logger
-    ("genguard")``, bound to ``service``). ``log_prompts`` adds the prompt text to
+    global providers; a ``MetricsServer`` stands for the provider it serves).
+    ``logger``: a structlog logger (None: ``structlog.get_logger("genguard")``,
+    bound to ``service``). ``log_prompts`` adds the prompt text to
     the per-call log line (never to spans or metrics). ``service_name`` is bound to
     every log line. ``logs=False`` turns log lines off.
     """
@@ -87,16 +90,19 @@ class TelemetryLayer:
         self,
         *,
         tracer_provider: TracerProvider | None = None,
-        meter_provider: MeterProvider | None = None,
+        meter_provider: MeterProvider | MetricsServer | None = None,
         logger: Logger | None = None,
         log_prompts: bool = False,
         service_name: str = "genguard",
         logs: bool = True,
     ) -> None:
+        if meter_provider is not None and not hasattr(meter_provider, "get_meter"):
+            # a MetricsServer from start_metrics_server(): use the provider it serves
+            meter_provider = cast("MeterProvider", meter_provider.meter_provider)
         self.service_name = service_name
         self.log_prompts = log_prompts
         self._tracer_provider = tracer_provider
-        self._meter_provider = meter_provider
+        self._meter_provider = cast("MeterProvider | None", meter_provider)
         self._tracer: Tracer | None = None
         self._instruments: Instruments | None = None
         # Resolved for good: an explicit provider never changes; a real global is set once.

@@ -28,9 +28,9 @@ from ..clock import Clock, SystemClock
 #: The trailing window (seconds) the admission guard holds to the declared rate.
 WINDOW = 1.0
 #: An admission that ran late (a real clock woke its caller after its slot) is held
-#: in the trailing window this much longer, so the bound also holds for a clock read
-#: a few microseconds after the admission, by the code the caller runs next. On time
-#: admissions (always, on a fake clock) are held exactly ``WINDOW``.
+#: in the trailing window this much longer (50 us), so the bound also holds for a
+#: clock read a few microseconds after the admission, by the code the caller runs
+#: next. On-time admissions (always, on a fake clock) are held exactly ``WINDOW``.
 GUARD_MARGIN = 0.00005
 #: Waits shorter than this are float noise, not waits.
 EPSILON = 1e-9
@@ -323,8 +323,6 @@ class MemoryLimiterBackend:
         if wait <= EPSILON:
             wait = self._guard_wait(entry.state, entry.demands, now)
             reason = "rate"
-            if wait > EPSILON:
-                self._slip(entry.state, wait)
         if wait > EPSILON:
             return Reservation(entry.key, True, wait, reason, entry)
         self._admit(entry, now)
@@ -417,18 +415,6 @@ class MemoryLimiterBackend:
                 fresh.set_free_at(bucket.free_at())
             bucket = state.buckets[limit.name] = fresh
         return bucket
-
-    @staticmethod
-    def _slip(state: _KeyState, seconds: float) -> None:
-        """The guard held a due caller back: move the rest of the schedule with it.
-
-        Otherwise bookings would keep being made against a schedule that runs
-        ahead of what is actually admitted, and every one of them would meet the
-        guard again, later than its wait promised.
-        """
-        state.shift += seconds
-        for bucket in state.buckets.values():
-            bucket.set_free_at(bucket.free_at() + seconds)
 
     def _prune(self, state: _KeyState) -> None:
         """Forget bookings at the head that were admitted, cancelled or are due."""

@@ -20,6 +20,7 @@ a TTL refreshed on write, so abandoned keys expire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
 import os
@@ -37,6 +38,7 @@ from redis.exceptions import NoScriptError, RedisError
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, StateUnavailable
 from ..observe import Observer
+from . import limiter as _limiter
 from .breaker import (
     Admission,
     BreakerPolicy,
@@ -48,7 +50,6 @@ from .breaker import (
     Transition,
 )
 from .fallback import BackendSwitch, OnBackendError, check_mode
-from . import limiter as _limiter
 from .limiter import Demand, MemoryLimiterBackend, Reason, Reservation
 from .redis_scripts import BREAKER_SCRIPTS, LIMITER_SCRIPTS
 
@@ -185,15 +186,11 @@ class RedisConnection:
         async with asyncio.timeout(self.connect_timeout + self.command_timeout):
             self.round_trips += 1
             try:
-                return await cast(
-                    Awaitable[Any], self.client.evalsha(lua.sha, len(keys), *keys, *args)
-                )
+                return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
             except NoScriptError:
                 self.round_trips += 2
                 await cast(Awaitable[Any], self.client.script_load(lua.source))
-                return await cast(
-                    Awaitable[Any], self.client.evalsha(lua.sha, len(keys), *keys, *args)
-                )
+                return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
 
     async def release(self) -> None:
         self._users -= 1
@@ -293,7 +290,12 @@ class RedisLimiterBackend:
     def keys(self, key: str, demands: Sequence[Demand] = ()) -> list[str]:
         """The Redis keys of ``key``: state hash, booking queue, bookings, one log per limit."""
         base = f"{self.namespace}:rl:{{{key}}}"
-        return [f"{base}", f"{base}:q", f"{base}:b", *(f"{base}:log:{d.limit.name}" for d in demands)]
+        return [
+            f"{base}",
+            f"{base}:q",
+            f"{base}:b",
+            *(f"{base}:log:{d.limit.name}" for d in demands),
+        ]
 
     def _head(self) -> list[str]:
         now = "" if self.clock is None else _fmt(self.clock.now())
@@ -360,10 +362,9 @@ class RedisLimiterBackend:
                 self._lua["cancel"], self.keys(reservation.key), [*self._head(), booking.id]
             )
         except BACKEND_ERRORS as error:
-            try:
+            # Giving a slot back is best effort: never mask the caller's own exit.
+            with contextlib.suppress(StateUnavailable):
                 self.switch.failed(error)
-            except StateUnavailable:
-                pass  # giving a slot back is best effort: never mask the caller's own exit
 
     async def pause(self, key: str, seconds: float) -> float:
         async def remote() -> float:

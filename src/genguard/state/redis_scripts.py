@@ -16,15 +16,17 @@ from __future__ import annotations
 #: Server time origin (Unix seconds) subtracted inside the scripts.
 ORIGIN = 1_700_000_000
 
-_PRELUDE = """
-local ORIGIN = %(origin)d
-local function fmt(x) return string.format('%%.17g', x) end
+_PRELUDE = (
+    """
+local ORIGIN = ORIGIN_VALUE
+local function fmt(x) return string.format('%.17g', x) end
 local function clock(arg)
   if arg ~= nil and arg ~= '' then return tonumber(arg) end
   local t = redis.call('TIME')
   return (tonumber(t[1]) - ORIGIN) + tonumber(t[2]) / 1000000
 end
-""" % {"origin": ORIGIN}
+"""
+).replace("ORIGIN_VALUE", str(ORIGIN))
 
 # -- the rate limiter (GCRA per limit, a FIFO of bookings, a 1-s admission log) -----------
 #

@@ -7,7 +7,6 @@ import asyncio
 import time
 
 from redis.asyncio import Redis
-from redis_server import RedisServer
 
 from genguard import Client
 from genguard.layers.circuit_breaker import CircuitBreakerLayer
@@ -16,6 +15,7 @@ from genguard.observe import RecordingObserver
 from genguard.providers.gemini import GeminiProvider
 from genguard.sim import Simulator
 from genguard.state.redis import from_config
+from redis_server import RedisServer
 
 #: No call may take longer than this, Redis dead or alive (the limiter spaces calls 10 ms).
 CALL_BOUND = 1.0

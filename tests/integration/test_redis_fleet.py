@@ -9,6 +9,7 @@ the simulator's log share one timeline.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import sys
@@ -16,8 +17,6 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-
-from redis_server import RedisServer
 
 from genguard import Client
 from genguard.errors import CircuitOpen, ProviderUnavailable
@@ -27,6 +26,7 @@ from genguard.pipeline import Layer
 from genguard.providers.gemini import GeminiProvider
 from genguard.sim import Simulator
 from genguard.state.redis import RedisBreakerStore, RedisLimiterBackend
+from redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 4
@@ -84,7 +84,7 @@ async def _work(spec: dict[str, Any]) -> dict[str, Any]:
     return {"index": index, "late": late, "round_trips": connection.round_trips, **tally}
 
 
-async def run_workers(specs: list[dict[str, Any]], timeout: float = 40.0) -> list[dict[str, Any]]:
+async def run_workers(specs: list[dict[str, Any]], limit: float = 40.0) -> list[dict[str, Any]]:
     """Start one worker process per spec (while this loop keeps serving the simulator)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])}
     procs = [
@@ -99,7 +99,7 @@ async def run_workers(specs: list[dict[str, Any]], timeout: float = 40.0) -> lis
         for spec in specs
     ]
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit):
             outputs = await asyncio.gather(*(p.communicate() for p in procs))
     finally:
         for p in procs:
@@ -188,7 +188,7 @@ async def test_a_trip_in_one_process_stops_all_until_the_reset_timeout(
     # ...though they were calling all along: the shared breaker refused them.
     assert all(r.get("refused", 0) > 0 for r in results[1:])
     # Half-open probes are limited fleet-wide: one per reset period, whoever sends it.
-    gaps = [b.time - a.time for a, b in zip(after, after[1:], strict=False)]
+    gaps = [b.time - a.time for a, b in itertools.pairwise(after)]
     assert all(g >= RESET_TIMEOUT - 0.05 for g in gaps), gaps
     assert len(after) <= 3
 

@@ -20,6 +20,7 @@ from genguard.layers.rate_limit import Rate, parse_rate
         ("100000/h", 100000, 3600),
         ("100/day", 100, 86400),
         ("10/30s", 10, 30),
+        ("1/500ms", 1, 0.5),
         (" 2.5 / 2 minutes ", 2.5, 120),
         ("7/HOUR", 7, 3600),
         ("3", 3, 1),

@@ -44,6 +44,7 @@ DEFAULT_MAX_PAUSE = 60.0
 DEADLINE_HEADROOM = 0.01
 
 _UNITS: dict[str, float] = {
+    "ms": 0.001,
     "s": 1.0,
     "sec": 1.0,
     "secs": 1.0,

@@ -69,7 +69,10 @@ async def main() -> None:
         tallies = await asyncio.gather(
             *(replica(f"r{i}", redis_url, sim.base_url, 2.0) for i in range(REPLICAS))
         )
-        print(f"  requests that reached the provider: {len(sim.log)} (the breaker trips at 3)")
+        print(
+            f"  requests that reached the provider: {len(sim.log)} "
+            "(fail_max 3, plus calls already in flight)"
+        )
         for i, tally in enumerate(tallies):
             print(f"  r{i}: {tally}")
 

@@ -84,17 +84,19 @@ class Section:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], caption: str = "") -> str:
     """A GitHub markdown table; numbers right-aligned."""
-    rows = [[_cell(v) for v in row] for row in rows]
+    cells = [[_cell(v) for v in row] for row in rows]
     align = []
     for col in range(len(headers)):
-        numeric = rows and all(_numeric(r[col]) for r in rows if r[col] not in ("", "-", "n/a"))
+        numeric = bool(cells) and all(
+            _numeric(r[col]) for r in cells if r[col] not in ("", "-", "n/a")
+        )
         align.append("---:" if numeric and col > 0 else "---")
     lines = []
     if caption:
         lines += [caption, ""]
     lines.append("| " + " | ".join(headers) + " |")
     lines.append("|" + "|".join(align) + "|")
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["| " + " | ".join(r) + " |" for r in cells]
     return "\n".join(lines)
 
 

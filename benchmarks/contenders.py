@@ -32,6 +32,7 @@ from tenacity import (
 )
 
 from genguard import Client, ContentBlocked, GenerationRequest
+from genguard.observe import Observer
 from genguard.pipeline import Layer
 
 API_KEY = "bench-key-0000"  # the simulator accepts any key but "invalid-key"
@@ -185,6 +186,7 @@ class Genguard:
         name: str = "genguard",
         deadline: float | None = 30.0,
         on_close: Callable[[], None] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.api = api
         self.base_url = base_url
@@ -192,6 +194,7 @@ class Genguard:
         self._layers = layers
         self._deadline = deadline
         self._on_close = on_close
+        self._observer = observer
         self.client: Client | None = None
 
     async def open(self) -> None:
@@ -203,7 +206,9 @@ class Genguard:
             provider = GeminiProvider(API_KEY, model=GEMINI_MODEL, base_url=self.base_url)
         else:
             provider = OpenAIProvider(API_KEY, model=OPENAI_MODEL, base_url=self.base_url)
-        self.client = Client(provider, self._layers(), deadline=self._deadline)
+        self.client = Client(
+            provider, self._layers(), deadline=self._deadline, observer=self._observer
+        )
         await self.client.__aenter__()
 
     async def generate(self, prompt: str) -> None:
@@ -233,9 +238,7 @@ def _retryable(error: BaseException) -> bool:
 
 def _not_a_backend_fault(error: BaseException) -> bool:
     """Excluded from the breaker's failure count: client errors and odd bodies."""
-    return (isinstance(error, HTTPStatusError) and error.status < 500) or isinstance(
-        error, NoImage
-    )
+    return (isinstance(error, HTTPStatusError) and error.status < 500) or isinstance(error, NoImage)
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -180,9 +180,7 @@ def run(budget: Budget) -> Section:
     off = us["full stack, telemetry off"] - bare
     on = us["full stack, telemetry SDK + batch exporter"] - bare
     on_noexp = us["full stack, telemetry SDK, no exporter"] - bare
-    layer_costs = {
-        label: us[label] - base for label, group, _ in CASES if group == "layer"
-    }
+    layer_costs = {label: us[label] - base for label, group, _ in CASES if group == "layer"}
     off_layers = {k: v for k, v in layer_costs.items() if not k.startswith("telemetry")}
     top = max(off_layers, key=lambda k: off_layers[k])
     targets = [

@@ -28,6 +28,16 @@ from typing import Any
 
 from genguard.sim import Simulator
 
+#: The repository root: where ``python -m benchmarks...`` children must run.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment with the repository root on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
+    return env
+
 
 class _Host:
     """The simulators of this process, by index."""
@@ -137,17 +147,14 @@ class SimProcess:
         self._lock = asyncio.Lock()
 
     async def __aenter__(self) -> SimProcess:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "benchmarks.simproc",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=root,
+            env=child_env(),
+            cwd=ROOT,
             limit=1 << 22,
         )
         return self

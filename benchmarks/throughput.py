@@ -34,8 +34,9 @@ def _contenders(api: str, url: str) -> list[C.Contender]:
     return out
 
 
-async def _drive(contender: C.Contender, concurrency: int, *, calls: int = 0, until: float = 0.0,
-                 offset: int = 0) -> tuple[int, int]:
+async def _drive(
+    contender: C.Contender, concurrency: int, *, calls: int = 0, until: float = 0.0, offset: int = 0
+) -> tuple[int, int]:
     """Run ``concurrency`` workers until ``calls`` are done or the loop time passes ``until``."""
     loop = asyncio.get_running_loop()
     ok = 0
@@ -89,7 +90,7 @@ async def _api(api: str, budget: Budget) -> dict[str, Any]:
         try:
             for concurrency in budget.concurrencies:
                 for r in range(budget.throughput_rounds):
-                    order = contenders[r % len(contenders):] + contenders[: r % len(contenders)]
+                    order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
                     for c in order:
                         cell = await _cell(sim, c, concurrency, budget.throughput_seconds)
                         cells.setdefault((c.name, concurrency), []).append(cell)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from genguard import Client
+from genguard.errors import CircuitOpen, ProviderUnavailable
 from genguard.layers.circuit_breaker import CircuitBreakerLayer
 from genguard.layers.rate_limit import RateLimitLayer
 from genguard.observe import RecordingObserver
@@ -87,3 +90,40 @@ async def test_killing_redis_mid_run_falls_back_to_local_and_returns(
     assert sorted(recovered) == ["circuit_breaker", "rate_limit"]
     assert not state.limiter.degraded and not state.breaker.degraded
     assert "failover:rl:{gemini/gemini-2.5-flash-image}" in keys
+
+
+async def test_a_config_file_with_state_redis_shares_state_through_redis(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from genguard.config import client_from_config
+
+    file = tmp_path / "c.yaml"
+    file.write_text(
+        "version: 1\n"
+        "profiles:\n"
+        "  prod:\n"
+        "    provider: {type: gemini, api_key: '${KEY}', base_url: '${SIM_URL}'}\n"
+        "    layers:\n"
+        "      - circuit_breaker: {fail_max: 2, reset_timeout: 30s}\n"
+        "      - rate_limit: {requests: 50/s}\n"
+        "    state: {backend: redis, url: '${REDIS_URL}', namespace: cfg}\n"
+    )
+    async with Simulator("outage", duration=60.0) as sim:
+        env = {"SIM_URL": sim.base_url, "REDIS_URL": redis_server.url, "KEY": "sim-key"}
+        # Two clients from one file: two "replicas", each with its own connections.
+        async with (
+            client_from_config(file, "prod", env=env) as one,
+            client_from_config(file, "prod", env=env) as two,
+        ):
+            for _ in range(2):
+                with pytest.raises(ProviderUnavailable):
+                    await one.generate("a lighthouse")
+            with pytest.raises(CircuitOpen):  # tripped by the other client
+                await two.generate("a lighthouse")
+        assert len(sim.log) == 2
+    async with Redis.from_url(redis_server.url, decode_responses=True) as admin:
+        keys = set(await admin.keys("cfg:*"))
+    assert {
+        "cfg:cb:{gemini/gemini-2.5-flash-image}",
+        "cfg:rl:{gemini/gemini-2.5-flash-image}",
+    } <= keys

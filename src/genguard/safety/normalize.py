@@ -41,6 +41,9 @@ _RUN = re.compile(r"([^\W\d_])\1{2,}")
 
 def normalize(text: str) -> str:
     """NFKC, invisible characters dropped, case-folded, accents stripped, look-alikes mapped."""
+    if text.isascii():
+        # ASCII has no invisible, combining or look-alike characters and NFKC leaves it be.
+        return text.lower()
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     text = text.casefold()

@@ -228,10 +228,28 @@ class RulesClassifier:
                 compile_part(a, f"allowlist[{i}]").pattern for i, a in enumerate(self.allowlist)
             ]
             self._allow = re.compile("|".join(f"(?:{p})" for p in parts))
+        patterns = {
+            part.pattern: None
+            for rules in self.categories.values()
+            for rule in rules
+            for part in rule.parts
+        }
+        self._prefixes, others = _word_prefixes(patterns)
+        self._prefix_lengths = sorted({len(p) for p in self._prefixes})
+        self._others = _union(others)
 
     def match(self, text: str) -> dict[str, CompiledRule]:
         """The first matching rule of each category that matches ``text``."""
         texts = views(text)
+        # Most prompts match nothing, and proving it is the hot path: a word-bounded part
+        # can only match where a word starts with its literal prefix, and the remaining
+        # (raw regex) parts are searched as one alternation.
+        others = self._others
+        if not self._has_prefix(texts) and (
+            others is None or not any(others.search(t) for t in texts)
+        ):
+            return {}
+        # Blanking allowlisted phrases can only remove matches, so it waits until here.
         if self._allow is not None:
             texts = tuple(self._allow.sub(" ", t) for t in texts)
         found: dict[str, CompiledRule] = {}
@@ -242,6 +260,19 @@ class RulesClassifier:
                     found[category] = rule
                     break
         return found
+
+    def _has_prefix(self, texts: Sequence[str]) -> bool:
+        prefixes, lengths = self._prefixes, self._prefix_lengths
+        if not prefixes:
+            return False
+        for text in texts:
+            for word in _WORD.findall(text):
+                for length in lengths:
+                    if length > len(word):
+                        break
+                    if word[:length] in prefixes:
+                        return True
+        return False
 
     async def classify(self, request: GenerationRequest) -> Verdict:
         found = self.match(request.prompt)
@@ -264,6 +295,61 @@ class RulesClassifier:
             f"RulesClassifier(name={self.name!r}, rules={{{counts}}}, "
             f"allowlist={len(self.allowlist)})"
         )
+
+
+_WORD_OPEN, _WORD_CLOSE = r"(?<!\w)(?:", r")(?!\w)"
+_WORD = re.compile(r"\w+")
+_LITERAL_PREFIX = re.compile(r"\w+")
+
+
+def _word_prefixes(patterns: Mapping[str, None]) -> tuple[frozenset[str], dict[str, None]]:
+    r"""Split rule parts into literal word prefixes and the parts that have none.
+
+    A word-bounded part (``(?<!\w)(?:alt|alt)(?!\w)``) whose every alternative
+    starts with literal word characters can only match at a word that starts with
+    one of them. ``re:`` parts and leading ``*`` wildcards have no such prefix
+    and are returned as they are.
+    """
+    prefixes: set[str] = set()
+    others: dict[str, None] = {}
+    for pattern in patterns:
+        found: list[str] = []
+        if pattern.startswith(_WORD_OPEN) and pattern.endswith(_WORD_CLOSE):
+            for alternative in pattern[len(_WORD_OPEN) : -len(_WORD_CLOSE)].split("|"):
+                literal = _LITERAL_PREFIX.match(alternative)
+                if literal is None:
+                    break
+                found.append(literal.group())
+            else:
+                prefixes.update(found)
+                continue
+        others[pattern] = None
+    return frozenset(prefixes), others
+
+
+def _union(patterns: Mapping[str, None]) -> re.Pattern[str] | None:
+    """One alternation of rule parts: no match in it means none of them can match.
+
+    Word-bounded parts share one boundary check, so the engine tries their
+    alternatives only at word starts. An empty alternation never matches (None);
+    parts that cannot be joined (a ``re:`` part with global flags) give a pattern
+    that always matches, so every rule is then tried as usual.
+    """
+    bodies: list[str] = []
+    raw: list[str] = []
+    for pattern in patterns:
+        if pattern.startswith(_WORD_OPEN) and pattern.endswith(_WORD_CLOSE):
+            bodies.append(pattern[len(_WORD_OPEN) : -len(_WORD_CLOSE)])
+        else:
+            raw.append(f"(?:{pattern})")
+    if bodies:
+        raw.insert(0, _WORD_OPEN + "|".join(bodies) + _WORD_CLOSE)
+    if not raw:
+        return None
+    try:
+        return re.compile("|".join(raw))
+    except re.error:
+        return re.compile("")
 
 
 def _shorten(source: str) -> str:

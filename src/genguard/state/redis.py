@@ -195,14 +195,21 @@ class RedisConnection:
 
     async def run(self, lua: _Lua, keys: Sequence[str], args: Sequence[str]) -> Any:
         """Run ``lua`` atomically; raises one of ``BACKEND_ERRORS`` when Redis fails."""
-        async with asyncio.timeout(self.connect_timeout + self.command_timeout):
-            self.round_trips += 1
-            try:
-                return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                self.round_trips += 2
-                await cast(Awaitable[Any], self.client.script_load(lua.source))
-                return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
+        try:
+            async with asyncio.timeout(self.connect_timeout + self.command_timeout):
+                self.round_trips += 1
+                try:
+                    return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    self.round_trips += 2
+                    await cast(Awaitable[Any], self.client.script_load(lua.source))
+                    return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
+        except BACKEND_ERRORS:
+            # The server may have died or restarted: idle pooled connections are stale,
+            # and each would fail once more after Redis is back. Drop them now.
+            with contextlib.suppress(*BACKEND_ERRORS):
+                await self.client.connection_pool.disconnect(inuse_connections=False)
+            raise
 
     async def release(self) -> None:
         self._users -= 1

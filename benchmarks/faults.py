@@ -27,10 +27,10 @@ from genguard.observe import Observer
 from genguard.sim import make_profile
 
 from . import contenders as C
-from .common import Budget, Section, Target, percentile, prompt, table
+from .common import ALL_PROFILES, Budget, Section, Target, percentile, prompt, table
 from .simproc import SimProcess
 
-PROFILES = ("flaky", "ratelimit", "httpdate", "outage", "slow", "safety")
+PROFILES = ALL_PROFILES
 GUARD = 120.0  # seconds; a call still running then is a failure ("hung")
 
 Factory = Callable[[str, str], C.Contender]
@@ -183,7 +183,7 @@ async def _all(budget: Budget) -> list[dict[str, Any]]:
             for (api, name, _), (index, url) in zip(pairs, started, strict=True)
         ]
         rows: list[dict[str, Any]] = []
-        for profile in PROFILES:
+        for profile in budget.fault_profiles:
             rows += await _profile(sim, sims, profile, budget)
     return rows
 
@@ -198,7 +198,7 @@ def run(budget: Budget) -> Section:
     tables = []
     for api in C.APIS:
         body = []
-        for profile in PROFILES:
+        for profile in budget.fault_profiles:
             for row in rows:
                 if row["api"] != api or row["profile"] != profile:
                     continue
@@ -235,7 +235,7 @@ def run(budget: Budget) -> Section:
                 caption=f"**{label}**, {budget.fault_calls} calls per contender and profile.",
             )
         )
-    targets = _targets(rows)
+    targets = _targets(rows, budget.fault_profiles)
     blocked = next((r["truly_blocked"] for r in rows if r["profile"] == "safety"), 0)
     notes = [
         f"Under `safety`, the simulator blocks {blocked} of the {budget.fault_calls} prompts, "
@@ -272,10 +272,10 @@ def run(budget: Budget) -> Section:
     )
 
 
-def _targets(rows: list[dict[str, Any]]) -> list[Target]:
+def _targets(rows: list[dict[str, Any]], profiles: tuple[str, ...]) -> list[Target]:
     targets: list[Target] = []
     for api in C.APIS:
-        for profile in PROFILES:
+        for profile in profiles:
             cell = [r for r in rows if r["api"] == api and r["profile"] == profile]
             gg = next(r for r in cell if r["contender"] == "genguard")
             others = [r for r in cell if r["contender"] not in ("genguard", "raw aiohttp")]

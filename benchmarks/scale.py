@@ -164,7 +164,7 @@ async def _one(sim: SimProcess, clean_url: str, name: str, n: int, hold: float) 
 
 async def _all(budget: Budget) -> dict[str, dict[str, Any]]:
     n = budget.scale_calls
-    hold = 20.0 if n >= 5000 else 5.0 if n >= 500 else 2.0
+    hold = 20.0 if n >= 5000 else 3.0
     out: dict[str, dict[str, Any]] = {}
     async with SimProcess() as sim:
         [(_, clean_url)] = await sim.start("clean", record=False)

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from ..clock import Clock, SystemClock
@@ -197,19 +198,27 @@ class RedisConnection:
         """Run ``lua`` atomically; raises one of ``BACKEND_ERRORS`` when Redis fails."""
         try:
             async with asyncio.timeout(self.connect_timeout + self.command_timeout):
-                self.round_trips += 1
                 try:
-                    return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
-                except NoScriptError:
-                    self.round_trips += 2
-                    await cast(Awaitable[Any], self.client.script_load(lua.source))
-                    return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
+                    return await self._evalsha(lua, keys, args)
+                except RedisConnectionError:
+                    # A pooled connection that outlived a Redis restart fails once; the pool
+                    # drops it. Try once more on a fresh one before calling Redis down.
+                    return await self._evalsha(lua, keys, args)
         except BACKEND_ERRORS:
             # The server may have died or restarted: idle pooled connections are stale,
             # and each would fail once more after Redis is back. Drop them now.
             with contextlib.suppress(*BACKEND_ERRORS):
                 await self.client.connection_pool.disconnect(inuse_connections=False)
             raise
+
+    async def _evalsha(self, lua: _Lua, keys: Sequence[str], args: Sequence[str]) -> Any:
+        self.round_trips += 1
+        try:
+            return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.round_trips += 2
+            await cast(Awaitable[Any], self.client.script_load(lua.source))
+            return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
 
     async def release(self) -> None:
         self._users -= 1

@@ -112,6 +112,17 @@ def render(sections: Sequence[Section], budget: Budget, info: dict[str, str], to
             else f"All {len(targets)} targets met on this run."
         )
         out.append("")
+    out += [
+        "## How to run",
+        "",
+        "- `make bench`: every section at full size (under 10 minutes on 2 cores); "
+        "writes this page.",
+        "- `make bench-quick`: a CI-sized run (about a minute, fewer calls, two fault "
+        "profiles) to keep the suite working; its figures are not for quoting.",
+        "- `python -m benchmarks.run --only faults --out /tmp/faults.md`: one section "
+        f"(sections: {', '.join(SECTIONS)}); `--json PATH` also writes every raw figure.",
+        "",
+    ]
     for s in sections:
         out += [f"## {s.title}", "", s.method, ""]
         for t in s.tables:
@@ -121,6 +132,19 @@ def render(sections: Sequence[Section], budget: Budget, info: dict[str, str], to
         if s.notes:
             out.append("")
         out += [f"_Section time: {s.seconds:.0f} s._", ""]
+    failed = [target for _, target in targets if target.met is False]
+    out += ["## Closing note", ""]
+    if not targets:
+        out.append("No section with targets ran.")
+    elif not failed:
+        out.append(f"Every target measured on this run was met ({len(targets)}).")
+    else:
+        out.append(
+            f"{len(targets) - len(failed)} of {len(targets)} targets met. Missed, with the "
+            "reason the figures give:"
+        )
+        out.append("")
+        out += [f"- **{f.target}**: {f.measured}. {f.why}" for f in failed]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -206,11 +206,13 @@ class _Build:
         transport: HttpTransport,
         clock: Clock | None,
         env: Mapping[str, str] | None,
+        observer: Observer | None = None,
     ) -> None:
         self.config = config
         self.transport = transport
         self.clock = clock
         self.env = env
+        self.observer = observer
         self.resources: list[Any] = []
         self.meter_provider: Any = None
 
@@ -324,7 +326,14 @@ def _limiter_backend(profile: ProfileConfig, build: _Build, path: str) -> Any:
 
 def _redis(factory: Any, state: Any, build: _Build, path: str) -> Any:
     """A Redis-backed store; it may expose ``from_url`` or take ``url`` directly."""
-    options = {"namespace": state.namespace, "on_backend_error": state.on_backend_error}
+    options: dict[str, Any] = {
+        "namespace": state.namespace,
+        "on_backend_error": state.on_backend_error,
+        "connect_timeout": state.connect_timeout,
+        "command_timeout": state.command_timeout,
+    }
+    if build.observer is not None:
+        options["observer"] = build.observer
     maker = getattr(factory, "from_url", None) or factory
     store = _construct(maker, path, url=state.url, **options)
     if hasattr(store, "aclose"):
@@ -517,7 +526,7 @@ def build_client(
         read_timeout=settings.read_timeout,
         connection_limit=settings.connection_limit,
     )
-    build = _Build(config, transport, clock, env)
+    build = _Build(config, transport, clock, env, observer)
     try:
         _telemetry_exports(profile, build, path)
         provider = build_provider(profile.provider, f"{path}.provider")

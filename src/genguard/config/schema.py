@@ -130,6 +130,12 @@ class StateConfig(Section):
         "local",
         description="When Redis fails: fall back to local state, or refuse calls.",
     )
+    connect_timeout: Duration = Field(
+        1.0, gt=0, description="Bound on connecting to Redis (and waiting for a pooled connection)."
+    )
+    command_timeout: Duration = Field(
+        0.5, gt=0, description="Bound on one Redis command; past it, `on_backend_error` applies."
+    )
 
     @model_validator(mode="after")
     def _url_for_redis(self) -> StateConfig:

@@ -228,7 +228,8 @@ def parse_retry_in_message(message: object) -> float | None:
     return parse_go_duration(m.group(1))
 
 
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+def header_int(headers: Mapping[str, str], name: str) -> int | None:
+    """An integer header (optionally negative, ASCII digits only), or None if absent or bad."""
     value = headers.get(name)
     if value is None:
         return None
@@ -251,7 +252,7 @@ def ratelimit_reset_hint(headers: Mapping[str, str]) -> float | None:
     reported = False
     for bucket in ("requests", "tokens", "images"):
         reset = parse_go_duration(headers.get(f"x-ratelimit-reset-{bucket}"))
-        remaining = _int_header(headers, f"x-ratelimit-remaining-{bucket}")
+        remaining = header_int(headers, f"x-ratelimit-remaining-{bucket}")
         reported = reported or remaining is not None
         if reset is None:
             continue
@@ -290,6 +291,7 @@ __all__ = [
     "SOURCE_RETRY_INFO",
     "SOURCE_RETRY_IN_MESSAGE",
     "RetryHint",
+    "header_int",
     "parse_go_duration",
     "parse_http_date",
     "parse_proto_duration",

@@ -28,7 +28,7 @@ from ..errors import (
 from ..model import Call, GenerationRequest, GenerationResult, Image, RateLimitInfo, Usage
 from ..safety.categories import OPENAI_BLOCK_CODES, openai_category
 from . import _wire
-from .hints import parse_go_duration, retry_hint_from_headers
+from .hints import header_int, parse_go_duration, retry_hint_from_headers
 from .transport import HttpTransport, RawResponse
 
 DEFAULT_BASE_URL = "https://api.openai.com"
@@ -69,27 +69,16 @@ _RATELIMIT_NAMES = (
 )
 
 
-def _header_int(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
-    if value is None:
-        return None
-    text = value.strip()
-    digits = text[1:] if text.startswith("-") else text
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
-        return None
-    return int(text)
-
-
 def rate_limit_info(headers: Mapping[str, str]) -> RateLimitInfo | None:
     """``x-ratelimit-*`` headers as a ``RateLimitInfo`` (reset in seconds), or None if absent."""
     if not any(name in headers for name in _RATELIMIT_NAMES):
         return None
     return RateLimitInfo(
-        limit_requests=_header_int(headers, "x-ratelimit-limit-requests"),
-        remaining_requests=_header_int(headers, "x-ratelimit-remaining-requests"),
+        limit_requests=header_int(headers, "x-ratelimit-limit-requests"),
+        remaining_requests=header_int(headers, "x-ratelimit-remaining-requests"),
         reset_requests=parse_go_duration(headers.get("x-ratelimit-reset-requests")),
-        limit_tokens=_header_int(headers, "x-ratelimit-limit-tokens"),
-        remaining_tokens=_header_int(headers, "x-ratelimit-remaining-tokens"),
+        limit_tokens=header_int(headers, "x-ratelimit-limit-tokens"),
+        remaining_tokens=header_int(headers, "x-ratelimit-remaining-tokens"),
         reset_tokens=parse_go_duration(headers.get("x-ratelimit-reset-tokens")),
     )
 

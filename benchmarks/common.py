@@ -37,7 +37,7 @@ class Budget:
 
 ALL_PROFILES = ("flaky", "ratelimit", "httpdate", "outage", "slow", "safety")
 FULL = Budget(
-    "full", 20_000, 5, 1.5, 3, (1, 16, 64, 256), 100, 25.0, ALL_PROFILES, 10_000, 5.0, False
+    "full", 8_000, 5, 1.0, 3, (1, 16, 64, 256), 100, 25.0, ALL_PROFILES, 10_000, 5.0, False
 )
 QUICK = Budget("quick", 2_000, 3, 0.5, 1, (1, 64), 24, 12.0, ("flaky", "safety"), 1_000, 2.0, True)
 SMOKE = Budget("smoke", 200, 1, 0.2, 1, (1, 16), 6, 6.0, ("safety",), 100, 1.0, True)

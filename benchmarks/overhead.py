@@ -155,7 +155,7 @@ def run(budget: Budget) -> Section:
         if group == "base":
             rows.append([label, "client", us[label], f"+{us[label] - bare:.1f}", "-"])
         elif group == "layer":
-            rows.append([label, "layer alone", us[label], "-", f"+{us[label] - base:.1f}"])
+            rows.append([label, "layer alone", us[label], "-", f"{us[label] - base:+.1f}"])
         else:
             rows.append([label, "stack", us[label], f"+{us[label] - bare:.1f}", "-"])
     for row, label in zip(rows, ["provider.send alone", *(c[0] for c in CASES)], strict=True):

@@ -145,7 +145,7 @@ def render(sections: Sequence[Section], budget: Budget, info: dict[str, str], to
         "writes this page.",
         "- `make bench-quick`: a CI-sized run (about a minute, fewer calls, two fault "
         "profiles) to keep the suite working; its figures are not for quoting.",
-        "- `python -m benchmarks.run --only faults --out /tmp/faults.md`: one section "
+        "- `python -m benchmarks.run --only faults --out faults.md`: one section "
         f"(sections: {', '.join(SECTIONS)}); `--json PATH` also writes every raw figure.",
         "",
     ]

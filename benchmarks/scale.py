@@ -210,9 +210,10 @@ def run(budget: Budget) -> Section:
                 "raw aiohttp alone already holds "
                 f"{raw['per_call_kb']:.1f} KB per in-flight call (its connection, protocol, "
                 "response and task objects); genguard's layers add "
-                f"{machinery_kb:.1f} KB on top (the call context, one coroutine frame per "
-                "layer, the deadline watchdog task of the retry layer and the timeout "
-                "layer's timer)"
+                f"{machinery_kb:.1f} KB on top; what the pipeline holds per call is the "
+                "Call, a coroutine frame per layer, the retry layer's per-attempt deadline "
+                "watchdog task and the timeout layer's timer (their shares not measured "
+                "separately)"
             ),
         ),
         Target(

@@ -68,11 +68,30 @@ def _despace(text: str, *, keep_article: bool) -> str:
 def _deleet(text: str, table: dict[int, str]) -> str:
     def swap(match: re.Match[str]) -> str:
         token = match.group()
-        if any(ch.isalpha() for ch in token) and any(ch in _LEET_CHARS for ch in token):
+        if _is_leet_word(token):
             return token.translate(table)
         return token
 
     return _TOKEN.sub(swap, text)
+
+
+def _is_leet_word(token: str) -> bool:
+    """A word that hides letters behind digits or symbols: "k1ll", "n4z1", not "v123" or "2024".
+
+    At least as many letters as swapped characters, so version numbers and codes
+    ("v123", "a4") stay as they are.
+    """
+    swapped = sum(1 for ch in token if ch in _LEET_CHARS)
+    return swapped > 0 and sum(1 for ch in token if ch.isalpha()) >= max(swapped, 2)
+
+
+def _has_leet_word(text: str) -> bool:
+    """Whether any word needs its digit-for-letter swaps undone (most prompts: none)."""
+    if _LEET_CHARS.isdisjoint(text):
+        return False
+    return any(
+        _is_leet_word(token) for token in _TOKEN.findall(text) if not _LEET_CHARS.isdisjoint(token)
+    )
 
 
 def views(text: str) -> tuple[str, ...]:
@@ -90,7 +109,7 @@ def views(text: str) -> tuple[str, ...]:
         for view in list(out):
             out[_RUN.sub(r"\1", view)] = None
             out[_RUN.sub(r"\1\1", view)] = None
-    if any(ch in _LEET_CHARS for ch in base):
+    if _has_leet_word(base):
         for view in list(out):
             out[_deleet(view, _LEET_I)] = None
             out[_deleet(view, _LEET_L)] = None

@@ -20,11 +20,13 @@ from .simproc import SimProcess
 RAW = "raw aiohttp"
 GG = "genguard"
 GG_TEL = "genguard + telemetry"
+EMPTY = "genguard, empty pipeline"
 
 
 def _contenders(api: str, url: str) -> list[C.Contender]:
     out: list[C.Contender] = [
         C.RawAiohttp(api, url),
+        C.Genguard(api, url, list, name=EMPTY),
         C.Genguard(api, url, lambda: C.default_layers(unbound=True)),
         C.genguard_with_telemetry(api, url, unbound=True),
         C.Handwritten(api, url, rate=1_000_000.0),

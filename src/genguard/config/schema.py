@@ -347,7 +347,9 @@ class RateLimitLayerConfig(LayerConfig):
     requests: Rate | None = Field(None, description="Requests per period, e.g. `60/min`.")
     images: Rate | None = Field(None, description="Images per period (a request of n=4 takes 4).")
     tokens: Rate | None = Field(None, description="Estimated tokens per period.")
-    burst: Int | None = Field(None, ge=1, description="Extra admissions allowed at once beyond the rate; none if unset.")
+    burst: Int | None = Field(
+        None, ge=1, description="Admissions allowed at once beyond the rate; none if unset."
+    )
     concurrency: Int | None = Field(None, ge=1, description="Calls in flight per key.")
     queue: Int | None = Field(None, ge=0, description="Waiters beyond `concurrency`.")
     key: str = Field(

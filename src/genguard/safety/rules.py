@@ -237,17 +237,16 @@ class RulesClassifier:
         self._prefixes, others = _word_prefixes(patterns)
         self._prefix_lengths = sorted({len(p) for p in self._prefixes})
         self._others = _union(others)
+        self._bounded = _union({p: None for p in patterns if p not in others})
 
     def match(self, text: str) -> dict[str, CompiledRule]:
         """The first matching rule of each category that matches ``text``."""
         texts = views(text)
-        # Most prompts match nothing, and proving it is the hot path: a word-bounded part
-        # can only match where a word starts with its literal prefix, and the remaining
-        # (raw regex) parts are searched as one alternation.
-        others = self._others
-        if not self._has_prefix(texts) and (
-            others is None or not any(others.search(t) for t in texts)
-        ):
+        # Most prompts match nothing, and proving it is the hot path. A word-bounded part
+        # can only match where a word starts with its literal prefix (a set lookup per
+        # word); where one does, one search of all those parts as an alternation settles
+        # it. The remaining (raw regex) parts are searched as one alternation too.
+        if not self._may_match(texts):
             return {}
         # Blanking allowlisted phrases can only remove matches, so it waits until here.
         if self._allow is not None:
@@ -260,6 +259,14 @@ class RulesClassifier:
                     found[category] = rule
                     break
         return found
+
+    def _may_match(self, texts: Sequence[str]) -> bool:
+        others, bounded = self._others, self._bounded
+        if others is not None and any(others.search(t) for t in texts):
+            return True
+        if bounded is None or not self._has_prefix(texts):
+            return False
+        return any(bounded.search(t) for t in texts)
 
     def _has_prefix(self, texts: Sequence[str]) -> bool:
         prefixes, lengths = self._prefixes, self._prefix_lengths

@@ -27,7 +27,7 @@ import os
 import re
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from typing import Any, Generic, NamedTuple, Protocol, Self, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -257,7 +257,79 @@ class _Booking:
     demands: tuple[Demand, ...] = field(repr=False)
 
 
-class RedisLimiterBackend:
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+LocalT = TypeVar("LocalT", bound=_Closable)
+
+
+class _SharedStore(Generic[LocalT]):
+    """What both shared stores have: one Redis connection, a local fallback, the switch
+    between them, and a namespace and TTL for their keys."""
+
+    component: str
+
+    def __init__(
+        self,
+        connection: RedisConnection | Redis,
+        *,
+        local: LocalT,
+        namespace: str = DEFAULT_NAMESPACE,
+        on_backend_error: OnBackendError = "local",
+        ttl: float = DEFAULT_TTL,
+        recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        observer: Observer | None = None,
+    ) -> None:
+        self.namespace = _namespace(namespace)
+        self.ttl = _positive("ttl", ttl)
+        self.connection = _connection(connection, connect_timeout, command_timeout)
+        self.local: LocalT = local
+        self.switch = BackendSwitch(
+            self.component,
+            mode=check_mode(on_backend_error),
+            recheck_interval=recheck_interval,
+            observer=observer,
+        )
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        **options: Any,
+    ) -> Self:
+        """A store with its own connection to ``url`` (options as for the constructor)."""
+        connection = RedisConnection.from_url(
+            url,
+            connect_timeout=connect_timeout,
+            command_timeout=command_timeout,
+            max_connections=max_connections,
+        )
+        return cls(connection, **options)
+
+    @property
+    def degraded(self) -> bool:
+        """True while running on local state because Redis failed."""
+        return self.switch.degraded
+
+    async def aclose(self) -> None:
+        await self.local.aclose()
+        await self.connection.release()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(url={self.connection.url!r}, namespace={self.namespace!r}, "
+            f"on_backend_error={self.switch.mode!r})"
+        )
+
+
+class RedisLimiterBackend(_SharedStore[MemoryLimiterBackend]):
     """``LimiterBackend`` on Redis: one GCRA schedule per key and limit, shared fleet-wide.
 
     ``clock``: None uses Redis server time (the fleet agrees whatever the replica
@@ -281,43 +353,20 @@ class RedisLimiterBackend:
         observer: Observer | None = None,
         local: MemoryLimiterBackend | None = None,
     ) -> None:
-        self.namespace = _namespace(namespace)
-        self.ttl = _positive("ttl", ttl)
-        self.connection = _connection(connection, connect_timeout, command_timeout)
-        self.clock = clock
-        self.local = local or MemoryLimiterBackend(clock=clock or SystemClock())
-        self.switch = BackendSwitch(
-            self.component,
-            mode=check_mode(on_backend_error),
+        super().__init__(
+            connection,
+            local=local or MemoryLimiterBackend(clock=clock or SystemClock()),
+            namespace=namespace,
+            on_backend_error=on_backend_error,
+            ttl=ttl,
             recheck_interval=recheck_interval,
-            observer=observer,
-        )
-        self._eps = "1e-9" if clock is not None else "1e-6"
-        self._lua = {name: _Lua(name, source) for name, source in LIMITER_SCRIPTS.items()}
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        **options: Any,
-    ) -> RedisLimiterBackend:
-        """A backend with its own connection to ``url`` (options as for the constructor)."""
-        connection = RedisConnection.from_url(
-            url,
             connect_timeout=connect_timeout,
             command_timeout=command_timeout,
-            max_connections=max_connections,
+            observer=observer,
         )
-        return cls(connection, **options)
-
-    @property
-    def degraded(self) -> bool:
-        """True while running on local state because Redis failed."""
-        return self.switch.degraded
+        self.clock = clock
+        self._eps = "1e-9" if clock is not None else "1e-6"
+        self._lua = {name: _Lua(name, source) for name, source in LIMITER_SCRIPTS.items()}
 
     def keys(self, key: str, demands: Sequence[Demand] = ()) -> list[str]:
         """The Redis keys of ``key``: state hash, booking queue, bookings, one log per limit."""
@@ -421,16 +470,6 @@ class RedisLimiterBackend:
 
         return await self.switch.run(remote, local, BACKEND_ERRORS)
 
-    async def aclose(self) -> None:
-        await self.local.aclose()
-        await self.connection.release()
-
-    def __repr__(self) -> str:
-        return (
-            f"RedisLimiterBackend(url={self.connection.url!r}, namespace={self.namespace!r}, "
-            f"on_backend_error={self.switch.mode!r})"
-        )
-
 
 def _reason(value: object) -> Reason:
     return "paused" if _text(value) == "paused" else "rate"
@@ -439,7 +478,7 @@ def _reason(value: object) -> Reason:
 # -- the circuit breaker --------------------------------------------------------------------
 
 
-class RedisBreakerStore:
+class RedisBreakerStore(_SharedStore[MemoryBreakerStore]):
     """``BreakerStore`` on Redis: pybreaker's state machine per key, shared fleet-wide.
 
     Same semantics as ``MemoryBreakerStore`` (pybreaker's counters and
@@ -467,42 +506,20 @@ class RedisBreakerStore:
         observer: Observer | None = None,
         local: MemoryBreakerStore | None = None,
     ) -> None:
-        self.namespace = _namespace(namespace)
-        self.ttl = _positive("ttl", ttl)
-        self.probe_lease = _positive("probe_lease", probe_lease)
-        self.connection = _connection(connection, connect_timeout, command_timeout)
-        self.server_time = bool(server_time)
-        self.local = local or MemoryBreakerStore()
-        self.switch = BackendSwitch(
-            self.component,
-            mode=check_mode(on_backend_error),
+        super().__init__(
+            connection,
+            local=local or MemoryBreakerStore(),
+            namespace=namespace,
+            on_backend_error=on_backend_error,
+            ttl=ttl,
             recheck_interval=recheck_interval,
-            observer=observer,
-        )
-        self._lua = {name: _Lua(name, source) for name, source in BREAKER_SCRIPTS.items()}
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        **options: Any,
-    ) -> RedisBreakerStore:
-        """A store with its own connection to ``url`` (options as for the constructor)."""
-        connection = RedisConnection.from_url(
-            url,
             connect_timeout=connect_timeout,
             command_timeout=command_timeout,
-            max_connections=max_connections,
+            observer=observer,
         )
-        return cls(connection, **options)
-
-    @property
-    def degraded(self) -> bool:
-        return self.switch.degraded
+        self.probe_lease = _positive("probe_lease", probe_lease)
+        self.server_time = bool(server_time)
+        self._lua = {name: _Lua(name, source) for name, source in BREAKER_SCRIPTS.items()}
 
     def keys(self, key: str) -> list[str]:
         """The Redis keys of ``key``: state hash, probe leases, failure-ratio window."""
@@ -579,16 +596,6 @@ class RedisBreakerStore:
             return await self.local.snapshot(key, policy, now)
 
         return await self.switch.run(remote, local, BACKEND_ERRORS)
-
-    async def aclose(self) -> None:
-        await self.local.aclose()
-        await self.connection.release()
-
-    def __repr__(self) -> str:
-        return (
-            f"RedisBreakerStore(url={self.connection.url!r}, namespace={self.namespace!r}, "
-            f"on_backend_error={self.switch.mode!r})"
-        )
 
 
 def _state(value: object) -> BreakerState:

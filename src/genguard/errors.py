@@ -246,6 +246,54 @@ class AuthenticationError(ProviderError):
     """The key is missing, invalid, or lacks permission."""
 
 
+class InvalidRequest(GenGuardError):
+    """A request the model cannot serve, caught before sending: no round trip, no bill.
+
+    Not a provider's 400 (nothing was sent). ``field`` names the request field,
+    ``allowed`` the values the model accepts (empty when there is no list).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        value: object = None,
+        allowed: tuple[str, ...] = (),
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        self.model = model
+
+
+class UnknownModel(InvalidRequest):
+    """The model is not in the catalogue (``suggestions`` are the closest known names)."""
+
+    def __init__(self, message: str, *, model: str, suggestions: tuple[str, ...] = ()) -> None:
+        super().__init__(message, field="model", value=model, allowed=suggestions, model=model)
+        self.suggestions = suggestions
+
+
+class ModelRetired(InvalidRequest):
+    """The model is past its retirement date and the policy says fail; names its successor."""
+
+    def __init__(
+        self, message: str, *, model: str, retired_on: str | None, successor: str | None
+    ) -> None:
+        super().__init__(
+            message,
+            field="model",
+            value=model,
+            allowed=(successor,) if successor else (),
+            model=model,
+        )
+        self.retired_on = retired_on
+        self.successor = successor
+
+
 class ResponseError(GenGuardError):
     """The response body was malformed or not what the API documents."""
 
@@ -296,6 +344,8 @@ __all__ = [
     "ContentBlocked",
     "DeadlineExceeded",
     "GenGuardError",
+    "InvalidRequest",
+    "ModelRetired",
     "ProviderError",
     "ProviderUnavailable",
     "QuotaExhausted",
@@ -304,5 +354,6 @@ __all__ = [
     "RetryBudgetExhausted",
     "Stage",
     "StateUnavailable",
+    "UnknownModel",
     "redact",
 ]

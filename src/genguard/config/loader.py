@@ -33,6 +33,8 @@ class ConfigFile:
     path: Path | None = None
     #: Set by ``load_config``; the process environment is read at resolve time otherwise.
     env: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
+    #: The ``catalogue:`` section as written (checked by ``genguard.catalogue.parse_policy``).
+    catalogue: Mapping[str, Any] | None = None
 
     @property
     def base_dir(self) -> Path | None:
@@ -175,6 +177,14 @@ def config_from_data(
             clean[name] = body
     for name, body in clean.items():
         errors.extend(_extends_errors(clean, name, body))
+    catalogue = data.get("catalogue")
+    if catalogue is not None:
+        from ..catalogue.policy import parse_policy
+
+        try:
+            parse_policy(catalogue)
+        except ConfigError as exc:
+            errors.append(exc)
     if not errors:
         for name in clean:
             cycle = _find_cycle(clean, name)
@@ -186,7 +196,7 @@ def config_from_data(
     if errors:
         raise ConfigErrors(errors)
     assert isinstance(version, int)
-    return ConfigFile(version=version, profiles=clean, path=path, env=env)
+    return ConfigFile(version=version, profiles=clean, path=path, env=env, catalogue=catalogue)
 
 
 def _parents(body: Mapping[str, Any]) -> list[str]:

@@ -437,7 +437,7 @@ PROFILE_KEYS: tuple[str, ...] = (
     "transport",
     "ignore_checks",
 )
-TOP_LEVEL_KEYS: tuple[str, ...] = ("version", "profiles")
+TOP_LEVEL_KEYS: tuple[str, ...] = ("version", "profiles", "catalogue")
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 
 __all__ = [

@@ -41,15 +41,27 @@ class FakeClock:
     has run ``settle`` rounds without a new sleeper arriving, so concurrent
     coroutines see one consistent timeline (two tasks sleeping 1 s each wake at
     t+1, not t+2). ``advance`` moves time by hand and wakes whoever is due.
+
+    ``auto=False`` never moves time on its own: only ``advance`` does. Use it when
+    real I/O (loopback HTTP) runs on fake time, so time cannot pass mid-request
+    however slow the machine is; ``pending`` and ``next_wake`` tell the driver
+    who is asleep.
     """
 
     def __init__(
-        self, start: float = 1000.0, wall_start: float = 1_700_000_000.0, settle: int = 20
+        self,
+        start: float = 1000.0,
+        wall_start: float = 1_700_000_000.0,
+        settle: int = 20,
+        *,
+        auto: bool = True,
     ):
+        self._auto = auto
         self._now = start
         self._wall_offset = wall_start - start
         self._settle = settle
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._owners: dict[asyncio.Future[None], asyncio.Task[object] | None] = {}
         self._seq = itertools.count()
         self._driver: asyncio.Task[None] | None = None
         self.slept: list[float] = []
@@ -66,9 +78,28 @@ class FakeClock:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
-        if self._driver is None or self._driver.done():
+        self._owners[fut] = asyncio.current_task()
+        if self._auto and (self._driver is None or self._driver.done()):
             self._driver = loop.create_task(self._drive())
-        await fut
+        try:
+            await fut
+        finally:
+            self._owners.pop(fut, None)
+
+    @property
+    def pending(self) -> int:
+        """Sleepers still waiting (cancelled ones excluded)."""
+        return sum(1 for _, _, fut in self._sleepers if not fut.done())
+
+    def asleep(self, task: asyncio.Task[object]) -> bool:
+        """Whether ``task`` itself is waiting in ``sleep`` (not a task it started)."""
+        return any(owner is task and not fut.done() for fut, owner in self._owners.items())
+
+    @property
+    def next_wake(self) -> float | None:
+        """The earliest deadline of a waiting sleeper, or None."""
+        live = [when for when, _, fut in self._sleepers if not fut.done()]
+        return min(live, default=None)
 
     def advance(self, seconds: float) -> None:
         """Move time forward by hand, waking every sleeper that is now due."""

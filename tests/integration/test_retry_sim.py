@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import Counter
 from typing import Literal
 
 import pytest
 
 from genguard import Client, RecordingObserver
+from genguard.clock import FakeClock
 from genguard.errors import ContentBlocked, GenGuardError, ProviderUnavailable, RateLimited
 from genguard.layers.retry import RetryLayer
 from genguard.layers.retry_budget import RetryBudget
 from genguard.layers.timeout import TimeoutLayer
 from genguard.pipeline import Layer
-from genguard.providers.gemini import GeminiProvider
-from genguard.providers.openai import OpenAIProvider
 from genguard.sim import Simulator
 from genguard.sim.replies import Reply
+from support import drive, provider_for
 
 Api = Literal["gemini", "openai"]
 APIS: tuple[Api, ...] = ("gemini", "openai")
@@ -38,13 +37,10 @@ def make_client(
     *layers: Layer,
     observer: RecordingObserver | None = None,
     deadline: float | None = None,
+    clock: FakeClock | None = None,
 ) -> Client:
-    provider = (
-        GeminiProvider("sim-key", base_url=sim.base_url)
-        if api == "gemini"
-        else OpenAIProvider("sim-key", base_url=sim.base_url)
-    )
-    return Client(provider, layers, observer=observer, deadline=deadline)
+    provider = provider_for(api, sim.base_url)
+    return Client(provider, layers, observer=observer, deadline=deadline, clock=clock)
 
 
 def fast_retry(**options: object) -> RetryLayer:
@@ -198,30 +194,34 @@ async def test_each_hint_type_sets_the_floor_of_the_next_attempt(
     api: Api, reply: Reply, hint: float, source: str
 ) -> None:
     rec = RecordingObserver()
-    async with Simulator("clean") as sim:
+    clock = FakeClock(auto=False)
+    async with Simulator("clean", clock=clock) as sim:
         sim.script(api, [reply])
-        client = make_client(sim, api, fast_retry(initial=0.001), observer=rec)
+        client = make_client(sim, api, fast_retry(initial=0.001), observer=rec, clock=clock)
         async with client:
-            result = await client.generate("a weathervane")
-        assert result.attempts == 2
+            (result,) = await drive(clock, [client.generate("a weathervane")])
+        assert not isinstance(result, BaseException) and result.attempts == 2
         first, second = sim.log
-        assert second.time - first.time >= hint
-        assert second.time - first.time <= hint + 0.5
         (scheduled,) = rec.of("retry_scheduled")
-        assert scheduled["hint_source"] == source and scheduled["delay"] >= hint
+        assert scheduled["hint_source"] == source
+        # On the shared fake clock the gap is exactly what the layer slept: the hint,
+        # plus its jitter.
+        assert second.time - first.time == pytest.approx(scheduled["delay"])
+        assert hint <= scheduled["delay"] <= hint + 0.5
         assert sim.retry_after_violations == 0
 
 
 async def test_hint_longer_than_the_deadline_fails_fast_with_rate_limited() -> None:
-    async with Simulator("outage", duration=60, retry_after=30) as sim:
-        client = make_client(sim, "openai", fast_retry(), deadline=5)
-        started = time.monotonic()
+    clock = FakeClock(auto=False)
+    async with Simulator("outage", duration=60, retry_after=30, clock=clock) as sim:
+        client = make_client(sim, "openai", fast_retry(), deadline=5, clock=clock)
+        started = clock.now()
         async with client:
-            with pytest.raises(RateLimited) as info:
-                await client.generate("a lighthouse")
-        assert time.monotonic() - started < 1.0
-        assert info.value.retry_after == pytest.approx(30, abs=1)
-        assert isinstance(info.value.__cause__, ProviderUnavailable)
+            (error,) = await drive(clock, [client.generate("a lighthouse")])
+        assert clock.now() == started  # failed fast: it never slept, not even briefly
+        assert isinstance(error, RateLimited)
+        assert error.retry_after == pytest.approx(30, abs=1)
+        assert isinstance(error.__cause__, ProviderUnavailable)
         assert len(sim.log) == 1
 
 
@@ -249,18 +249,24 @@ TTL = 10.0
 
 
 async def outage_run(budget: RetryBudget | None) -> tuple[int, int, int]:
-    """Open-loop traffic (one new call every 25 ms) through a 1.5 s outage.
+    """Open-loop traffic (one new call every 25 ms of virtual time) through a 1.5 s outage.
 
     Returns (calls that met the outage, upstream requests during it, successes).
     """
-    async with Simulator("outage", duration=OUTAGE) as sim:
+    clock = FakeClock(auto=False)
+    async with Simulator("outage", duration=OUTAGE, clock=clock) as sim:
         client = make_client(
-            sim, "gemini", fast_retry(attempts=4, initial=0.05, budget=budget), deadline=10
+            sim,
+            "gemini",
+            fast_retry(attempts=4, initial=0.05, budget=budget),
+            deadline=10,
+            clock=clock,
         )
         successes = 0
 
         async def one(i: int) -> None:
             nonlocal successes
+            await clock.sleep(i * 0.025)
             try:
                 await client.generate(f"a dark city, call {i}")
                 successes += 1
@@ -268,20 +274,16 @@ async def outage_run(budget: RetryBudget | None) -> tuple[int, int, int]:
                 pass
 
         async with client:
-            tasks = []
-            for i in range(int(OUTAGE / 0.025)):
-                tasks.append(asyncio.create_task(one(i)))
-                await asyncio.sleep(0.025)
-            await asyncio.gather(*tasks)
+            outcomes = await drive(clock, [one(i) for i in range(int(OUTAGE / 0.025))])
+        assert outcomes == [None] * len(outcomes)
         during = [r for r in sim.log if r.status == 503]
         return len({r.prompt for r in during}), len(during), successes
 
 
 async def test_outage_with_budget_keeps_upstream_requests_within_the_budget() -> None:
     budget = RetryBudget(ratio=RATIO, min_per_s=MIN_PER_S, ttl=TTL)
-    (calls, upstream, _), (calls_nb, upstream_nb, _) = await asyncio.gather(
-        outage_run(budget), outage_run(None)
-    )
+    calls, upstream, _ = await outage_run(budget)
+    calls_nb, upstream_nb, _ = await outage_run(None)
     retries = upstream - calls
     # retries <= ratio * calls + min_per_s * ttl (the outage is shorter than one ttl)
     assert retries <= RATIO * calls + MIN_PER_S * TTL

@@ -528,12 +528,10 @@ async def test_cancellation_propagates_at_once_and_releases_the_connection(
     async with Client(make(kind, replay.base_url), transport=transport) as client:
         task = asyncio.create_task(client.generate("x"))
         await asyncio.wait_for(arrived.wait(), 5)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert loop.time() - started < 0.5
+        for _ in range(5):  # "at once": within a few turns of the event loop, not a timeout
+            await asyncio.sleep(0)
+        assert task.cancelled()
         session = transport.session
         assert session is not None
         connector = session.connector

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
 
 import aiohttp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from genguard.clock import FakeClock
 from genguard.sim import Reply, Simulator, format_http_date
 from genguard.sim.hints import DATE_FORMS, Hint, RetryAccounting, hint_of
 
@@ -17,9 +16,15 @@ from .conftest import gemini_body, post_gemini, post_openai
 
 
 async def _early_then_compliant(
-    http: aiohttp.ClientSession, reply: Reply, api: str, wait: float | None = None
+    http: aiohttp.ClientSession,
+    reply: Reply,
+    api: str,
+    wait: float | None = None,
+    clock: FakeClock | None = None,
 ) -> None:
-    async with Simulator() as sim:
+    """On a fake clock: an immediate retry is early whatever the machine's speed."""
+    clock = clock or FakeClock(auto=False)
+    async with Simulator(clock=clock) as sim:
         sim.script(api, [reply, reply])
         post = post_gemini if api == "gemini" else post_openai
         body = gemini_body("same prompt") if api == "gemini" else {"prompt": "same prompt"}
@@ -30,7 +35,7 @@ async def _early_then_compliant(
         status, _, _ = await post(http, sim.base_url, body)
         assert sim.retry_after_violations == 1 and sim.log[-1].retry_after_violation
         # the second scripted 429 re-arms the hint; waiting it out complies
-        await asyncio.sleep(wait if wait is not None else hint)
+        clock.advance(wait if wait is not None else hint)
         status, _, _ = await post(http, sim.base_url, body)
         assert status == 200
         assert sim.retry_after_violations == 1 and not sim.log[-1].retry_after_violation
@@ -49,19 +54,12 @@ async def test_retry_info(http: aiohttp.ClientSession) -> None:
 
 
 async def test_http_dates_in_each_form(http: aiohttp.ClientSession) -> None:
-    date_epoch = math.ceil(time.time() + 0.3)
-    wait = date_epoch - time.time() + 0.002
-    await asyncio.gather(
-        *(
-            _early_then_compliant(
-                http,
-                Reply.status(503, retry_after=format_http_date(date_epoch, form)),
-                "gemini",
-                wait,
-            )
-            for form in DATE_FORMS
-        )
-    )
+    for form in DATE_FORMS:
+        clock = FakeClock(auto=False, wall_start=1_700_000_000.7)
+        date_epoch = math.ceil(clock.wall() + 0.3)
+        wait = date_epoch - clock.wall()  # exactly up to the date: that is on time
+        reply = Reply.status(503, retry_after=format_http_date(date_epoch, form))
+        await _early_then_compliant(http, reply, "gemini", wait, clock)
 
 
 def test_a_date_is_exact_not_tolerant() -> None:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
+import random
 import re
-import time
 from collections import Counter
 
 import aiohttp
 import pytest
 
+from genguard.clock import FakeClock
 from genguard.sim import Simulator
 from genguard.sim.hints import parse_duration
+from genguard.sim.profiles import make_profile
+from genguard.sim.requests import parse_gemini
 
 from .conftest import gemini_body, post_gemini, post_openai
 
@@ -100,36 +104,41 @@ async def test_ratelimit_gemini_retry_info_is_exact(http: aiohttp.ClientSession)
 
 
 async def test_ratelimit_openai_headers(http: aiohttp.ClientSession) -> None:
-    async with Simulator("ratelimit", rate=1, burst=2) as sim:
+    clock = FakeClock(auto=False)
+    async with Simulator("ratelimit", rate=1, burst=2, clock=clock) as sim:
         results = [await post_openai(http, sim.base_url, {"prompt": f"p{i}"}) for i in range(3)]
+        clock.advance(0.25)
+        s4, h4, _ = await post_openai(http, sim.base_url, {"prompt": "p3"})
     (s1, h1, _), (s2, h2, _), (s3, h3, b3) = results
     assert (s1, s2, s3) == (200, 200, 429)
     assert h1["x-ratelimit-limit-requests"] == "2" and h1["x-ratelimit-remaining-requests"] == "1"
     assert h2["x-ratelimit-remaining-requests"] == "0"
     assert b3["error"]["code"] == "rate_limit_exceeded"
-    ms = int(h3["retry-after-ms"])
-    assert 800 < ms <= 1000
+    # No time passed on the fake clock: the next token is exactly 1 s away, a full bucket 2 s.
+    assert int(h3["retry-after-ms"]) == 1000
     assert h3["retry-after"] == "1"
     assert h3["x-ratelimit-remaining-requests"] == "0"
-    assert re.fullmatch(r"1\.\d+s|2s", h3["x-ratelimit-reset-requests"])
+    assert h3["x-ratelimit-reset-requests"] == "2s"
+    # A quarter of a second later the hints have shrunk by exactly that much.
+    assert s4 == 429 and int(h4["retry-after-ms"]) == 750
+    assert re.fullmatch(r"1\.75?0*s", h4["x-ratelimit-reset-requests"])
 
 
 async def test_ratelimit_caps_throughput(http: aiohttp.ClientSession) -> None:
-    rate, burst = 50, 5
-    async with Simulator("ratelimit", rate=rate, burst=burst) as sim:
-        start = time.monotonic()
-
-        async def worker(w: int) -> None:
-            for i in range(10_000):
-                if time.monotonic() - start >= 0.6:
-                    return
-                await post_gemini(http, sim.base_url, gemini_body(f"q{w}-{i}"))
-
-        await asyncio.gather(*(worker(w) for w in range(8)))
+    """8 callers offer 400/s of virtual time against 50/s with a burst of 5."""
+    rate, burst, step, steps = 50, 5, 0.02, 30
+    clock = FakeClock(auto=False)
+    async with Simulator("ratelimit", rate=rate, burst=burst, clock=clock) as sim:
+        for i in range(steps):
+            await asyncio.gather(
+                *(post_gemini(http, sim.base_url, gemini_body(f"q{w}-{i}")) for w in range(8))
+            )
+            clock.advance(step)
         elapsed = sim.log[-1].time - sim.log[0].time
         ok = sum(1 for r in sim.log if r.status == 200)
-        assert ok <= burst + rate * elapsed + 1
-        assert ok >= rate * elapsed * 0.5
+        assert elapsed == pytest.approx(step * (steps - 1))
+        # The bucket, to one token (float steps of 0.02 s can fall a hair short of a token).
+        assert burst + rate * elapsed - 1 <= ok <= burst + rate * elapsed
         assert sim.max_in_window(0.2, statuses=[200]) <= burst + rate * 0.2 + 1
         assert sim.max_in_window(0.2) > sim.max_in_window(0.2, statuses=[200])
 
@@ -140,16 +149,19 @@ async def test_httpdate_rotates_forms(http: aiohttp.ClientSession) -> None:
         r"[A-Z][a-z]+day, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT",
         r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}",
     ]
-    async with Simulator("httpdate", failure_rate=1.0, delay=2.0) as sim:
+    clock = FakeClock(auto=False, wall_start=1_700_000_000.4)
+    async with Simulator("httpdate", failure_rate=1.0, delay=2.0, clock=clock) as sim:
         for i in range(6):
-            before = time.time()
+            before = clock.wall()
             status, headers, body = await post_openai(http, sim.base_url, {"prompt": f"p{i}"})
             assert status == (429 if i % 2 == 0 else 503)
             value = headers["retry-after"]
             assert re.fullmatch(forms[i % 3], value), value
             epoch = email.utils.mktime_tz(email.utils.parsedate_tz(value))  # type: ignore[arg-type]
-            assert before + 2.0 <= epoch <= before + 3.5
-            assert sim.log[-1].hint is not None and 1.0 < sim.log[-1].hint <= 3.0
+            assert epoch == math.ceil(before + 2.0)  # the date is ceil(now + delay)
+            hint = sim.log[-1].hint
+            assert hint == pytest.approx(epoch - before)
+            clock.advance(0.3)
         status, headers, body = await post_gemini(http, sim.base_url)
         assert "retry-after" in headers and "details" not in body["error"]
 
@@ -164,53 +176,56 @@ async def test_httpdate_forms_option(http: aiohttp.ClientSession) -> None:
 
 
 async def test_outage_then_recovery_and_set_profile(http: aiohttp.ClientSession) -> None:
-    async with Simulator("outage", duration=0.3) as sim:
+    clock = FakeClock(start=0.0, auto=False)
+    async with Simulator("outage", duration=0.3, clock=clock) as sim:
         status, headers, body = await post_gemini(http, sim.base_url)
         assert status == 503 and body["error"]["status"] == "UNAVAILABLE"
         assert "retry-after" not in headers
         status, _, _ = await post_openai(http, sim.base_url)
         assert status == 503
-        await asyncio.sleep(0.35)
+        clock.advance(0.29)
+        assert (await post_gemini(http, sim.base_url))[0] == 503
+        clock.advance(0.01)
         assert (await post_gemini(http, sim.base_url))[0] == 200
         sim.set_profile("outage", duration=0.2)  # the timer starts at the switch
         assert sim.profile_name == "outage"
         assert (await post_gemini(http, sim.base_url))[0] == 503
-        await asyncio.sleep(0.25)
+        clock.advance(0.2)
         assert (await post_gemini(http, sim.base_url))[0] == 200
         sim.set_profile("clean")
         assert (await post_gemini(http, sim.base_url))[0] == 200
 
 
 async def test_slow_stalls_after_headers(http: aiohttp.ClientSession) -> None:
-    async with Simulator("slow", fraction=1.0, delay=0.3) as sim:
+    """The headers come at once, the body only after the stall (ordering, not timing)."""
+    async with Simulator("slow", fraction=1.0, delay=60.0) as sim:
         url = f"{sim.base_url}/v1beta/models/gemini-2.5-flash-image:generateContent"
-        start = time.monotonic()
-        async with http.post(url, json=gemini_body(), headers={"x-goog-api-key": "k"}) as resp:
-            headers_at = time.monotonic() - start
-            body = await resp.json()
-            body_at = time.monotonic() - start
-        assert resp.status == 200 and "candidates" in body
-        assert headers_at < 0.2 <= 0.3 <= body_at
-        # a read timeout fires on the stalled body
-        timeout = aiohttp.ClientTimeout(sock_read=0.1)
-        with pytest.raises(asyncio.TimeoutError):
-            async with http.post(
-                url, json=gemini_body(), headers={"x-goog-api-key": "k"}, timeout=timeout
-            ) as resp:
+        headers = {"x-goog-api-key": "k"}
+        # A read timeout far below the stall: the status line arrives, the body never does.
+        timeout = aiohttp.ClientTimeout(sock_read=0.2)
+        async with http.post(url, json=gemini_body(), headers=headers, timeout=timeout) as resp:
+            assert resp.status == 200
+            with pytest.raises(asyncio.TimeoutError):
                 await resp.read()
+        sim.set_profile("slow", fraction=1.0, delay=0.05)
+        async with http.post(url, json=gemini_body(), headers=headers) as resp:
+            body = await resp.json()  # after the stall the whole body comes
+        assert resp.status == 200 and "candidates" in body
 
 
-async def test_slow_fraction_is_seeded(http: aiohttp.ClientSession) -> None:
-    async with Simulator("slow", fraction=0.5, delay=0.15, seed=3) as sim:
-        durations = []
-        for i in range(10):
-            start = time.monotonic()
-            await post_openai(http, sim.base_url, {"prompt": f"p{i}"})
-            durations.append(time.monotonic() - start >= 0.15)
-    import random
-
+def test_slow_fraction_is_seeded() -> None:
+    raw = gemini_body("a fox").__repr__().replace("'", '"').encode()
+    request = parse_gemini(
+        "/v1beta/models/gemini-2.5-flash-image:generateContent",
+        "gemini-2.5-flash-image",
+        raw,
+        "k",
+    )
+    profile = make_profile("slow", seed=3, fraction=0.5, delay=0.15)
+    stalled = [profile.decide(request, 0.0) is not None for _ in range(10)]
     rng = random.Random(3)
-    assert durations == [rng.random() < 0.5 for _ in range(10)]
+    assert stalled == [rng.random() < 0.5 for _ in range(10)]
+    assert 0 < sum(stalled) < 10
 
 
 async def test_safety_blocks_words_and_a_stable_fraction(http: aiohttp.ClientSession) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterator
 
 import pytest
 from redis.asyncio import Redis
 
+from genguard.clock import FakeClock
 from genguard.errors import StateUnavailable
 from genguard.observe import RecordingObserver
 from genguard.state.breaker import BreakerPolicy
@@ -24,10 +24,14 @@ from genguard.state.redis import (
     mask_url,
 )
 from redis_server import RedisServer
+from support import until
+from support.redis_state import RECHECK, recheck_on_fake_time
 
 REQ = Limit("requests", 10.0)
 ONE = [Demand(REQ, 1.0)]
-FAST = {"connect_timeout": 0.2, "command_timeout": 0.2, "recheck_interval": 0.05}
+FAST = {"connect_timeout": 0.2, "command_timeout": 0.2}
+#: Round trips one operation may send: EVALSHA, and after NOSCRIPT a SCRIPT LOAD and EVALSHA.
+ONE_OPERATION = 3
 
 
 @pytest.fixture
@@ -45,12 +49,14 @@ async def test_a_dead_redis_means_local_state_one_warning_then_back_to_redis(
         assert (await backend.reserve("k", ONE)).wait == 0.0
         booked = await backend.reserve("k", ONE)
         assert booked.wait > 0
+        clock = recheck_on_fake_time(backend, observer)
         server.kill()
+        sent = backend.connection.round_trips
         with caplog.at_level(logging.WARNING, logger="genguard.state"):
-            started = time.monotonic()
             for _ in range(20):  # every call goes on, on local state
                 assert (await backend.reserve("k", ONE)).granted
-            assert time.monotonic() - started < 1.0  # nothing waited on the dead server
+        # Nothing waited on the dead server: one attempt found it dead, the rest stayed local.
+        assert backend.switch.errors == 1 and backend.connection.round_trips - sent <= ONE_OPERATION
         assert backend.degraded
         assert (await backend.confirm(booked)).wait == 0.0  # booked fleet-wide: go
         await backend.cancel(await backend.reserve("k", ONE))  # never raises
@@ -60,7 +66,8 @@ async def test_a_dead_redis_means_local_state_one_warning_then_back_to_redis(
         assert backend.switch.fallbacks == 1
 
         server.start()  # a fresh, empty Redis on the same port
-        await asyncio.sleep(0.06)  # the recheck interval
+        assert not (await backend.reserve("back", ONE)).wait and backend.degraded  # not yet
+        clock.advance(RECHECK)  # the recheck interval
         fresh = await backend.reserve("back", ONE)
         assert fresh.wait == 0.0 and not backend.degraded
         assert [e["event"] for e in observer.of("notice")] == ["state_backend_recovered"]
@@ -81,11 +88,14 @@ async def test_fail_closed_refuses_at_once_and_recovers_by_itself(server: RedisS
     policy = BreakerPolicy()
     try:
         assert (await store.acquire("k", policy, 0.0)).allowed
+        recheck_on_fake_time(store, observer)
         server.kill()
-        started = time.monotonic()
+        sent = store.connection.round_trips
         with pytest.raises(StateUnavailable) as info:
             await store.acquire("k", policy, 0.0)
-        assert time.monotonic() - started < 0.5
+        # Refused at once: one attempt (a refused connection), no retries, no local state.
+        assert store.connection.round_trips - sent <= ONE_OPERATION and store.switch.errors == 1
+        assert not store.degraded
         assert info.value.retryable and info.value.component == "circuit_breaker"
         assert observer.of("backend_error")[0]["action"] == "fail_closed"
         server.start()
@@ -103,18 +113,24 @@ async def test_a_frozen_redis_costs_at_most_the_timeouts_once_per_recheck(
     try:
         await limiter.reserve("k", ONE)
         await breaker.acquire("k", policy, 0.0)
+        limiter_clock, breaker_clock = recheck_on_fake_time(limiter), recheck_on_fake_time(breaker)
         server.freeze()  # accepts, never answers
-        started = time.monotonic()
         assert (await limiter.reserve("k", ONE)).granted
         admission = await breaker.acquire("k", policy, 0.0)
         assert admission.permit is not None
         assert await breaker.record(admission.permit, "failure", policy, 0.0)  # local trips
-        first = time.monotonic() - started
-        assert first < 2 * (0.2 + 0.2) + 0.3
-        started = time.monotonic()
+        # Each store waited on the frozen server once (its timeouts), then went local.
+        assert limiter.switch.errors == 1 and breaker.switch.errors == 1
+        sent = limiter.connection.round_trips
         for _ in range(50):
             await limiter.reserve("k", ONE)
-        assert time.monotonic() - started < 0.2 + 0.2 + 0.3  # at most one recheck waits
+        assert limiter.connection.round_trips == sent  # nothing else waited on it
+        limiter_clock.advance(RECHECK)
+        breaker_clock.advance(RECHECK)
+        for _ in range(50):
+            await limiter.reserve("k", ONE)
+        # Once per recheck interval, one operation tries again (and waits its timeouts).
+        assert limiter.switch.errors == 2 and limiter.connection.round_trips - sent <= ONE_OPERATION
         assert limiter.degraded and breaker.degraded
     finally:
         server.thaw()
@@ -127,13 +143,13 @@ async def test_a_cancelled_call_on_a_frozen_redis_propagates_at_once(server: Red
     try:
         await backend.reserve("k", ONE)
         server.freeze()
+        sent = backend.connection.round_trips
         task = asyncio.create_task(backend.reserve("k", ONE))
-        await asyncio.sleep(0.05)
-        started = time.monotonic()
+        await until(lambda: backend.connection.round_trips > sent, "the command to be sent")
         task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert time.monotonic() - started < 0.1
+        for _ in range(5):  # "at once": within a few turns of the event loop, not a timeout
+            await asyncio.sleep(0)
+        assert task.done() and task.cancelled()
         assert not backend.degraded  # a cancellation is not a backend failure
         server.thaw()
         assert (await backend.reserve("k", ONE)).granted
@@ -186,7 +202,6 @@ async def test_from_config_shares_one_connection_and_masks_the_password(
 
 
 def test_the_switch_rechecks_once_per_interval() -> None:
-    from genguard.clock import FakeClock
 
     clock = FakeClock()
     switch = BackendSwitch("rate_limit", recheck_interval=2.0, clock=clock)

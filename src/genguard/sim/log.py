@@ -13,7 +13,7 @@ Api = Literal["gemini", "openai", "moderations"]
 class RequestRecord:
     """One request as received and answered.
 
-    ``time`` is ``time.monotonic()`` at arrival; ``status`` is 0 when the
+    ``time`` is the simulator clock's ``now()`` at arrival; ``status`` is 0 when the
     connection was reset before headers; ``body`` is the parsed JSON (or, for
     multipart, ``{"fields": {...}, "files": [...]}`` with file sizes, not bytes);
     ``hint`` is the retry hint sent with the response, in seconds.

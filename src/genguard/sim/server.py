@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from ..clock import Clock, SystemClock
 from . import wire
 from .hints import Hint, RetryAccounting, hint_of, parse_duration
 from .log import Api, RequestRecord, max_in_window
@@ -68,6 +69,8 @@ class Simulator:
     port (``sim.base_url``). Extra keyword arguments are the profile's options.
     ``record=False`` keeps only counters (for long benchmarks).
     ``moderation_words`` maps a word to the moderation categories it flags.
+    ``clock`` stamps arrivals and drives time-based profiles, retry-hint accounting
+    and HTTP dates (a ``FakeClock`` makes them deterministic; delays stay real).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class Simulator:
         max_image_side: int = 256,
         record: bool = True,
         moderation_words: Mapping[str, Sequence[str]] | None = None,
+        clock: Clock | None = None,
         **profile_options: Any,
     ) -> None:
         if max_image_side < 1:
@@ -95,7 +99,8 @@ class Simulator:
             w: tuple(c) for w, c in (moderation_words or DEFAULT_FLAG_WORDS).items()
         }
         self.profile_name = profile
-        self._profile: Profile = make_profile(profile, seed, **profile_options)
+        self.clock: Clock = clock or SystemClock()
+        self._profile: Profile = self._make_profile(profile, profile_options)
         self.log: list[RequestRecord] = []
         self.requests = 0
         self.status_counts: Counter[int] = Counter()
@@ -127,10 +132,15 @@ class Simulator:
 
     def set_profile(self, name: str, **options: Any) -> None:
         """Switch profile live; time-based profiles (outage) start counting now."""
-        profile = make_profile(name, self.seed, **options)
-        profile.start(time.monotonic())
+        profile = self._make_profile(name, options)
+        profile.start(self.clock.now())
         self._profile = profile
         self.profile_name = name
+
+    def _make_profile(self, name: str, options: dict[str, Any]) -> Profile:
+        if name == "httpdate" and not isinstance(self.clock, SystemClock):
+            options = {"wall": self.clock.wall, **options}  # dates on the injected clock
+        return make_profile(name, self.seed, **options)
 
     def script(self, api: str, replies: Iterable[Reply]) -> None:
         """Queue replies for ``api`` ("gemini", "openai", "moderations", or "*" for
@@ -190,7 +200,7 @@ class Simulator:
         shown = f"[{host}]" if ":" in host else host
         self._base_url = f"http://{shown}:{port}"
         self._runner = runner
-        self._profile.start(time.monotonic())
+        self._profile.start(self.clock.now())
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
@@ -268,7 +278,7 @@ class Simulator:
         path_model: str | None,
         parse: Callable[[], Awaitable[SimRequest]],
     ) -> web.StreamResponse:
-        now, wall = time.monotonic(), time.time()
+        now, wall = self.clock.now(), self.clock.wall()
         auth = _auth_error(api, key)
         if auth is not None:
             await request.read()
@@ -377,7 +387,7 @@ class Simulator:
             return web.Response(status=reply.code, text=page, content_type="text/html")
 
         status, body, headers = self._build(sreq, reply)
-        hint = hint_of(headers, body, time.monotonic(), time.time())
+        hint = hint_of(headers, body, self.clock.now(), self.clock.wall())
         self._accounting.update(identity, hint, now)
         self._record(sreq.api, now, request.path, sreq, status, violation, hint)
         payload = _encode(body)

@@ -8,8 +8,11 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import pytest
 from benchmarks import run
 from benchmarks.common import SMOKE, Section, table
+
+pytestmark = pytest.mark.slow
 
 
 def test_every_section_module_imports_and_has_run() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from genguard.cli import main
+from support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -129,14 +129,8 @@ def test_bad_usage_gives_exit_2_and_help() -> None:
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_sim_serve_answers_until_stopped() -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "genguard.cli", "sim", "serve", "--port", str(port)],
         stdout=subprocess.PIPE,

@@ -14,7 +14,6 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -37,20 +36,14 @@ from genguard.safety.rules import RulesClassifier
 from genguard.sim import Simulator
 from genguard.sim.replies import Reply
 from genguard.telemetry.prometheus import MetricsServer, start_metrics_server
+from support import free_port
 
 DASHBOARD = Path(__file__).parents[2] / "docs" / "dashboards" / "genguard.json"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 #: What Grafana would substitute: "All" for the variables, a window for the rate interval.
 SUBSTITUTIONS = {"$__rate_interval": "1m", "$provider": ".*", "$model": ".*"}
 
-pytestmark = pytest.mark.timeout(90)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow, pytest.mark.prometheus]
 
 
 def dashboard_expressions() -> list[tuple[str, str]]:

@@ -21,6 +21,8 @@ from redis_server import RedisServer
 from support.fake_time import HANG_GUARD
 from support.redis_state import RECHECK, recheck_on_fake_time
 
+pytestmark = pytest.mark.redis
+
 #: Calls per phase: 8 concurrent callers, 5 calls each.
 CALLERS, CALLS = 8, 5
 

@@ -84,6 +84,7 @@ async def flaky_run(
         return outcomes, sim, attempts
 
 
+@pytest.mark.slow
 async def test_flaky_profile_succeeds_at_least_99_percent_with_4_attempts() -> None:
     calls = 250
     results = await asyncio.gather(*(flaky_run(api, calls) for api in APIS))
@@ -103,6 +104,7 @@ async def slow_run(api: Api, calls: int) -> tuple[int, int]:
         return sum(o is None for o in outcomes), len(sim.log)
 
 
+@pytest.mark.slow
 async def test_slow_profile_with_attempt_timeout_gives_100_percent_success() -> None:
     calls = 100
     results = await asyncio.gather(*(slow_run(api, calls) for api in APIS))
@@ -167,6 +169,7 @@ async def httpdate_run(api: Api) -> None:
         assert sum(o is None for o in outcomes) >= 11  # each attempt fails half the time
 
 
+@pytest.mark.slow
 async def test_httpdate_profile_gives_zero_retry_after_violations() -> None:
     # all three RFC 9110 date forms, on 429 and 503, for both APIs at once
     await asyncio.gather(*(httpdate_run(api) for api in APIS))

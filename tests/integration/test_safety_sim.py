@@ -21,7 +21,6 @@ from genguard.layers.retry import RetryLayer
 from genguard.layers.safety import SafetyLayer
 from genguard.pipeline import Layer
 from genguard.providers.gemini import GeminiProvider
-from genguard.providers.openai import OpenAIProvider
 from genguard.providers.transport import HttpTransport, RawResponse
 from genguard.safety import ClassifierChain, ModerationClassifier, RulesClassifier
 from genguard.safety.categories import (
@@ -32,6 +31,7 @@ from genguard.safety.categories import (
     gemini_category,
 )
 from genguard.sim import Simulator
+from support import provider_for
 
 Api = Literal["gemini", "openai"]
 CALLS = 60
@@ -79,12 +79,6 @@ def expected_block(api: Api, raw: RawResponse) -> tuple[str, str] | None:
     return stage, mapped[0] if mapped else UNSPECIFIED
 
 
-def provider_for(api: Api, sim: Simulator) -> GeminiProvider | OpenAIProvider:
-    if api == "gemini":
-        return GeminiProvider("sim-key", base_url=sim.base_url)
-    return OpenAIProvider("sim-key", base_url=sim.base_url)
-
-
 @pytest.mark.parametrize("api", ["gemini", "openai"])
 async def test_every_provider_block_is_content_blocked_never_retried_never_a_failure(
     api: Api,
@@ -100,7 +94,7 @@ async def test_every_provider_block_is_content_blocked_never_retried_never_a_fai
     rng = random.Random(7)
     words = ["violence-test", "minors-test", "hate-test", "self-harm-test", "sexual-test"]
     async with Simulator(profile="safety", fraction=0.3) as sim:
-        provider = provider_for(api, sim)
+        provider = provider_for(api, sim.base_url)
         client = Client(provider, layers, observer=recorder, transport=transport)
         outcomes: list[tuple[str, ContentBlocked | None]] = []
         async with client:
@@ -165,7 +159,7 @@ async def test_input_classifiers_refuse_before_the_provider(api: Api) -> None:
         )
         chain = ClassifierChain([RulesClassifier(), moderation])
         client = Client(
-            provider_for(api, sim), [SafetyLayer(input=chain)], observer=recorder,
+            provider_for(api, sim.base_url), [SafetyLayer(input=chain)], observer=recorder,
             transport=transport,
         )  # fmt: skip
         async with client:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+import support
 from genguard.clock import FakeClock
 from genguard.errors import (
     AttemptTimeout,
@@ -23,7 +24,7 @@ from genguard.errors import (
     ResponseError,
 )
 from genguard.layers.circuit_breaker import CircuitBreakerLayer, classify
-from genguard.model import Call, GenerationRequest, GenerationResult, Image
+from genguard.model import Call, GenerationResult, Image
 from genguard.observe import RecordingObserver
 from genguard.state.breaker import Admission, BreakerPolicy, BreakerSnapshot, Outcome, Permit
 
@@ -32,16 +33,7 @@ KEY = "gemini/gemini-2.5-flash-image"
 
 def make_call(clock: FakeClock, observer: RecordingObserver, key: str = KEY) -> Call:
     provider, model = key.split("/")
-    return Call(
-        request=GenerationRequest(prompt="a lighthouse"),
-        generation_id="g",
-        provider=provider,
-        model=model,
-        key=key,
-        observer=observer,
-        clock=clock,
-        started_at=clock.now(),
-    )
+    return support.make_call(clock, observer, prompt="a lighthouse", provider=provider, model=model)
 
 
 def ok(call: Call) -> GenerationResult:

@@ -16,38 +16,19 @@ from typing import Any
 
 import pytest
 
+import support
 from genguard.clock import FakeClock
 from genguard.errors import BulkheadFull, ConfigError, QuotaExhausted, RateLimited
 from genguard.layers.rate_limit import RateLimitLayer
-from genguard.model import Call, GenerationRequest, GenerationResult, Image, RateLimitInfo
+from genguard.model import Call, GenerationResult, Image, RateLimitInfo
 from genguard.observe import RecordingObserver
 from genguard.state.limiter import MemoryLimiterBackend
 
 Next = Callable[[Call], Awaitable[GenerationResult]]
 
 
-def make_call(
-    clock: FakeClock,
-    observer: RecordingObserver | None = None,
-    *,
-    n: int = 1,
-    model: str = "m1",
-    deadline: float | None = None,
-    metadata: dict[str, str] | None = None,
-    tokens: int | None = None,
-) -> Call:
-    now = clock.now()
-    return Call(
-        request=GenerationRequest(prompt="p", n=n, metadata=metadata or {}, token_estimate=tokens),
-        generation_id="g",
-        provider="sim",
-        model=model,
-        key=f"sim/{model}",
-        observer=observer or RecordingObserver(),
-        clock=clock,
-        started_at=now,
-        deadline=None if deadline is None else now + deadline,
-    )
+def make_call(clock: FakeClock, observer: RecordingObserver | None = None, **fields: Any) -> Call:
+    return support.make_call(clock, observer or RecordingObserver(), **fields)
 
 
 def result(**fields: Any) -> GenerationResult:

@@ -17,9 +17,8 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from genguard.clock import SystemClock
+import support
 from genguard.model import Call, GenerationRequest
-from genguard.observe import NOOP_OBSERVER
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 
@@ -165,14 +164,6 @@ async def _read_multipart(request: web.Request, raw: bytes) -> list[dict[str, An
 
 
 def make_call(request: GenerationRequest, *, provider: str, model: str) -> Call:
-    clock = SystemClock()
-    return Call(
-        request=request,
-        generation_id="gen-test",
-        provider=provider,
-        model=model,
-        key=f"{provider}/{model}",
-        observer=NOOP_OBSERVER,
-        clock=clock,
-        started_at=clock.now(),
+    return support.make_call(
+        request=request, provider=provider, model=model, generation_id="gen-test"
     )

@@ -20,6 +20,7 @@ from provider_support import (
     response_fixture_names,
 )
 
+import support
 from genguard import Client, GenerationRequest, GenerationResult
 from genguard.errors import (
     AuthenticationError,
@@ -444,11 +445,7 @@ def test_every_response_fixture_is_covered() -> None:
 
 
 def provider_for(kind: str, base_url: str) -> GeminiProvider | ImagenProvider | OpenAIProvider:
-    if kind == "gemini":
-        return GeminiProvider(GEMINI_KEY, base_url=base_url)
-    if kind == "imagen":
-        return ImagenProvider(GEMINI_KEY, base_url=base_url)
-    return OpenAIProvider(OPENAI_KEY, base_url=base_url)
+    return support.provider_for(kind, base_url, OPENAI_KEY if kind == "openai" else GEMINI_KEY)
 
 
 def _field(obj: object, path: str) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from genguard.errors import ClassifierUnavailable, ConfigError, ResponseError
 from genguard.model import GenerationRequest
 from genguard.providers.transport import HttpTransport
 from genguard.safety import ClassifierChain, ModerationClassifier, parse_moderation_response
+from support import free_port
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "reference"
 KEY = "sk-test-secret-key-1234567890"
@@ -182,18 +182,11 @@ async def test_outage_fail_closed_raises_classifier_unavailable(
     assert KEY not in str(info.value) and KEY not in repr(info.value)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.mark.parametrize(("policy", "fails"), [("open", False), ("closed", True)])
 async def test_connection_refused_under_both_policies(
     transport: HttpTransport, policy: str, fails: bool
 ) -> None:
-    mod = classifier(f"http://127.0.0.1:{_free_port()}", transport, fail=policy)
+    mod = classifier(f"http://127.0.0.1:{free_port()}", transport, fail=policy)
     request = GenerationRequest(prompt="anything")
     if fails:
         with pytest.raises(ClassifierUnavailable, match="ProviderUnavailable"):

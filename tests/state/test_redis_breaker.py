@@ -16,6 +16,8 @@ from genguard.state.breaker import BreakerPolicy, BreakerStore, MemoryBreakerSto
 from genguard.state.redis import RedisBreakerStore
 from redis_server import RedisServer
 
+pytestmark = pytest.mark.redis
+
 KEY = "gemini/gemini-2.5-flash-image"
 Make = Callable[..., RedisBreakerStore]
 

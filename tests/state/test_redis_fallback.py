@@ -27,6 +27,8 @@ from redis_server import RedisServer
 from support import until
 from support.redis_state import RECHECK, recheck_on_fake_time
 
+pytestmark = pytest.mark.redis
+
 REQ = Limit("requests", 10.0)
 ONE = [Demand(REQ, 1.0)]
 FAST = {"connect_timeout": 0.2, "command_timeout": 0.2}

@@ -18,6 +18,8 @@ from genguard.state.limiter import Demand, Limit, LimiterBackend, MemoryLimiterB
 from genguard.state.redis import RedisLimiterBackend
 from redis_server import RedisServer
 
+pytestmark = pytest.mark.redis
+
 REQ = Limit("requests", 10.0)
 #: How much longer the admission guard holds a late admission (0 before it existed).
 MARGIN = float(getattr(limiter_module, "GUARD_MARGIN", 0.0))

@@ -97,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     show = config_sub.add_parser("show", help="print the fully resolved stack, secrets masked")
     show.add_argument("file", type=Path)
     show.add_argument("--profile", required=True)
+
+    from .batch.cli import add_batch_parser
+
+    add_batch_parser(sub)
     return parser
 
 
@@ -125,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve_sim(args)
         if args.command == "config" and args.config_command in ("check", "show"):
             return _config(args)
+        if args.command == "batch":
+            from .batch.cli import main as batch_main
+
+            return batch_main(args)
     except KeyboardInterrupt:
         return 130
     except ConfigError as exc:

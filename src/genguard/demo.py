@@ -196,6 +196,7 @@ async def run_demo(
             for detail in details:
                 print(f"  {''.ljust(width)}    {detail}", file=out)
         print("", file=out)
+        print("Next: thousands of images from a job file, resumable: docs/batch.md", file=out)
 
     if metrics is not None:
         print(f"metrics at {metrics.url} (Ctrl-C to stop)", file=out)

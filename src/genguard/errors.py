@@ -10,10 +10,17 @@ import re
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from .model import RateLimitInfo
+    from decimal import Decimal
+
+    from .billing import Cost
+    from .model import RateLimitInfo, Usage
 
 Stage = Literal["input", "output"]
 BlockSource = Literal["classifier", "provider"]
+#: Whether an attempt may have cost money: refused locally or never reached the
+#: provider; answered with an error (not billed); sent but the answer was lost
+#: (possibly billed); billed (usage came back).
+BillingStatus = Literal["not_sent", "rejected", "uncertain", "billed"]
 
 _KEY_PATTERNS = (
     re.compile(r"sk-[A-Za-z0-9_\-]{8,}"),  # OpenAI keys
@@ -38,6 +45,15 @@ class GenGuardError(Exception):
 
     #: Whether retrying the same request can succeed. Layers read this, not types.
     retryable: bool = False
+    #: The billing status of the attempt, set where the error is made when that place
+    #: knows it (a provider's error answer is ``rejected``, a lost answer ``uncertain``);
+    #: None lets ``genguard.billing`` decide from whether the request went out.
+    billing: BillingStatus | None = None
+    #: Usage the provider reported alongside the error (a blocked 200 answer).
+    usage: Usage | None = None
+    #: What the call had cost when it failed; set by the client once an attempt
+    #: was billed or possibly billed.
+    cost: Cost | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -180,6 +196,47 @@ class StateUnavailable(GenGuardError):
         super().__init__(message)
         #: Which store failed: ``rate_limit`` or ``circuit_breaker``.
         self.component = component
+
+
+class BudgetExceeded(GenGuardError):
+    """The call's estimated cost does not fit the tenant's remaining budget.
+
+    Raised before dispatch, so nothing reached the provider. Never retried: the
+    budget frees up only when its window turns over.
+    """
+
+    billing: BillingStatus | None = "not_sent"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tenant: str,
+        window: str,
+        limit: Decimal,
+        remaining: Decimal,
+        requested: Decimal,
+        retry_at: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.tenant = tenant
+        self.window = window
+        self.limit = limit
+        self.remaining = remaining
+        self.requested = requested
+        #: Epoch seconds at which the window turns over.
+        self.retry_at = retry_at
+
+
+class PriceUnknown(GenGuardError):
+    """No price is known for a model (or its size, quality or tier); a budget cannot
+    reserve what it cannot price. Add the model to ``prices`` in the policy file."""
+
+    billing: BillingStatus | None = "not_sent"
+
+    def __init__(self, message: str, *, model: str) -> None:
+        super().__init__(message)
+        self.model = model
 
 
 class DeadlineExceeded(GenGuardError):
@@ -335,7 +392,9 @@ __all__ = [
     "AttemptTimeout",
     "AuthenticationError",
     "BadRequest",
+    "BillingStatus",
     "BlockSource",
+    "BudgetExceeded",
     "BulkheadFull",
     "CircuitOpen",
     "ClassifierUnavailable",
@@ -346,6 +405,7 @@ __all__ = [
     "GenGuardError",
     "InvalidRequest",
     "ModelRetired",
+    "PriceUnknown",
     "ProviderError",
     "ProviderUnavailable",
     "QuotaExhausted",

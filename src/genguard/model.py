@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .errors import BadRequest
 
 if TYPE_CHECKING:
+    from .billing import CallLedger, Cost
     from .clock import Clock
     from .observe import Observer
 
@@ -53,12 +54,27 @@ class Turn:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts as the provider reported them (None where it did not)."""
+    """Token counts as the provider reported them (None where it did not).
+
+    ``image_tokens`` and ``output_text_tokens`` split the output by modality;
+    ``input_text_tokens``/``input_image_tokens`` split the input;
+    ``cached_tokens`` is the part of the input served from a cache and
+    ``thoughts_tokens`` the model's thinking (Gemini bills it as output).
+    ``images`` is the count a per-image price applies to (Imagen, dall-e).
+    """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
     image_tokens: int | None = None
+    input_text_tokens: int | None = None
+    input_image_tokens: int | None = None
+    output_text_tokens: int | None = None
+    cached_tokens: int | None = None
+    thoughts_tokens: int | None = None
+    images: int | None = None
+    #: Gemini ``trafficType`` (``ON_DEMAND``, ``ON_DEMAND_FLEX``, ...), when sent.
+    traffic_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +153,8 @@ class GenerationResult:
     request_id: str | None = None
     rate_limit: RateLimitInfo | None = None
     revised_prompt: str | None = None
+    #: What the call cost: settled plus possibly billed (set by the client).
+    cost: Cost | None = None
 
     @property
     def image(self) -> Image:
@@ -168,12 +186,20 @@ class Call:
     deadline: float | None = None
     attempt: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The billing status and cost of every attempt (see ``genguard.billing``).
+    billing: CallLedger = field(default_factory=lambda: _new_ledger())
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (may be negative), or None without one."""
         if self.deadline is None:
             return None
         return self.deadline - self.clock.now()
+
+
+def _new_ledger() -> CallLedger:
+    from .billing import CallLedger
+
+    return CallLedger()
 
 
 __all__ = [

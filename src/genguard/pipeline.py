@@ -15,12 +15,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from .billing import CallLedger
 from .clock import Clock, SystemClock
+from .errors import GenGuardError
 from .model import Call, GenerationRequest, GenerationResult
 from .observe import NOOP_OBSERVER, Observer
 from .providers.transport import HttpTransport
 
 if TYPE_CHECKING:
+    from .catalogue.prices import PriceBook
     from .conversation import Conversation
     from .providers.base import Provider
 
@@ -60,12 +63,18 @@ class AttemptBoundary:
     async def __call__(self, call: Call, next: Handler) -> GenerationResult:
         call.attempt += 1
         observer = call.observer
+        ledger = call.billing
         observer.attempt_started(call)
+        mark = ledger.begin()
         try:
             result = await next(call)
         except BaseException as error:
+            ledger.finish_attempt(call, None, error)
+            ledger.end(mark)
             observer.attempt_finished(call, error)
             raise
+        ledger.finish_attempt(call, result, None)
+        ledger.end(mark)
         observer.attempt_finished(call, None)
         return result
 
@@ -94,7 +103,7 @@ class Client:
     Owns one ``HttpTransport`` (one aiohttp session), opened on first use or on
     ``async with``, and closed, with every layer that holds resources, by
     ``aclose``. ``deadline`` (seconds) bounds each whole call unless the request
-    sets its own.
+    sets its own. ``prices`` prices every attempt (None: the shipped prices).
     """
 
     def __init__(
@@ -107,8 +116,10 @@ class Client:
         clock: Clock | None = None,
         transport: HttpTransport | None = None,
         key_func: KeyFunc = default_key,
+        prices: PriceBook | None = None,
     ) -> None:
         self.provider = provider
+        self.prices = prices
         self.layers = tuple(layers)
         self.deadline = deadline
         self.observer = observer or NOOP_OBSERVER
@@ -155,6 +166,7 @@ class Client:
             clock=clock,
             started_at=now,
             deadline=None if budget is None else now + budget,
+            billing=CallLedger(self.prices),
         )
 
     async def generate(self, request: GenerationRequest | str, **fields: Any) -> GenerationResult:
@@ -171,12 +183,15 @@ class Client:
         try:
             result = await self._handler(call)
         except BaseException as error:
+            if isinstance(error, GenGuardError) and call.billing.billed_or_uncertain:
+                error.cost = call.billing.cost()
             observer.call_finished(call, None, error)
             raise
         result = replace(
             result,
             attempts=max(call.attempt, 1),
             latency=self.clock.now() - call.started_at,
+            cost=call.billing.cost(),
         )
         observer.call_finished(call, result, None)
         return result

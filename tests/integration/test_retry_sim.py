@@ -17,6 +17,7 @@ from typing import Literal
 import pytest
 
 from genguard import Client, RecordingObserver
+from genguard.billing import ResubmitPolicy
 from genguard.clock import FakeClock
 from genguard.errors import ContentBlocked, GenGuardError, ProviderUnavailable, RateLimited
 from genguard.layers.retry import RetryLayer
@@ -99,7 +100,9 @@ async def test_flaky_profile_succeeds_at_least_99_percent_with_4_attempts() -> N
 # -- slow: a per-attempt timeout plus retry loses nothing --------------------------------------
 async def slow_run(api: Api, calls: int) -> tuple[int, int]:
     async with Simulator("slow", seed=5, fraction=0.1, delay=5.0) as sim:
-        client = make_client(sim, api, fast_retry(attempts=4), TimeoutLayer(0.15), deadline=30)
+        # every stalled attempt may have been billed: allow resubmitting all of them here
+        retry = fast_retry(attempts=4, resubmit=ResubmitPolicy(3))
+        client = make_client(sim, api, retry, TimeoutLayer(0.15), deadline=30)
         outcomes = await run_sequentially(client, [f"a slow tortoise {i}" for i in range(calls)])
         return sum(o is None for o in outcomes), len(sim.log)
 

@@ -37,6 +37,20 @@ def load_fixture(name: str) -> dict[str, Any]:
     return data
 
 
+def queue_fixture(replay: ReplayServer, name: str) -> dict[str, Any]:
+    """Queue fixture ``name`` on ``replay`` (then a PNG for any image download); return it.
+
+    The dall-e fixture's image URL is pointed at the replay server, which serves the PNG.
+    """
+    data = load_fixture(name)
+    body = data["body"]
+    if name == "openai_200_dalle3_url.json":
+        body = {**body, "data": [{**body["data"][0], "url": f"{replay.base_url}/img/fox.png"}]}
+    replay.reply(data["status"], data["headers"], body)
+    replay.reply(200, {"content-type": "image/png"}, PNG)
+    return data
+
+
 def response_fixture_names() -> list[str]:
     """Every response fixture (``{"status","headers","body"}``), by file name."""
     names = []

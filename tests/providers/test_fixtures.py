@@ -16,7 +16,7 @@ from provider_support import (
     OPENAI_KEY,
     PNG,
     ReplayServer,
-    load_fixture,
+    queue_fixture,
     response_fixture_names,
 )
 
@@ -471,13 +471,7 @@ def check_fields(outcome: object, fields: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 async def test_fixture_maps_to_expected_outcome(name: str, replay: ReplayServer) -> None:
     expect = EXPECTED[name]
-    data = load_fixture(name)
-    body = data["body"]
-    if name == "openai_200_dalle3_url.json":
-        # point the image URL at the replay server, which then serves the PNG
-        body = {**body, "data": [{**body["data"][0], "url": f"{replay.base_url}/img/fox.png"}]}
-    replay.reply(data["status"], data["headers"], body)
-    replay.reply(200, {"content-type": "image/png"}, PNG)
+    queue_fixture(replay, name)
     provider = provider_for(expect.provider, replay.base_url)
     async with Client(provider) as client:
         outcome: object

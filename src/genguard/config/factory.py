@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..billing import ResubmitPolicy
 from ..clock import Clock
 from ..errors import ConfigError, ConfigErrors
 from ..model import Call, GenerationResult
@@ -267,6 +268,7 @@ def _build_layer(layer: LayerConfig, profile: ProfileConfig, build: _Build, path
             jitter=layer.backoff.jitter,
             max_retry_after=layer.max_retry_after,
             budget=budget,
+            resubmit=ResubmitPolicy(layer.resubmit_uncertain),
         )
     if isinstance(layer, CircuitBreakerLayerConfig):
         options = {name: getattr(layer, name) for name in type(layer).model_fields}

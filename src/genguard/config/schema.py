@@ -321,6 +321,13 @@ class RetryLayerConfig(LayerConfig):
         60.0, ge=0, description="A server hint longer than this gives up instead of waiting."
     )
     budget: RetryBudgetConfig | None = Field(None, description="Off unless set.")
+    resubmit_uncertain: Int = Field(
+        1,
+        ge=0,
+        le=100,
+        description="Resubmits allowed after an attempt that may have been billed "
+        "(sent, answer lost); 0 never resubmits.",
+    )
 
 
 class CircuitBreakerLayerConfig(LayerConfig):

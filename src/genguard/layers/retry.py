@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeGuard, get_args
 
+from ..billing import ResubmitPolicy
 from ..errors import (
     AuthenticationError,
     CircuitOpen,
@@ -156,6 +157,8 @@ class RetryLayer:
     longer one fails fast with ``RateLimited(retry_after=...)``. ``budget`` caps
     retries per partition key. ``retry_if(error)`` returns True (retry), False
     (never) or None (use ``default_retryable``). ``rng`` makes jitter reproducible.
+    ``resubmit`` caps resubmits after an attempt that may have been billed (sent,
+    answer lost); see ``genguard.billing.ResubmitPolicy``. Default: one.
     """
 
     scope: Scope = "call"
@@ -172,6 +175,7 @@ class RetryLayer:
         budget: RetryBudget | None = None,
         retry_if: RetryPredicate | None = None,
         rng: random.Random | None = None,
+        resubmit: ResubmitPolicy | None = None,
     ) -> None:
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
             raise ConfigError("retry.attempts", f"must be an integer >= 1, got {attempts!r}")
@@ -193,6 +197,7 @@ class RetryLayer:
         self.budget = budget
         self.retry_if = retry_if
         self.rng = rng or random.Random()
+        self.resubmit = resubmit if resubmit is not None else ResubmitPolicy()
 
     # -- the loop ---------------------------------------------------------------------------
     async def __call__(self, call: Call, next: Handler) -> GenerationResult:
@@ -248,6 +253,10 @@ class RetryLayer:
         if not verdict:
             if circuit:
                 observer.retry_gave_up(call, "circuit_open")
+            raise error
+        # billing hook: a possibly-billed attempt is resubmitted only within its own cap
+        if not self.resubmit.may_resubmit(call, error):
+            observer.retry_gave_up(call, "possibly_billed")
             raise error
         if made >= self.attempts:
             observer.retry_gave_up(call, "attempts")

@@ -9,12 +9,13 @@ field was wrong.
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from ..errors import GenGuardError, ResponseError, redact
 
@@ -197,19 +198,41 @@ def response_errors(provider: str, status: int, request_id: str | None) -> Itera
     except GenGuardError:
         raise
     except WireError as exc:
-        raise ResponseError(
+        error = ResponseError(
             f"{provider}: unexpected response (HTTP {status}): {exc}",
             status=status,
             provider=provider,
             request_id=request_id,
-        ) from None
+        )
+        error.billing = "uncertain" if 200 <= status < 300 else "rejected"
+        raise error from None
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError) as exc:
-        raise ResponseError(
+        error = ResponseError(
             f"{provider}: unexpected response shape (HTTP {status}, {type(exc).__name__})",
             status=status,
             provider=provider,
             request_id=request_id,
-        ) from exc
+        )
+        # a 2xx answer was produced (and billed) even if we cannot read what it cost
+        error.billing = "uncertain" if 200 <= status < 300 else "rejected"
+        raise error from exc
+
+
+_F = TypeVar("_F", bound=Callable[..., GenGuardError])
+
+
+def answered(mapper: _F) -> _F:
+    """Mark every error an error-response mapper makes as ``rejected``: the provider
+    answered with an error, so the attempt was not billed."""
+
+    @functools.wraps(mapper)
+    def wrapper(*args: Any, **kwargs: Any) -> GenGuardError:
+        error = mapper(*args, **kwargs)
+        if error.billing is None:
+            error.billing = "rejected"
+        return error
+
+    return cast(_F, wrapper)
 
 
 _SIZE_RE = re.compile(r"(\d{1,5})\s*[xX×]\s*(\d{1,5})", re.ASCII)
@@ -239,6 +262,7 @@ __all__ = [
     "Secret",
     "SecretHeaders",
     "WireError",
+    "answered",
     "as_dict",
     "as_list",
     "b64decode",

@@ -118,6 +118,7 @@ class GoogleStatus:
         )
 
 
+@_wire.answered
 def google_error(raw: RawResponse, *, provider: str, api_key: str, now: float) -> GenGuardError:
     """Map a non-2xx Google API response to a typed error (shared with Imagen)."""
     status = raw.status
@@ -316,7 +317,13 @@ class GeminiProvider:
         """Map a 2xx body to a result, a ``ContentBlocked`` or a typed no-image error."""
         with _wire.response_errors(self.name, raw.status, None):
             data = _wire.as_dict(_wire.loads(raw.body), "body")
-            return _GenerateResponse(self, raw, call, data).result()
+            try:
+                return _GenerateResponse(self, raw, call, data).result()
+            except GenGuardError as error:  # a 200 without an image was still billed
+                if error.billing is None:
+                    error.billing = "billed"
+                    error.usage = _usage(data.get("usageMetadata"))
+                raise
 
     def __repr__(self) -> str:
         return f"GeminiProvider(model={self.model!r}, base_url={self.base_url!r})"
@@ -506,21 +513,34 @@ def _parse_part(item: dict[str, Any], where: str) -> Part | None:
     return Part(text=text, thought=thought, thought_signature=signature)
 
 
-def _usage(meta: object) -> Usage:
-    if not isinstance(meta, dict):
-        return Usage()
-    image_tokens: int | None = None
-    details = meta.get("candidatesTokensDetails")
+def _modalities(details: object) -> dict[str, int]:
+    """``[{"modality": "IMAGE", "tokenCount": n}, ...]`` summed per modality."""
+    counts: dict[str, int] = {}
     for entry in details if isinstance(details, list) else ():
-        if isinstance(entry, dict) and entry.get("modality") == "IMAGE":
+        if isinstance(entry, dict) and isinstance(entry.get("modality"), str):
             count = _wire.lenient_int(entry.get("tokenCount"))
             if count is not None:
-                image_tokens = (image_tokens or 0) + count
+                counts[entry["modality"]] = counts.get(entry["modality"], 0) + count
+    return counts
+
+
+def _usage(meta: object) -> Usage:
+    """``usageMetadata``: input and output per modality, thoughts, cache, traffic type."""
+    if not isinstance(meta, dict):
+        return Usage()
+    prompt = _modalities(meta.get("promptTokensDetails"))
+    output = _modalities(meta.get("candidatesTokensDetails"))
     return Usage(
         input_tokens=_wire.lenient_int(meta.get("promptTokenCount")),
         output_tokens=_wire.lenient_int(meta.get("candidatesTokenCount")),
         total_tokens=_wire.lenient_int(meta.get("totalTokenCount")),
-        image_tokens=image_tokens,
+        image_tokens=output.get("IMAGE"),
+        input_text_tokens=prompt.get("TEXT") if prompt else None,
+        input_image_tokens=prompt.get("IMAGE", 0) if prompt else None,
+        output_text_tokens=output.get("TEXT", 0) if output else None,
+        cached_tokens=_wire.lenient_int(meta.get("cachedContentTokenCount")),
+        thoughts_tokens=_wire.lenient_int(meta.get("thoughtsTokenCount")),
+        traffic_type=_wire.wire_token(meta.get("trafficType"), limit=40),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadRequest, ContentBlocked
-from ..model import Call, GenerationRequest, GenerationResult, Image
+from ..model import Call, GenerationRequest, GenerationResult, Image, Usage
 from ..safety.categories import UNSPECIFIED
 from . import _wire
 from .gemini import DEFAULT_BASE_URL, google_error
@@ -121,7 +121,7 @@ class ImagenProvider:
             text = _wire.provider_text(
                 filtered[0] if filtered else "no predictions", self._key.get()
             )
-            raise ContentBlocked(
+            blocked = ContentBlocked(
                 f"imagen: every sample was filtered by the provider: {text}",
                 stage="output",
                 category=UNSPECIFIED,
@@ -130,6 +130,9 @@ class ImagenProvider:
                 provider=self.name,
                 status=raw.status,
             )
+            blocked.billing = "billed"  # an answer came back; Imagen bills delivered images
+            blocked.usage = Usage(images=0)
+            raise blocked
         return GenerationResult(
             images=tuple(images),
             generation_id=call.generation_id,
@@ -137,6 +140,7 @@ class ImagenProvider:
             model=call.model,
             seed=None,
             finish_reason=RAI_FILTERED if filtered else None,
+            usage=Usage(images=len(images)),
         )
 
     def __repr__(self) -> str:

@@ -108,6 +108,7 @@ def _size_for_ratio(ratio: str, model: str) -> str | None:
     return "1024x1024"
 
 
+@_wire.answered
 def openai_error(
     raw: RawResponse, *, api_key: str, now: float, provider: str = "openai"
 ) -> GenGuardError:
@@ -332,7 +333,7 @@ class OpenAIProvider:
                 if not url.startswith(("https://", "http://")):
                     raise _wire.WireError(f"{where}.url is not an http(s) URL")
                 out.append(url)
-            return ParsedImages(out, _usage(data.get("usage")), revised, request_id, mime)
+            return ParsedImages(out, _usage(data.get("usage"), len(out)), revised, request_id, mime)
 
     async def _download(
         self, url: str, transport: HttpTransport, raw: RawResponse, parsed: ParsedImages
@@ -380,18 +381,25 @@ class ParsedImages:
         self.mime = mime
 
 
-def _usage(usage: object) -> Usage:
+def _usage(usage: object, images: int) -> Usage:
+    """``usage`` with input and output split into text and image tokens; without a
+    ``usage`` object (dall-e), the image count a per-image price applies to."""
     if not isinstance(usage, dict):
-        return Usage()
-    details = usage.get("output_tokens_details")
-    image_tokens = (
-        _wire.lenient_int(details.get("image_tokens")) if isinstance(details, dict) else None
-    )
+        return Usage(images=images)
+    inputs = usage.get("input_tokens_details")
+    inputs = inputs if isinstance(inputs, dict) else {}
+    outputs = usage.get("output_tokens_details")
+    outputs = outputs if isinstance(outputs, dict) else {}
     return Usage(
         input_tokens=_wire.lenient_int(usage.get("input_tokens")),
         output_tokens=_wire.lenient_int(usage.get("output_tokens")),
         total_tokens=_wire.lenient_int(usage.get("total_tokens")),
-        image_tokens=image_tokens,
+        image_tokens=_wire.lenient_int(outputs.get("image_tokens")),
+        input_text_tokens=_wire.lenient_int(inputs.get("text_tokens")),
+        input_image_tokens=_wire.lenient_int(inputs.get("image_tokens")),
+        output_text_tokens=_wire.lenient_int(outputs.get("text_tokens")),
+        cached_tokens=_wire.lenient_int(inputs.get("cached_tokens")),
+        images=images,
     )
 
 

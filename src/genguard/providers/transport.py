@@ -9,10 +9,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 
-from ..errors import AttemptTimeout, ProviderUnavailable, ResponseError
+from ..billing import mark_sent
+from ..errors import (
+    AttemptTimeout,
+    BillingStatus,
+    GenGuardError,
+    ProviderUnavailable,
+    ResponseError,
+)
+
+_E = TypeVar("_E", bound=GenGuardError)
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
@@ -83,6 +93,7 @@ class HttpTransport:
         if session is None:
             session = await self.open()
         loop = asyncio.get_running_loop()
+        mark_sent()
         try:
             async with session.request(method, url, headers=headers, data=body) as resp:
                 body_bytes = await self._read_bounded(resp, provider)
@@ -95,38 +106,72 @@ class HttpTransport:
                 )
         except (ResponseError, AttemptTimeout):
             raise
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise _billing(
+                AttemptTimeout(
+                    f"{provider or 'provider'}: timed out connecting",
+                    timeout=self._timeout.sock_connect or 0.0,
+                ),
+                "not_sent",
+            ) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise AttemptTimeout(
-                f"{provider or 'provider'}: timed out reading the response",
-                timeout=self._timeout.sock_read or 0.0,
+            raise _billing(
+                AttemptTimeout(
+                    f"{provider or 'provider'}: timed out reading the response",
+                    timeout=self._timeout.sock_read or 0.0,
+                ),
+                "uncertain",
             ) from exc
         except (aiohttp.ClientPayloadError, asyncio.IncompleteReadError) as exc:
-            raise ProviderUnavailable(
-                f"{provider or 'provider'}: response body was cut off ({type(exc).__name__})",
-                code="payload_error",
-                provider=provider,
+            raise _billing(
+                ProviderUnavailable(
+                    f"{provider or 'provider'}: response body was cut off ({type(exc).__name__})",
+                    code="payload_error",
+                    provider=provider,
+                ),
+                "uncertain",
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:  # refused or unreachable: nothing left
+            raise _billing(
+                ProviderUnavailable(
+                    f"{provider or 'provider'}: connection failed ({type(exc).__name__})",
+                    code="connection_error",
+                    provider=provider,
+                ),
+                "not_sent",
             ) from exc
         except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
-            raise ProviderUnavailable(
-                f"{provider or 'provider'}: connection failed ({type(exc).__name__})",
-                code="connection_error",
-                provider=provider,
+            raise _billing(
+                ProviderUnavailable(
+                    f"{provider or 'provider'}: connection failed ({type(exc).__name__})",
+                    code="connection_error",
+                    provider=provider,
+                ),
+                "uncertain",
             ) from exc
         except aiohttp.ClientError as exc:
-            raise ProviderUnavailable(
-                f"{provider or 'provider'}: HTTP client error ({type(exc).__name__})",
-                code="client_error",
-                provider=provider,
+            raise _billing(
+                ProviderUnavailable(
+                    f"{provider or 'provider'}: HTTP client error ({type(exc).__name__})",
+                    code="client_error",
+                    provider=provider,
+                ),
+                "uncertain",
             ) from exc
 
     async def _read_bounded(self, resp: aiohttp.ClientResponse, provider: str | None) -> bytes:
         cap = self.max_response_bytes
         length = resp.content_length
+        status: BillingStatus = "uncertain" if 200 <= resp.status < 300 else "rejected"
         if length is not None and length > cap:
-            raise ResponseError(
-                f"{provider or 'provider'}: response of {length} bytes exceeds the {cap}-byte cap",
-                status=resp.status,
-                provider=provider,
+            raise _billing(
+                ResponseError(
+                    f"{provider or 'provider'}: response of {length} bytes "
+                    f"exceeds the {cap}-byte cap",
+                    status=resp.status,
+                    provider=provider,
+                ),
+                status,
             )
         if length is not None:
             return await resp.content.readexactly(length) if length else b""
@@ -135,10 +180,13 @@ class HttpTransport:
         async for chunk in resp.content.iter_chunked(65536):
             size += len(chunk)
             if size > cap:
-                raise ResponseError(
-                    f"{provider or 'provider'}: response exceeds the {cap}-byte cap",
-                    status=resp.status,
-                    provider=provider,
+                raise _billing(
+                    ResponseError(
+                        f"{provider or 'provider'}: response exceeds the {cap}-byte cap",
+                        status=resp.status,
+                        provider=provider,
+                    ),
+                    status,
                 )
             chunks.append(chunk)
         return b"".join(chunks)
@@ -150,6 +198,12 @@ class HttpTransport:
 
     def __repr__(self) -> str:
         return f"HttpTransport(max_response_bytes={self.max_response_bytes})"
+
+
+def _billing(error: _E, status: BillingStatus) -> _E:
+    """``error`` with its attempt's billing status: whether the request had gone out."""
+    error.billing = status
+    return error
 
 
 def json_headers(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -27,6 +27,7 @@ from aiohttp import BodyPartReader, web
 from ..clock import Clock, SystemClock
 from . import wire
 from .hints import Hint, RetryAccounting, hint_of, parse_duration
+from .ledger import Ledger, output_tokens_per_image
 from .log import Api, RequestRecord, max_in_window
 from .png import cached_png, colour_for, expand_tokens, png_token, scale
 from .profiles import DEFAULT_FLAG_WORDS, Profile, flagged_categories, make_profile, prompt_fraction
@@ -102,6 +103,8 @@ class Simulator:
         self.clock: Clock = clock or SystemClock()
         self._profile: Profile = self._make_profile(profile, profile_options)
         self.log: list[RequestRecord] = []
+        #: What a provider would bill: every generation completed, delivered or not.
+        self.ledger = Ledger()
         self.requests = 0
         self.status_counts: Counter[int] = Counter()
         self._scripts: dict[str, deque[Reply]] = {}
@@ -168,6 +171,7 @@ class Simulator:
         self.requests = 0
         self.status_counts.clear()
         self._accounting.clear()
+        self.ledger.clear()
 
     def max_in_window(
         self, seconds: float = 1.0, api: str | None = None, statuses: Iterable[int] | None = None
@@ -365,13 +369,17 @@ class Simulator:
                     await asyncio.sleep(reply.seconds)
                 except asyncio.CancelledError:  # the client gave up: record it as nginx does
                     self._record(sreq.api, now, request.path, sreq, 499, violation, None)
+                    if reply.then.kind in ("ok", "truncated") and sreq.api != "moderations":
+                        self.ledger.charge(sreq, self._success(sreq), delivered=False)
                     raise
             else:
                 stall = reply.seconds
             reply = reply.then
         kind = reply.kind
 
-        if kind == "reset":
+        if kind == "reset":  # the work was done; the connection died on the way back
+            if sreq.api != "moderations":
+                self.ledger.charge(sreq, self._success(sreq), delivered=False)
             self._accounting.update(identity, None, now)
             self._record(sreq.api, now, request.path, sreq, 0, violation, None)
             _reset(request)
@@ -390,13 +398,21 @@ class Simulator:
         hint = hint_of(headers, body, self.clock.now(), self.clock.wall())
         self._accounting.update(identity, hint, now)
         self._record(sreq.api, now, request.path, sreq, status, violation, hint)
+        bill = None
+        if 200 <= status < 300 and sreq.api != "moderations":
+            bill = self.ledger.charge(sreq, body, delivered=kind != "truncated")
         payload = _encode(body)
         if kind in ("ok", "truncated"):
             payload = expand_tokens(payload)
         if kind == "truncated":
             return await _send_truncated(request, payload, headers, reply.keep, reply.close)
         if stall:
-            return await _send_stalled(request, status, payload, headers, stall)
+            try:
+                return await _send_stalled(request, status, payload, headers, stall)
+            except (asyncio.CancelledError, ConnectionError):
+                if bill is not None:
+                    self.ledger.mark_undelivered(bill)
+                raise
         return web.Response(status=status, body=payload, headers=headers)
 
     def _build(self, sreq: SimRequest, reply: Reply) -> tuple[int, Any, dict[str, str]]:
@@ -520,6 +536,7 @@ class Simulator:
                 data.append(item)
             return {"created": created, "data": data}
         quality = opts.get("quality", "auto")
+        billed = "medium" if quality == "auto" else quality
         return {
             "created": created,
             "background": opts.get("background")
@@ -527,9 +544,14 @@ class Simulator:
             else "opaque",
             "data": [{"b64_json": png_token(w, h, c)} for c in colours],
             "output_format": "png",
-            "quality": "medium" if quality == "auto" else quality,
+            "quality": billed,
             "size": opts.get("size") or f"{sreq.width}x{sreq.height}",
-            "usage": wire.openai_images_usage(sreq.prompt, sreq.n, opts["input_images"]),
+            "usage": wire.openai_images_usage(
+                sreq.prompt,
+                sreq.n,
+                opts["input_images"],
+                output_tokens_per_image(sreq.model, f"{sreq.width}x{sreq.height}", billed),
+            ),
         }
 
     def _moderation_success(self, sreq: SimRequest) -> dict[str, Any]:

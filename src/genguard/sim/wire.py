@@ -401,10 +401,12 @@ def openai_missing_param(param: str) -> dict[str, Any]:
     )
 
 
-def openai_images_usage(prompt: str, n: int, input_images: int = 0) -> dict[str, Any]:
+def openai_images_usage(
+    prompt: str, n: int, input_images: int = 0, out_per_image: int = 4160
+) -> dict[str, Any]:
     text_tokens = max(1, len(prompt) // 4)
     image_in = 323 * input_images
-    out = 4160 * n
+    out = out_per_image * n
     return {
         "input_tokens": text_tokens + image_in,
         "input_tokens_details": {"image_tokens": image_in, "text_tokens": text_tokens},

@@ -1,0 +1,179 @@
+"""genguard's ledger against the simulator's bill, over real HTTP on 127.0.0.1.
+
+The simulator bills every generation it completed, including those whose
+answer the client never got (reset after the work, body cut off, stalled until
+the client gave up). genguard must account for every one of them: settled
+(billed, from usage) plus possibly billed (uncertain attempts, from the
+estimate) equals the bill to the cent, and the settled amount alone never
+exceeds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from decimal import Decimal
+
+import pytest
+
+from genguard import Client
+from genguard.billing import CallLedger, Cost, ResubmitPolicy
+from genguard.errors import GenGuardError
+from genguard.layers.retry import RetryLayer
+from genguard.layers.timeout import TimeoutLayer
+from genguard.model import GenerationRequest
+from genguard.pipeline import Layer
+from genguard.providers.gemini import GeminiProvider
+from genguard.providers.openai import OpenAIProvider
+from genguard.sim import Simulator
+from genguard.sim.replies import Reply
+
+CENT = Decimal("0.01")
+
+
+def _provider(api: str, base_url: str) -> GeminiProvider | OpenAIProvider:
+    if api == "gemini":
+        return GeminiProvider("test-key", base_url=base_url)
+    return OpenAIProvider("test-key", base_url=base_url)
+
+
+async def _run(
+    sim: Simulator, api: str, layers: list[Layer], calls: int, concurrency: int = 4
+) -> tuple[Cost, list[CallLedger], int]:
+    """Run ``calls`` calls; return the summed cost, each call's ledger and the failures."""
+    ledgers: list[CallLedger] = []
+    failures = 0
+    gate = asyncio.Semaphore(concurrency)
+    async with Client(_provider(api, sim.base_url), layers) as client:
+        original = client.new_call
+
+        def tracked(request: GenerationRequest):  # type: ignore[no-untyped-def]
+            call = original(request)
+            ledgers.append(call.billing)
+            return call
+
+        client.new_call = tracked  # type: ignore[method-assign]
+
+        async def one(i: int) -> None:
+            nonlocal failures
+            async with gate:
+                try:
+                    await client.generate(
+                        f"a lighthouse at dusk, study {i}", options={"quality": "low"}
+                    )
+                except GenGuardError:
+                    failures += 1
+
+        await asyncio.gather(*(one(i) for i in range(calls)))
+    total = Cost()
+    for ledger in ledgers:
+        total = total + ledger.cost()
+    return total, ledgers, failures
+
+
+def assert_matches_bill(cost: Cost, sim: Simulator) -> None:
+    bill = sim.ledger.total
+    assert cost.unpriced == 0
+    assert abs(cost.total - bill) < CENT / 2, (cost, bill)
+    assert cost.settled <= bill
+
+
+@pytest.mark.parametrize("api", ["gemini", "openai"])
+async def test_flaky_with_resets_settled_plus_possible_is_the_bill(api: str) -> None:
+    async with Simulator("flaky", seed=7, failure_rate=0.4, resets=0.5, max_hint=0.05) as sim:
+        layers: list[Layer] = [RetryLayer(attempts=6, initial=0.001, max_delay=0.01)]
+        cost, ledgers, _ = await _run(sim, api, layers, calls=40)
+        statuses = {c.status for ledger in ledgers for c in ledger.charges}
+        assert {"billed", "rejected", "uncertain"} <= statuses  # the run exercised all three
+        assert cost.possibly_billed > 0
+        assert_matches_bill(cost, sim)
+        # the undelivered part of the bill is exactly what genguard called possibly billed
+        assert abs(sim.ledger.undelivered - cost.possibly_billed) < CENT / 2
+
+
+@pytest.mark.parametrize("api", ["gemini", "openai"])
+async def test_slow_profile_timeouts_are_possibly_billed(api: str) -> None:
+    async with Simulator("slow", seed=3, fraction=0.4, delay=0.4) as sim:
+        layers: list[Layer] = [
+            RetryLayer(attempts=4, initial=0.001, max_delay=0.01),
+            TimeoutLayer(0.1),
+        ]
+        cost, ledgers, _ = await _run(sim, api, layers, calls=24, concurrency=8)
+        assert any(c.status == "uncertain" for ledger in ledgers for c in ledger.charges)
+        assert_matches_bill(cost, sim)
+        # resubmits after a possibly-billed attempt are capped at one per call
+        assert all(ledger.possibly_billed_duplicates <= 1 for ledger in ledgers)
+        assert any(ledger.possibly_billed_duplicates == 1 for ledger in ledgers)
+
+
+async def test_never_resubmits_when_told_never() -> None:
+    async with Simulator("slow", seed=3, fraction=1.0, delay=0.3) as sim:
+        layers: list[Layer] = [
+            RetryLayer(attempts=4, initial=0.001, resubmit=ResubmitPolicy.never()),
+            TimeoutLayer(0.05),
+        ]
+        cost, ledgers, failures = await _run(sim, "gemini", layers, calls=3)
+        assert failures == 3
+        assert [len(ledger.charges) for ledger in ledgers] == [1, 1, 1]
+        assert len(sim.ledger) == 3  # each generation was billed once, never twice
+        assert_matches_bill(cost, sim)
+
+
+async def test_each_reply_gets_its_billing_status() -> None:
+    async with Simulator("clean") as sim:
+        sim.script(
+            "gemini",
+            [
+                Reply.status(429, retry_info="0s"),
+                Reply.reset(),
+                Reply.truncated(keep=0.5),
+                Reply.status(503),
+                Reply.ok(),
+            ],
+        )
+        layers: list[Layer] = [
+            RetryLayer(attempts=6, initial=0.001, resubmit=ResubmitPolicy(max_resubmits=5))
+        ]
+        cost, ledgers, failures = await _run(sim, "gemini", layers, calls=1, concurrency=1)
+        assert failures == 0
+        assert [c.status for c in ledgers[0].charges] == [
+            "rejected",
+            "uncertain",
+            "uncertain",
+            "rejected",
+            "billed",
+        ]
+        assert ledgers[0].possibly_billed_duplicates == 2
+        assert len(sim.ledger) == 3
+        assert_matches_bill(cost, sim)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+async def test_connection_refused_is_not_sent_and_costs_nothing() -> None:
+    provider = GeminiProvider("test-key", base_url=f"http://127.0.0.1:{_closed_port()}")
+    async with Client(provider, [RetryLayer(attempts=2, initial=0.001)]) as client:
+        with pytest.raises(GenGuardError) as caught:
+            await client.generate("a cat")
+    assert caught.value.billing == "not_sent"
+    assert caught.value.cost is None  # nothing was billed, so the error carries no cost
+
+
+async def test_result_and_error_carry_cost() -> None:
+    async with Simulator("clean") as sim, Client(_provider("openai", sim.base_url)) as client:
+        result = await client.generate("a red kite", options={"quality": "high"})
+        assert result.cost is not None
+        assert result.cost.settled == sim.ledger.total
+        assert result.cost.possibly_billed == 0
+        sim.script("openai", [Reply.reset()])
+        with pytest.raises(GenGuardError) as caught:
+            await client.generate("a red kite", options={"quality": "high"})
+        assert caught.value.billing == "uncertain"
+        assert caught.value.cost is not None
+        assert caught.value.cost.possibly_billed > 0
+        assert caught.value.cost.settled == 0

@@ -235,3 +235,9 @@ def test_book_repr_and_currency() -> None:
     book = PriceBook({}, "EUR")
     assert "EUR" in repr(book)
     assert parse_prices({"currency": "EUR", "models": {}}).currency == "EUR"
+
+
+def test_aliases_resolve_through_the_catalogue() -> None:
+    book = default_prices()
+    assert book.get("gpt-image-2-2026-04-21") is book.get("gpt-image-2")
+    assert book.get("gpt-image-1.5-2025-12-16") is not None

@@ -313,9 +313,17 @@ class PriceBook:
         return dict(self._models)
 
     def get(self, model: str) -> ModelPrice | None:
-        """The prices of ``model`` (exact name, ``models/`` prefix dropped), or None."""
+        """The prices of ``model``: by exact name (``models/`` prefix dropped), else by
+        the canonical name the model catalogue resolves an alias to; None if unknown."""
         name = model.removeprefix("models/")
-        return self._models.get(name)
+        found = self._models.get(name)
+        if found is None:
+            from . import default_catalogue
+
+            spec = default_catalogue().get(name)
+            if spec is not None:
+                found = self._models.get(spec.name)
+        return found
 
     def require(self, model: str) -> ModelPrice:
         found = self.get(model)

@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck bench bench-quick clean install
+.PHONY: demo test test-fast lint typecheck bench bench-quick clean install docs smoke test-pythons
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,redis,prometheus,bench,batch]"
+	$(PY) -m pip install --quiet -e ".[dev,redis,prometheus,bench,batch,testing,docs]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +31,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
+
+smoke: $(STAMP)
+	bash .ci/smoke-wheel
+
+test-pythons:
+	bash .ci/other-pythons
+
 bench: $(STAMP)
 	$(PY) -m benchmarks.run --out docs/benchmarks.md
 
@@ -38,4 +47,4 @@ bench-quick: $(STAMP)
 	$(PY) -m benchmarks.run --quick --out /tmp/genguard-bench-quick.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-3.* .pytest_cache .mypy_cache .ruff_cache build dist

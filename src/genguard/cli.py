@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     from .batch.cli import add_batch_parser
 
     add_batch_parser(sub)
+    from .testing.cli import add_parser as add_check_stack
+
+    add_check_stack(sub)
     return parser
 
 
@@ -133,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .batch.cli import main as batch_main
 
             return batch_main(args)
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            return int(handler(args))
     except KeyboardInterrupt:
         return 130
     except ConfigError as exc:

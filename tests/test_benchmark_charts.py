@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmarks.charts import chartable, number, render_dashboard, tables, write_pages
 from hypothesis import given
 from hypothesis import strategies as st
-
-from benchmarks.charts import chartable, number, render_dashboard, tables, write_pages
 
 REPORT = """# Benchmarks
 

@@ -35,9 +35,9 @@ def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_generate_without_a_key_uses_the_simulator_and_says_so(tmp_path: Path) -> None:
+def test_generate_with_sim_uses_the_simulator_and_says_so(tmp_path: Path) -> None:
     out = tmp_path / "fox.png"
-    done = _run("generate", "a red fox", "--out", str(out), "--seed", "0")
+    done = _run("generate", "a red fox", "--out", str(out), "--seed", "0", "--sim")
     assert done.returncode == 0, done.stderr
     assert "simulator" in done.stderr
     assert out.read_bytes().startswith(PNG_SIGNATURE)
@@ -46,7 +46,7 @@ def test_generate_without_a_key_uses_the_simulator_and_says_so(tmp_path: Path) -
 
 def test_generate_with_openai_flag_and_a_config_file(tmp_path: Path) -> None:
     out = tmp_path / "a.png"
-    done = _run("generate", "a boat", "--out", str(out), "--provider", "openai")
+    done = _run("generate", "a boat", "--out", str(out), "--provider", "openai", "--sim")
     assert done.returncode == 0, done.stderr
     assert out.read_bytes().startswith(PNG_SIGNATURE)
     assert "openai/" in done.stdout
@@ -63,9 +63,11 @@ def test_generate_with_openai_flag_and_a_config_file(tmp_path: Path) -> None:
     assert via_config.returncode == 0, via_config.stderr
 
 
-def test_blocked_prompt_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
-    done = _run("generate", "graphic violence, a severed head", "--out", str(tmp_path / "x.png"))
-    assert done.returncode == 1
+def test_blocked_prompt_is_one_clear_line_and_exit_3(tmp_path: Path) -> None:
+    done = _run(
+        "generate", "graphic violence, a severed head", "--out", str(tmp_path / "x.png"), "--sim"
+    )
+    assert done.returncode == 3
     lines = [line for line in done.stderr.splitlines() if line.startswith("genguard:")]
     assert any("ContentBlocked" in line for line in lines)
     assert "Traceback" not in done.stderr

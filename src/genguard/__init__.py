@@ -1,5 +1,7 @@
 """genguard: a resilience layer for AI image-generation APIs."""
 
+import logging as _logging
+
 from .clock import Clock, FakeClock, SystemClock
 from .errors import (
     AttemptTimeout,
@@ -21,6 +23,9 @@ from .errors import (
 from .model import Call, GenerationRequest, GenerationResult, Image, Part, Turn, Usage
 from .observe import Observer, RecordingObserver
 from .pipeline import Client, Handler, Layer, compose
+
+# A guest in the application: silent until it configures logging (see telemetry/logging.py).
+_logging.getLogger("genguard").addHandler(_logging.NullHandler())
 
 __version__ = "0.1.0"
 

@@ -32,7 +32,10 @@ PROMPTS = (
 def default_stack(*, quick: bool = True, telemetry: Layer | None = None) -> list[Layer]:
     """The documented default order: telemetry, safety, retry, breaker, rate limit, timeout.
 
-    ``quick`` shortens backoff and timeouts to simulator scale.
+    ``quick`` (the default) shortens backoff and timeouts to simulator scale: 5 s per
+    attempt, 50 ms backoff, right for the embedded simulator and wrong for a real API,
+    whose images take 5-60 s. For real keys use the shipped production profiles
+    (``genguard.profiles.production_client``).
     """
     from .layers.circuit_breaker import CircuitBreakerLayer
     from .layers.rate_limit import Rate, RateLimitLayer
@@ -87,32 +90,41 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run_demo(
+@dataclass
+class DemoSummary:
+    """What a demo run found: ``data`` for ``--json``, ``lines`` for people, the exit code."""
+
+    data: dict[str, Any]
+    lines: list[str]
+    exit_code: int
+
+
+#: Said in every demo output: these settings are for the simulator, not for real APIs.
+SIMULATOR_SCALE = (
+    "simulator-scale policy (5 s per attempt, 50 ms backoff): for the simulator only; "
+    "real APIs use the shipped production profiles (genguard.profiles)"
+)
+
+
+async def demo_summary(
     *,
     profile: str = "flaky",
     api: str = "gemini",
     calls: int = 40,
     concurrency: int = 8,
     seed: int = 7,
-    metrics_port: int | None = None,
-    out: Any = None,
-) -> int:
-    """Run ``calls`` generations and print a summary. Returns the process exit code."""
+    telemetry: Layer | None = None,
+    announce: Any = None,
+) -> DemoSummary:
+    """Run ``calls`` generations against the simulator and summarise what the layers did.
+
+    ``announce(line)`` is called once the simulator is up (with its URL).
+    """
     from .providers.gemini import GeminiProvider
     from .providers.openai import OpenAIProvider
     from .sim import Simulator
 
-    out = out or sys.stdout
     tally = Tally()
-    telemetry: Layer | None = None
-    metrics: Any = None
-    if metrics_port is not None:
-        from .layers.telemetry import TelemetryLayer
-        from .telemetry.prometheus import start_metrics_server
-
-        metrics = start_metrics_server(metrics_port)
-        telemetry = TelemetryLayer(meter_provider=metrics.meter_provider, logs=False)
-
     async with Simulator(profile=profile, seed=seed) as sim:
         key = "demo-key"
         provider = (
@@ -120,11 +132,11 @@ async def run_demo(
             if api == "gemini"
             else OpenAIProvider(key, base_url=sim.base_url)
         )
-        print(
-            f"genguard demo: {calls} generations, {concurrency} at a time, {api} API on the "
-            f"embedded simulator ({sim.base_url}, profile '{profile}')",
-            file=out,
-        )
+        if announce is not None:
+            announce(
+                f"genguard demo: {calls} generations, {concurrency} at a time, {api} API on the "
+                f"embedded simulator ({sim.base_url}, profile '{profile}'), {SIMULATOR_SCALE}"
+            )
         results: list[GenerationResult] = []
         failures: Counter[str] = Counter()
         blocks: Counter[str] = Counter()
@@ -155,57 +167,109 @@ async def run_demo(
 
         attempts = sum(r.attempts for r in results)
         upstream = len(sim.log)
-        rows: list[tuple[str, str, list[str]]] = [
-            ("calls", f"{calls}", []),
-            ("succeeded", f"{len(results)} ({100 * len(results) / calls:.0f}%)", []),
-            (
-                "blocked",
-                f"{sum(blocks.values())}",
-                [f"{k}: {v}" for k, v in sorted(blocks.items())],
-            ),
-            (
-                "failed",
-                f"{sum(failures.values())}",
-                [f"{k}: {v}" for k, v in sorted(failures.items())],
-            ),
-            ("attempts (successful calls)", f"{attempts}", []),
-            (
-                "retries",
-                f"{sum(tally.retries.values())}",
-                [f"{k}: {v}" for k, v in tally.retries.most_common()],
-            ),
-            ("upstream requests", f"{upstream} ({upstream / calls:.2f} per call)", []),
-            ("Retry-After violations", f"{sim.retry_after_violations}", []),
-            ("limiter wait (total)", f"{tally.waits:.2f} s", []),
-            ("breaker transitions", ", ".join(tally.breaker) or "none", []),
-            (
-                "latency p50 / p95 / p99",
-                " / ".join(f"{_percentile(latencies, q) * 1000:.0f} ms" for q in (0.5, 0.95, 0.99)),
-                [],
-            ),
-            (
-                "latency mean",
-                f"{statistics.fmean(latencies) * 1000:.0f} ms" if latencies else "n/a",
-                [],
-            ),
-        ]
-        width = max(len(name) for name, _, _ in rows)
-        print("", file=out)
-        for name, value, details in rows:
-            print(f"  {name.ljust(width)}  {value}", file=out)
-            for detail in details:
-                print(f"  {''.ljust(width)}    {detail}", file=out)
-        print("", file=out)
-        print("Next: thousands of images from a job file, resumable: docs/batch.md", file=out)
+        violations = sim.retry_after_violations
+    percentiles = {q: _percentile(latencies, q) for q in (0.5, 0.95, 0.99)}
+    data: dict[str, Any] = {
+        "calls": calls,
+        "api": api,
+        "simulator_profile": profile,
+        "policy": "simulator-scale",
+        "succeeded": len(results),
+        "blocked": dict(sorted(blocks.items())),
+        "failed": dict(sorted(failures.items())),
+        "attempts_successful_calls": attempts,
+        "retries": dict(tally.retries.most_common()),
+        "upstream_requests": upstream,
+        "retry_after_violations": violations,
+        "limiter_wait_s": round(tally.waits, 3),
+        "breaker_transitions": list(tally.breaker),
+        "latency_s": {f"p{int(q * 100)}": round(v, 4) for q, v in percentiles.items()},
+    }
+    rows: list[tuple[str, str, list[str]]] = [
+        ("calls", f"{calls}", []),
+        ("succeeded", f"{len(results)} ({100 * len(results) / calls:.0f}%)", []),
+        ("blocked", f"{sum(blocks.values())}", [f"{k}: {v}" for k, v in sorted(blocks.items())]),
+        (
+            "failed",
+            f"{sum(failures.values())}",
+            [f"{k}: {v}" for k, v in sorted(failures.items())],
+        ),
+        ("attempts (successful calls)", f"{attempts}", []),
+        (
+            "retries",
+            f"{sum(tally.retries.values())}",
+            [f"{k}: {v}" for k, v in tally.retries.most_common()],
+        ),
+        ("upstream requests", f"{upstream} ({upstream / calls:.2f} per call)", []),
+        ("Retry-After violations", f"{violations}", []),
+        ("limiter wait (total)", f"{tally.waits:.2f} s", []),
+        ("breaker transitions", ", ".join(tally.breaker) or "none", []),
+        (
+            "latency p50 / p95 / p99",
+            " / ".join(f"{v * 1000:.0f} ms" for v in percentiles.values()),
+            [],
+        ),
+        (
+            "latency mean",
+            f"{statistics.fmean(latencies) * 1000:.0f} ms" if latencies else "n/a",
+            [],
+        ),
+    ]
+    width = max(len(name) for name, _, _ in rows)
+    lines = [""]
+    for name, value, details in rows:
+        lines.append(f"  {name.ljust(width)}  {value}")
+        lines.extend(f"  {''.ljust(width)}    {detail}" for detail in details)
+    lines.append("")
+    lines.append("Next: thousands of images from a job file, resumable: docs/batch.md")
+    code = 0 if results or profile in ("safety", "outage") else 1
+    return DemoSummary(data=data, lines=lines, exit_code=code)
 
+
+async def run_demo(
+    *,
+    profile: str = "flaky",
+    api: str = "gemini",
+    calls: int = 40,
+    concurrency: int = 8,
+    seed: int = 7,
+    metrics_port: int | None = None,
+    out: Any = None,
+) -> int:
+    """Run ``calls`` generations and print a summary. Returns the process exit code."""
+    out = out or sys.stdout
+    telemetry: Layer | None = None
+    metrics: Any = None
+    if metrics_port is not None:
+        from .layers.telemetry import TelemetryLayer
+        from .telemetry.prometheus import start_metrics_server
+
+        metrics = start_metrics_server(metrics_port)
+        telemetry = TelemetryLayer(meter_provider=metrics.meter_provider, logs=False)
+    summary = await demo_summary(
+        profile=profile,
+        api=api,
+        calls=calls,
+        concurrency=concurrency,
+        seed=seed,
+        telemetry=telemetry,
+        announce=lambda line: print(line, file=out),
+    )
+    for line in summary.lines:
+        print(line, file=out)
     if metrics is not None:
-        print(f"metrics at {metrics.url} (Ctrl-C to stop)", file=out)
-        try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.Event().wait()  # until interrupted
-        finally:
-            metrics.close()
-    return 0 if results or profile in ("safety", "outage") else 1
+        await serve_metrics_until_interrupted(metrics, lambda line: print(line, file=out))
+    return summary.exit_code
 
 
-__all__ = ["default_stack", "run_demo"]
+async def serve_metrics_until_interrupted(metrics: Any, announce: Any) -> None:
+    """Keep the metrics endpoint up (for a dashboard to scrape) until interrupted."""
+    announce(f"metrics at {metrics.url} (Ctrl-C to stop)")
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()  # until interrupted
+    finally:
+        metrics.close()
+
+
+__all__ = ["SIMULATOR_SCALE", "DemoSummary", "default_stack", "demo_summary", "run_demo"]

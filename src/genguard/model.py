@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import BadRequest
@@ -27,6 +29,29 @@ class Image:
     def __repr__(self) -> str:
         return f"Image(mime_type={self.mime_type!r}, {len(self.data)} bytes)"
 
+    @property
+    def format(self) -> str | None:
+        """The MIME type the bytes show (magic bytes), which may differ from ``mime_type``."""
+        from .imagefile import sniff
+
+        return sniff(self.data)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the image to ``path`` and return where it went.
+
+        The suffix must match the real format (``.png`` for PNG bytes...) or an
+        ``ImageFormatError`` names the path that would fit; no suffix gets the real one.
+        """
+        from .imagefile import save
+
+        return save(self, path)
+
+    def to_pil(self) -> Any:
+        """The image as a ``PIL.Image.Image`` (needs Pillow, the ``pil`` extra)."""
+        from .imagefile import to_pil
+
+        return to_pil(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Part:
@@ -42,6 +67,16 @@ class Part:
     thought: bool = False
     thought_signature: str | None = None
     raw_data: str | None = None
+
+    def __repr__(self) -> str:
+        shown = [f"text=<{len(self.text)} chars>"] if self.text is not None else []
+        if self.image is not None:
+            shown.append(f"image={self.image!r}")
+        if self.thought:
+            shown.append("thought=True")
+        if self.thought_signature is not None:
+            shown.append(f"thought_signature=<{len(self.thought_signature)} chars>")
+        return f"Part({', '.join(shown)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +195,19 @@ class GenerationResult:
     def image(self) -> Image:
         """The first image (results always carry at least one)."""
         return self.images[0]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save the first image (see ``Image.save``)."""
+        return self.image.save(path)
+
+    def __repr__(self) -> str:
+        text = "None" if self.text is None else f"<{len(self.text)} chars>"
+        return (
+            f"GenerationResult(provider={self.provider!r}, model={self.model!r}, "
+            f"images={list(self.images)!r}, text={text}, attempts={self.attempts}, "
+            f"latency={self.latency:.3f}, finish_reason={self.finish_reason!r}, "
+            f"generation_id={self.generation_id!r})"
+        )
 
     @property
     def thought_signatures(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from telemetry_support import FakeProvider, InputBlocker, Logs, SimpleLimiter, S
 from genguard import Client, FakeClock
 from genguard.errors import ContentBlocked, ProviderUnavailable
 from genguard.layers.telemetry import TelemetryLayer
-from genguard.telemetry import configure_logging, get_logger
+from genguard.telemetry import configure_logging, get_logger, reset_logging
 from genguard.telemetry.privacy import prompt_digest
 
 PROMPT = "a lighthouse at dusk"
@@ -92,6 +92,7 @@ async def test_logs_false_writes_nothing(logs: Logs) -> None:
 def restore_structlog() -> Iterator[None]:
     yield
     structlog.reset_defaults()
+    reset_logging()
 
 
 def test_configure_logging_json_with_trace_context(restore_structlog: None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,9 +17,11 @@ import yaml
 from ..errors import ConfigError, ConfigErrors
 from .checks import ConfigWarning, check_order
 from .factory import layer_available
+from .interpolate import WHOLE_REF
 from .loader import load_config, resolve_profile
 from .schema import CustomLayerConfig, ProfileConfig, Section, layer_name
-from .secrets import MASK
+from .secrets import MASK, Secret
+from .validate import SECRET_KEYS
 
 
 def _flatten(error: ConfigError) -> list[ConfigError]:
@@ -30,16 +33,23 @@ def check(
     profile: str | None = None,
     *,
     env: Mapping[str, str] | None = None,
+    offline: bool = False,
 ) -> list[ConfigError]:
     """Every problem in the file (or in ``profile`` only): errors, then ConfigWarnings.
 
     An empty list means the config is valid. Errors are the items that are not
     ``ConfigWarning``; exit non-zero when there is any (see ``has_errors``).
+    ``offline`` checks everything but the secrets: their variables and files
+    need not exist (a CI job without production keys), their form is still checked.
     """
     try:
         config = load_config(path, env=env)
     except ConfigError as exc:
         return _flatten(exc)
+    if offline:
+        config = replace(
+            config, profiles={k: _stand_in_secrets(v) for k, v in config.profiles.items()}
+        )
     names = [profile] if profile is not None else list(config.profiles)
     errors: list[ConfigError] = []
     found_warnings: list[ConfigError] = []
@@ -60,6 +70,33 @@ def check(
                 errors.append(exc)
         found_warnings.extend(check_order(resolved, f"profiles.{name}"))
     return errors + found_warnings
+
+
+def _stand_in_secrets(data: Any) -> Any:
+    """``data`` with each well-formed secret reference replaced by a stand-in Secret."""
+    if isinstance(data, Mapping):
+        out: dict[Any, Any] = {}
+        for key, value in data.items():
+            if key in SECRET_KEYS and _secret_ref(value) is not None:
+                out[key] = Secret("", source="value", ref=f"offline {_secret_ref(value)}")
+            else:
+                out[key] = _stand_in_secrets(value)
+        return out
+    if isinstance(data, list):
+        return [_stand_in_secrets(item) for item in data]
+    return data
+
+
+def _secret_ref(value: object) -> str | None:
+    """What a secret reference points at (a variable or a file), if it is well formed."""
+    if isinstance(value, str):
+        match = WHOLE_REF.fullmatch(value.strip())
+        return match.group(1) if match else None
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((kind, target),) = value.items()
+        if kind in ("env", "file") and isinstance(target, str):
+            return target
+    return None
 
 
 def has_errors(problems: list[ConfigError]) -> bool:

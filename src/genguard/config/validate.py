@@ -32,7 +32,7 @@ from .schema import (
     TelemetryConfig,
     TransportConfig,
 )
-from .secrets import resolve_secret
+from .secrets import Secret, resolve_secret
 from .values import parse_duration
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -397,8 +397,10 @@ def validate_profile(
             failed = True
         else:
             if "api_key" in provider and provider["api_key"] is None:
-                provider = {k: v for k, v in provider.items() if k != "api_key"}
-                failed = True  # the secret's own error is already recorded
+                # the secret's own error is already recorded: a stand-in keeps it from
+                # being reported a second time as "required"
+                provider = {**provider, "api_key": Secret("", source="value")}
+                failed = True
             checked = validate_model(model, provider, join(path, "provider"), errors)
             failed |= checked is None
             fields["provider"] = checked

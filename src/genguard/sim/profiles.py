@@ -277,6 +277,27 @@ class Slow:
         return None
 
 
+class Realistic:
+    """Every image takes as long as a real one: a seeded ``min``-``max`` s (8-20 s by
+    default) before the headers, as a real backend spends generating."""
+
+    name = "realistic"
+
+    def __init__(self, min_latency: float = 8.0, max_latency: float = 20.0, seed: int = 0) -> None:
+        if not 0 <= min_latency <= max_latency <= 600:
+            raise ValueError("need 0 <= min_latency <= max_latency <= 600")
+        self.min_latency = min_latency
+        self.max_latency = max_latency
+        self._rng = random.Random(seed)
+
+    def start(self, now: float) -> None:
+        del now
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None:
+        spread = self.max_latency - self.min_latency
+        return Reply.delay(self.min_latency + self._rng.random() * spread, before="headers")
+
+
 class Safety:
     """Deterministic provider blocks: a prompt with a block word, or whose hash
     falls under ``fraction``, is blocked every time it is sent."""
@@ -330,6 +351,7 @@ PROFILES: dict[str, Callable[..., Profile]] = {
     "outage": Outage,
     "slow": Slow,
     "safety": Safety,
+    "realistic": Realistic,
 }
 
 

@@ -5,7 +5,7 @@ The layer is ``genguard.layers.telemetry.TelemetryLayer``; the Prometheus server
 imported from its module so the extra stays optional.
 """
 
-from .logging import add_trace_context, configure_logging, get_logger
+from .logging import add_trace_context, configure_logging, get_logger, reset_logging
 from .otel import OUTCOMES, CallTelemetry, Instruments, outcome_of
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "configure_logging",
     "get_logger",
     "outcome_of",
+    "reset_logging",
 ]

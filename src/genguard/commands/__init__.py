@@ -1,0 +1,1 @@
+"""The ``genguard`` subcommands, one module each; ``genguard.cli.COMMANDS`` lists them."""

@@ -1,0 +1,137 @@
+"""Policy profiles shipped inside the package, so a real key needs no policy file.
+
+``production.yaml`` holds ``gemini`` and ``openai``: timeouts and backoff sized
+for real image APIs (minutes per attempt, seconds between attempts).
+``simulator.yaml`` holds ``sim`` and ``sim-openai``: simulator-scale settings that
+say so in their description and must never face a real API.
+
+``production_client("gemini")`` is the real-key path (``GEMINI_API_KEY`` from the
+environment). ``production_client("gemini", simulator="realistic")`` keeps the
+same production policy and puts the embedded simulator behind it: what a real
+call would do, without a key or a bill.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..clock import Clock
+from ..config.factory import ConfiguredClient, build_client
+from ..config.loader import ConfigFile, load_config, merged_profile, resolve_profile
+from ..config.schema import ProfileConfig
+from ..config.validate import suggest, validate_profile
+from ..errors import ConfigError
+from ..observe import Observer
+
+PRODUCTION = "production.yaml"
+SIMULATOR = "simulator.yaml"
+#: Shipped profile name -> the file that holds it.
+SHIPPED: Mapping[str, str] = {
+    "gemini": PRODUCTION,
+    "openai": PRODUCTION,
+    "sim": SIMULATOR,
+    "sim-openai": SIMULATOR,
+}
+#: The environment variable that holds each production profile's key.
+KEY_VARIABLES: Mapping[str, str] = {"gemini": "GEMINI_API_KEY", "openai": "OPENAI_API_KEY"}
+
+
+def path(name: str = PRODUCTION) -> Path:
+    """The file of a shipped profile set (``production.yaml`` or ``simulator.yaml``)."""
+    if name not in (PRODUCTION, SIMULATOR):
+        raise ConfigError("", f"no shipped profile file {name!r}; files: {PRODUCTION}, {SIMULATOR}")
+    return Path(str(resources.files(__name__).joinpath(name)))
+
+
+def file_of(profile: str) -> Path:
+    """The shipped file holding ``profile``; an unknown name is a ConfigError with the list."""
+    file = SHIPPED.get(profile)
+    if file is None:
+        raise ConfigError(
+            "",
+            f"unknown shipped profile {profile!r}{suggest(profile, SHIPPED)}; "
+            f"shipped profiles: {', '.join(SHIPPED)}",
+        )
+    return path(file)
+
+
+def is_simulator_scale(profile: ProfileConfig) -> bool:
+    """Whether a profile's provider is the embedded simulator (so its timings may be tiny)."""
+    return profile.provider.type == "sim"
+
+
+def load(name: str, *, env: Mapping[str, str] | None = None) -> ProfileConfig:
+    """The validated shipped profile ``name`` (reads its key variable from ``env``)."""
+    return resolve_profile(load_config(file_of(name), env=env), name, env=env)
+
+
+def with_simulator(
+    config: ConfigFile,
+    name: str,
+    simulator: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> ProfileConfig:
+    """Profile ``name`` of ``config`` with its provider replaced by the embedded simulator.
+
+    The layers, deadline and transport stay as written; no key is read. The
+    simulator speaks the profile's wire format (``gemini`` or ``openai``) and
+    answers under fault profile ``simulator`` (``clean``, ``flaky``, ``realistic``...).
+    """
+    raw = dict(merged_profile(config, name))
+    provider = raw.get("provider")
+    api = provider.get("type") if isinstance(provider, Mapping) else None
+    if api not in ("gemini", "openai"):
+        api = provider.get("api", "gemini") if isinstance(provider, Mapping) else "gemini"
+    raw["provider"] = {
+        "type": "sim",
+        "api": api,
+        "profile": simulator,
+        "options": dict(options or {}),
+    }
+    if isinstance(provider, Mapping) and provider.get("model") is not None:
+        raw["provider"]["model"] = provider["model"]
+    environ = os.environ if env is None else env
+    return validate_profile(name, raw, path=f"profiles.{name}", env=environ, base=config.base_dir)
+
+
+def production_client(
+    name: str = "gemini",
+    *,
+    simulator: str | None = None,
+    simulator_options: Mapping[str, Any] | None = None,
+    observer: Observer | None = None,
+    clock: Clock | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ConfiguredClient:
+    """A client on shipped profile ``name`` (``gemini``, ``openai``, or a ``sim`` one).
+
+    With ``simulator`` set (a fault profile name), the same policy runs against
+    the embedded simulator instead of the real API, and no key is needed.
+    """
+    file = file_of(name)
+    config = load_config(file, env=env)
+    if simulator is not None:
+        profile = with_simulator(config, name, simulator, env=env, options=simulator_options)
+    else:
+        profile = resolve_profile(config, name, env=env)
+    return build_client(profile, config=config, observer=observer, clock=clock, env=env)
+
+
+__all__ = [
+    "KEY_VARIABLES",
+    "PRODUCTION",
+    "SHIPPED",
+    "SIMULATOR",
+    "file_of",
+    "is_simulator_scale",
+    "load",
+    "path",
+    "production_client",
+    "with_simulator",
+]

@@ -18,6 +18,7 @@ from virtual_time import LoopClock, VirtualTimeLoop
 
 from genguard.demo import default_stack
 from genguard.errors import AttemptTimeout
+from genguard.observe import RecordingObserver
 from genguard.pipeline import Client
 from genguard.profiles import production_client
 from genguard.providers.gemini import GeminiProvider
@@ -102,14 +103,17 @@ def test_openai_production_profile_against_8_to_20_s_images(
 
 def test_simulator_scale_stack_fails_the_same_backend() -> None:
     """What the shipped profiles fix: 5 s attempts against 8-20 s images time out."""
+    observer = RecordingObserver()
 
     async def scenario() -> Any:
         async with Simulator("realistic", seed=11) as sim:
             provider = GeminiProvider("k", base_url=sim.base_url)
-            async with Client(provider, default_stack(), deadline=60) as client:
+            stack = default_stack()
+            async with Client(provider, stack, deadline=60, observer=observer) as client:
                 with pytest.raises(AttemptTimeout):
                     await client.generate("a red fox")
-            return len(sim.log)
+            return [r.status for r in sim.log]
 
-    requests, _ = run_virtual(scenario())
-    assert requests >= 4  # each of them possibly billed
+    statuses, _ = run_virtual(scenario())
+    assert 499 in statuses  # the client gave up mid-generation: possibly billed
+    assert len(observer.of("attempt_started")) >= 2

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from .billing import Cost
-    from .model import RateLimitInfo, Usage
+    from .model import Image, RateLimitInfo, Usage
 
 Stage = Literal["input", "output"]
 BlockSource = Literal["classifier", "provider"]
@@ -368,6 +368,67 @@ class ResponseError(GenGuardError):
         self.request_id = request_id
 
 
+class StreamError(GenGuardError):
+    """Base of the failures only a stream has; what arrived before the failure stays on it.
+
+    ``partials`` are the partial images the failed attempt delivered (already
+    shown to the consumer), ``events`` how many stream events it received.
+    """
+
+    partials: tuple[Image, ...] = ()
+    events: int = 0
+
+
+class StreamTimeout(AttemptTimeout, StreamError):
+    """A stream went quiet for longer than one of its timeouts allows.
+
+    ``phase`` is which one: ``connect`` (no response headers), ``first_event``
+    (headers but no event yet), ``idle`` (too long since the last event) or
+    ``total`` (the whole stream took too long). Retryable like any attempt timeout.
+    """
+
+    def __init__(self, message: str, *, phase: str, timeout: float) -> None:
+        super().__init__(message, timeout=timeout)
+        self.phase = phase
+
+
+class IncompleteStream(ProviderUnavailable, StreamError):
+    """The stream stopped before its completed event.
+
+    ``reason``: ``ended_without_completed`` (a clean end, but no result),
+    ``cut_mid_event`` (the bytes stopped inside an event) or ``connection_lost``
+    (the connection broke after the headers).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        provider: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code=reason, provider=provider, request_id=request_id)
+        self.reason = reason
+
+
+class MalformedStreamEvent(ResponseError, StreamError):
+    """A stream event could not be read (not JSON, a missing field, bad base64, too large)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "malformed",
+        event: str | None = None,
+        provider: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, request_id=request_id)
+        self.reason = reason
+        self.event = event
+
+
 class ConfigError(GenGuardError):
     """Invalid configuration; ``path`` is the dotted location, e.g. ``profiles.prod.layers[2]``."""
 
@@ -403,7 +464,9 @@ __all__ = [
     "ContentBlocked",
     "DeadlineExceeded",
     "GenGuardError",
+    "IncompleteStream",
     "InvalidRequest",
+    "MalformedStreamEvent",
     "ModelRetired",
     "PriceUnknown",
     "ProviderError",
@@ -414,6 +477,8 @@ __all__ = [
     "RetryBudgetExhausted",
     "Stage",
     "StateUnavailable",
+    "StreamError",
+    "StreamTimeout",
     "UnknownModel",
     "redact",
 ]

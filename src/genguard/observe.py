@@ -72,6 +72,15 @@ class Observer:
     def backend_error(self, component: str, error: BaseException, action: str) -> None:
         """Shared state (e.g. Redis) failed; ``action`` is what was done (``local``, ...)."""
 
+    # -- streams ----------------------------------------------------------------------------
+    def stream_partial(self, call: Call, index: int, elapsed: float) -> None:
+        """A stream delivered partial image ``index`` of attempt ``call.attempt``,
+        ``elapsed`` seconds after the call started."""
+
+    def stream_restarted(self, call: Call, reason: str, discarded: int) -> None:
+        """Attempt ``call.attempt`` starts the generation over (a new, billed generation)
+        after ``reason`` cut the previous one; its ``discarded`` partials are stale."""
+
     def notice(self, call: Call | None, event: str, **fields: Any) -> None:
         """Anything else worth one log line (e.g. a clamped, absurd Retry-After)."""
 
@@ -163,6 +172,14 @@ class RecordingObserver(Observer):
 
     def backend_error(self, component: str, error: BaseException, action: str) -> None:
         self._add("backend_error", None, component=component, error=error, action=action)
+
+    def stream_partial(self, call: Call, index: int, elapsed: float) -> None:
+        self._add("stream_partial", call, attempt=call.attempt, index=index, elapsed=elapsed)
+
+    def stream_restarted(self, call: Call, reason: str, discarded: int) -> None:
+        self._add(
+            "stream_restarted", call, attempt=call.attempt, reason=reason, discarded=discarded
+        )
 
     def notice(self, call: Call | None, event: str, **fields: Any) -> None:
         self._add("notice", call, event=event, **fields)

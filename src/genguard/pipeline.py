@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .catalogue.prices import PriceBook
     from .conversation import Conversation
     from .providers.base import Provider
+    from .streaming import ImageStream, StreamOptions
 
 Handler = Callable[[Call], Awaitable[GenerationResult]]
 Scope = Literal["call", "attempt"]
@@ -195,6 +196,25 @@ class Client:
         )
         observer.call_finished(call, result, None)
         return result
+
+    def stream(
+        self,
+        request: GenerationRequest | str,
+        *,
+        options: StreamOptions | None = None,
+        **fields: Any,
+    ) -> ImageStream:
+        """Generate with partial images as they arrive: an async iterator of stream events
+        through the same layers as ``generate`` (see ``genguard.streaming``)."""
+        from .streaming import ImageStream, StreamOptions
+
+        if self._closed:
+            raise RuntimeError("Client is closed")
+        if isinstance(request, str):
+            request = GenerationRequest(prompt=request, **fields)
+        elif fields:
+            request = replace(request, **fields)
+        return ImageStream(self, request, options or StreamOptions())
 
     def conversation(self, **options: Any) -> Conversation:
         """A multi-turn conversation that sends every turn through this client's pipeline."""

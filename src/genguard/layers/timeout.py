@@ -24,6 +24,8 @@ class TimeoutLayer:
         self.attempt = attempt
 
     async def __call__(self, call: Call, next: Handler) -> GenerationResult:
+        if "stream.state" in call.extras:  # a stream keeps its own connect/idle/total timers
+            return await next(call)
         limit = self.attempt
         remaining = call.remaining()
         by_deadline = remaining is not None and remaining < limit

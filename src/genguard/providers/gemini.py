@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     AuthenticationError,
@@ -37,6 +37,9 @@ from .hints import (
     retry_hint_from_headers,
 )
 from .transport import HttpTransport, RawResponse
+
+if TYPE_CHECKING:
+    from .event_stream import StreamProgress
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_MODEL = "gemini-2.5-flash-image"
@@ -312,6 +315,15 @@ class GeminiProvider:
         if 200 <= raw.status < 300:
             return self.parse_result(raw, call)
         raise google_error(raw, provider=self.name, api_key=self._key.get(), now=call.clock.wall())
+
+    async def stream(
+        self, call: Call, transport: HttpTransport, progress: StreamProgress
+    ) -> GenerationResult:
+        """One attempt on ``streamGenerateContent``: thought images to ``progress``, then
+        the merged result."""
+        from .gemini_stream import stream_gemini
+
+        return await stream_gemini(self, call, transport, progress)
 
     def parse_result(self, raw: RawResponse, call: Call) -> GenerationResult:
         """Map a 2xx body to a result, a ``ContentBlocked`` or a typed no-image error."""

@@ -10,7 +10,7 @@ both real rate limits and exhausted billing quotas as 429.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -30,6 +30,9 @@ from ..safety.categories import OPENAI_BLOCK_CODES, openai_category
 from . import _wire
 from .hints import header_int, parse_go_duration, retry_hint_from_headers
 from .transport import HttpTransport, RawResponse
+
+if TYPE_CHECKING:
+    from .event_stream import StreamProgress
 
 DEFAULT_BASE_URL = "https://api.openai.com"
 DEFAULT_MODEL = "gpt-image-1"
@@ -306,6 +309,14 @@ class OpenAIProvider:
             rate_limit=rate_limit_info(raw.headers),
             revised_prompt=parsed.revised_prompt,
         )
+
+    async def stream(
+        self, call: Call, transport: HttpTransport, progress: StreamProgress
+    ) -> GenerationResult:
+        """One attempt with ``stream: true``: partial images to ``progress``, then the result."""
+        from .openai_stream import stream_openai
+
+        return await stream_openai(self, call, transport, progress)
 
     def parse_images(self, raw: RawResponse) -> ParsedImages:
         """Read a 2xx images body: decoded ``b64_json`` images, or ``url`` strings to fetch."""

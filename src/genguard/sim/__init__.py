@@ -10,6 +10,7 @@ from .png import encode_png
 from .profiles import DEFAULT_FLAG_WORDS, PROFILES, make_profile
 from .replies import Reply
 from .server import INVALID_KEY, Simulator, serve
+from .streaming import StreamPlan
 
 __all__ = [
     "DEFAULT_FLAG_WORDS",
@@ -18,6 +19,7 @@ __all__ = [
     "Reply",
     "RequestRecord",
     "Simulator",
+    "StreamPlan",
     "encode_png",
     "format_http_date",
     "make_profile",

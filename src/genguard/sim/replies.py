@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .streaming import Fault, StreamPlan
+
 ReplyKind = Literal[
-    "ok", "status", "fixture", "reset", "truncated", "html", "delay", "huge", "blocked"
+    "ok", "status", "fixture", "reset", "truncated", "html", "delay", "huge", "blocked", "stream"
 ]
 
 
@@ -38,6 +40,7 @@ class Reply:
     close: bool = True
     reason: str | None = None
     categories: tuple[str, ...] = ()
+    plan: StreamPlan | None = None
 
     @classmethod
     def ok(cls, *, headers: Mapping[str, str] | None = None) -> Reply:
@@ -156,3 +159,30 @@ class Reply:
         if reason not in (None, "image_safety", "prompt", "content_policy", "moderation"):
             raise ValueError(f"unknown block reason {reason!r}")
         return cls("blocked", reason=reason, categories=tuple(categories))
+
+    @classmethod
+    def stream(
+        cls,
+        *,
+        partials: int | None = None,
+        before_headers: float = 0.0,
+        first_event: float = 0.0,
+        gap: float = 0.0,
+        stall: float = 0.0,
+        stall_after: int = 1,
+        fault: Fault | None = None,
+        error_code: int = 500,
+    ) -> Reply:
+        """A streamed success (for a request that asked to stream; else a plain success),
+        paced and ended as a ``StreamPlan`` says: see ``genguard.sim.streaming``."""
+        plan = StreamPlan(
+            partials=partials,
+            before_headers=before_headers,
+            first_event=first_event,
+            gap=gap,
+            stall=stall,
+            stall_after=stall_after,
+            fault=fault,
+            error_code=error_code,
+        )
+        return cls("stream", plan=plan)

@@ -42,6 +42,7 @@ from .requests import (
     pick,
 )
 from .signatures import SignatureIssuer
+from .streaming import StreamPlan, send_stream, wants_stream
 
 logger = logging.getLogger("genguard.sim")
 
@@ -71,7 +72,9 @@ class Simulator:
     ``record=False`` keeps only counters (for long benchmarks).
     ``moderation_words`` maps a word to the moderation categories it flags.
     ``clock`` stamps arrivals and drives time-based profiles, retry-hint accounting
-    and HTTP dates (a ``FakeClock`` makes them deterministic; delays stay real).
+    and HTTP dates (a ``FakeClock`` makes them deterministic; delays stay real,
+    except the pacing of streams, which sleeps on ``clock``). ``stream`` is the
+    default ``StreamPlan`` for requests that ask to stream.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class Simulator:
         record: bool = True,
         moderation_words: Mapping[str, Sequence[str]] | None = None,
         clock: Clock | None = None,
+        stream: StreamPlan | None = None,
         **profile_options: Any,
     ) -> None:
         if max_image_side < 1:
@@ -101,6 +105,8 @@ class Simulator:
         }
         self.profile_name = profile
         self.clock: Clock = clock or SystemClock()
+        #: How streams unfold unless a scripted ``Reply.stream`` says otherwise.
+        self.stream_plan = stream or StreamPlan()
         self._profile: Profile = self._make_profile(profile, profile_options)
         self.log: list[RequestRecord] = []
         #: What a provider would bill: every generation completed, delivered or not.
@@ -185,6 +191,7 @@ class Simulator:
             raise RuntimeError("the simulator is already running")
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1beta/models/{model}:generateContent", self._gemini)
+        app.router.add_post("/v1beta/models/{model}:streamGenerateContent", self._gemini)
         app.router.add_post("/v1/images/generations", self._openai_generation)
         app.router.add_post("/v1/images/edits", self._openai_edit)
         app.router.add_post("/v1/moderations", self._moderations)
@@ -394,6 +401,10 @@ class Simulator:
             self._record(sreq.api, now, request.path, sreq, reply.code, violation, None)
             return web.Response(status=reply.code, text=page, content_type="text/html")
 
+        if kind in ("ok", "stream") and wants_stream(sreq):
+            return await self._stream(request, sreq, reply, now, violation, identity)
+        if kind == "stream":
+            reply = Reply.ok()
         status, body, headers = self._build(sreq, reply)
         hint = hint_of(headers, body, self.clock.now(), self.clock.wall())
         self._accounting.update(identity, hint, now)
@@ -414,6 +425,23 @@ class Simulator:
                     self.ledger.mark_undelivered(bill)
                 raise
         return web.Response(status=status, body=payload, headers=headers)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        sreq: SimRequest,
+        reply: Reply,
+        now: float,
+        violation: bool,
+        identity: tuple[str, str | None, str],
+    ) -> web.StreamResponse:
+        plan = reply.plan if reply.plan is not None else self.stream_plan
+        status, body, headers = self._build(sreq, Reply.ok(headers=reply.headers))
+        self._accounting.update(identity, None, now)
+        self._record(sreq.api, now, request.path, sreq, status, violation, None)
+        size = scale(sreq.width, sreq.height, self.max_image_side)
+        resp = await send_stream(request, sreq, body, headers, plan, self.clock.sleep, size)
+        return resp if resp is not None else _Aborted()
 
     def _build(self, sreq: SimRequest, reply: Reply) -> tuple[int, Any, dict[str, str]]:
         """Status, body object and headers for every reply that is a plain response."""

@@ -189,6 +189,9 @@ class Instruments:
         "retry_gave_up",
         "safety_blocks",
         "safety_verdicts",
+        "stream_first_partial",
+        "stream_partials",
+        "stream_restarts",
         "tokens",
     )
 
@@ -318,6 +321,22 @@ class Instruments:
             sc.BACKEND_ACTION,
         )
         self.images = counter(sc.METRIC_IMAGES, "{image}", "Images returned to callers.", *_BASE)
+        self.stream_first_partial = meter.create_histogram(
+            sc.METRIC_STREAM_FIRST_PARTIAL,
+            unit="s",
+            description="Time from the start of a streamed call to its first partial image.",
+            explicit_bucket_boundaries_advisory=sc.OPERATION_DURATION_BUCKETS,
+        )
+        self.stream_partials = counter(
+            sc.METRIC_STREAM_PARTIALS, "{image}", "Partial images streamed to callers.", *_BASE
+        )
+        self.stream_restarts = counter(
+            sc.METRIC_STREAM_RESTARTS,
+            "{restart}",
+            "Streamed generations started over after a partial image, by reason.",
+            *_BASE,
+            sc.STREAM_RESTART_REASON,
+        )
 
 
 # -- the per-call observer ------------------------------------------------------------------
@@ -334,6 +353,9 @@ class CallTelemetry(Observer):
         "_attempt_span",
         "_attempt_token",
         "_classifier_blocked",
+        "_first_partial",
+        "_partials",
+        "_restarts",
         "_started",
         "_token",
         "attrs",
@@ -372,6 +394,9 @@ class CallTelemetry(Observer):
         self._attempt_token: Token[Context] | None = None
         self._classifier_blocked = False
         self._started = 0.0
+        self._first_partial: float | None = None
+        self._partials = 0
+        self._restarts = 0
         provider = provider_name(call.provider)
         #: The base metric labels, as a tuple for ``Counts`` and a dict for histograms.
         self.labels: tuple[str, ...] = (sc.OPERATION_GENERATE_CONTENT, provider, call.model)
@@ -427,6 +452,8 @@ class CallTelemetry(Observer):
                 attributes: dict[str, AttributeValue] = {sc.OUTCOME: outcome, sc.ATTEMPTS: attempts}
                 if result is not None:
                     _result_attributes(attributes, result)
+                if self._partials or self._restarts:
+                    self._stream_attributes(attributes)
                 span.set_attributes(attributes)
                 if error is not None:
                     self._record_error(span, error)
@@ -450,6 +477,10 @@ class CallTelemetry(Observer):
                     and not self._classifier_blocked
                 ):
                     self._count_block(error.stage, error.category, "classifier")
+            if self._partials:
+                assert self._first_partial is not None
+                inst.stream_partials.add(labels, self._partials)
+                inst.stream_first_partial.record(self._first_partial, attrs)
             if result is not None:
                 if result.images:
                     inst.images.add(labels, len(result.images))
@@ -464,6 +495,12 @@ class CallTelemetry(Observer):
                     )
         if self.log is not None:
             self._log_call(result, error, outcome, attempts, duration)
+
+    def _stream_attributes(self, attributes: dict[str, AttributeValue]) -> None:
+        attributes[sc.STREAM_PARTIALS] = self._partials
+        attributes[sc.STREAM_RESTARTS] = self._restarts
+        if self._first_partial is not None:
+            attributes[sc.STREAM_TIME_TO_FIRST_PARTIAL] = self._first_partial
 
     def _record_error(self, span: Span, error: BaseException) -> None:
         """Status, ``error.type`` and an ``exception`` event, all scrubbed of secrets and prompt."""
@@ -508,6 +545,11 @@ class CallTelemetry(Observer):
             fields["span_id"] = format(self.span.get_span_context().span_id, "016x")
         if self.log_prompts:
             fields["prompt"] = request.prompt
+        if self._partials or self._restarts:
+            fields["partials"] = self._partials
+            fields["restarts"] = self._restarts
+            if self._first_partial is not None:
+                fields["time_to_first_partial_s"] = round(self._first_partial, 6)
         log = self.log
         assert log is not None
         if result is not None:
@@ -782,6 +824,34 @@ class CallTelemetry(Observer):
                 "error_type": error_type(error),
                 "error": error_message(error, self.call.request.prompt),
             },
+        )
+
+    def stream_partial(self, call: Call, index: int, elapsed: float) -> None:
+        self.previous.stream_partial(call, index, elapsed)
+        if self._first_partial is None:
+            self._first_partial = max(0.0, float(elapsed))
+        self._partials += 1
+        self._event(
+            sc.EVENT_STREAM_PARTIAL, {sc.ATTEMPT: call.attempt, sc.STREAM_PARTIAL_INDEX: index}
+        )
+
+    def stream_restarted(self, call: Call, reason: str, discarded: int) -> None:
+        self.previous.stream_restarted(call, reason, discarded)
+        self._restarts += 1
+        self._event(
+            sc.EVENT_STREAM_RESTARTED,
+            {
+                sc.ATTEMPT: call.attempt,
+                sc.STREAM_RESTART_REASON: reason,
+                sc.STREAM_PARTIALS: discarded,
+            },
+        )
+        if self.instruments is not None:
+            self.instruments.stream_restarts.add((*self.labels, reason))
+        self._emit(
+            "warning",
+            sc.EVENT_STREAM_RESTARTED,
+            {"attempt": call.attempt, "reason": reason, "discarded": discarded},
         )
 
     def notice(self, call: Call | None, event: str, **fields: Any) -> None:

@@ -89,6 +89,11 @@ FALLBACK_TO: Final = "genguard.fallback.to"
 FALLBACK_REASON: Final = "genguard.fallback.reason"
 BACKEND_COMPONENT: Final = "genguard.backend.component"
 BACKEND_ACTION: Final = "genguard.backend.action"
+STREAM_TIME_TO_FIRST_PARTIAL: Final = "genguard.stream.time_to_first_partial"
+STREAM_PARTIALS: Final = "genguard.stream.partials"
+STREAM_PARTIAL_INDEX: Final = "genguard.stream.partial_index"
+STREAM_RESTARTS: Final = "genguard.stream.restarts"
+STREAM_RESTART_REASON: Final = "genguard.stream.restart_reason"
 
 # -- genguard span and event names ----------------------------------------------------
 ATTEMPT_SPAN: Final = "genguard.attempt"
@@ -101,6 +106,8 @@ EVENT_SAFETY_VERDICT: Final = "genguard.safety.verdict"
 EVENT_FALLBACK_USED: Final = "genguard.fallback.used"
 EVENT_BACKEND_ERROR: Final = "genguard.backend.error"
 EVENT_NOTICE: Final = "genguard.notice"
+EVENT_STREAM_PARTIAL: Final = "genguard.stream.partial"
+EVENT_STREAM_RESTARTED: Final = "genguard.stream.restarted"
 
 # -- genguard metrics (name, unit) --------------------------------------------------------
 METRIC_CALLS: Final = "genguard.calls"
@@ -117,6 +124,9 @@ METRIC_SAFETY_BLOCKS: Final = "genguard.safety.blocks"
 METRIC_FALLBACKS: Final = "genguard.fallbacks"
 METRIC_BACKEND_ERRORS: Final = "genguard.backend.errors"
 METRIC_IMAGES: Final = "genguard.images"
+METRIC_STREAM_FIRST_PARTIAL: Final = "genguard.stream.time_to_first_partial"
+METRIC_STREAM_PARTIALS: Final = "genguard.stream.partials"
+METRIC_STREAM_RESTARTS: Final = "genguard.stream.restarts"
 
 #: Breaker state as a number, so one gauge series per key can be graphed and alerted on.
 BREAKER_STATE_VALUES: Final[dict[str, int]] = {"closed": 0, "half_open": 1, "open": 2}

@@ -178,11 +178,15 @@ class Client:
             request = GenerationRequest(prompt=request, **fields)
         elif fields:
             request = replace(request, **fields)
-        call = self.new_call(request)
+        return await self.run(self.new_call(request), self._handler)
+
+    async def run(self, call: Call, handler: Handler) -> GenerationResult:
+        """Run ``call`` through ``handler`` (a composed pipeline): announce it, fill the
+        result's attempts, latency and cost, or put the cost on the error."""
         observer = self.observer
         observer.call_started(call)
         try:
-            result = await self._handler(call)
+            result = await handler(call)
         except BaseException as error:
             if isinstance(error, GenGuardError) and call.billing.billed_or_uncertain:
                 error.cost = call.billing.cost()

@@ -8,11 +8,12 @@ publishes what arrives to a per-call queue that the ``ImageStream`` iterator
 reads. The layers never learn that a call streams, so every existing layer
 works unchanged.
 
-Retries follow one rule. Before an attempt has shown the consumer anything,
-it is retried like any attempt. Once it has delivered a partial image, another
-attempt is a new, billed generation: it is allowed only ``max_restarts`` times
-per call (default 1, 0 for never) and the consumer receives a ``Restarted``
-event before the new attempt's partials.
+Retries are the retry layer's, with its billing rule: a stream that fails
+after the request went out is possibly billed, so resubmitting it is capped by
+the retry layer's ``ResubmitPolicy`` (default one resubmit, ``never()`` for
+none). When the failed attempt had already delivered a partial image, the next
+attempt starts the generation over: the consumer receives a ``Restarted`` event
+before the new attempt's partials.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from .errors import ConfigError, GenGuardError, StreamError, StreamTimeout
@@ -104,8 +105,6 @@ class StreamOptions:
     - ``total``: the whole attempt, however lively.
     - ``partial_images``: drafts to ask for (OpenAI ``partial_images``, 0-3; the
       provider may bill them as extra output). Gemini sends its thought images.
-    - ``max_restarts``: attempts allowed after one that already delivered a
-      partial image (each is a new, billed generation); 0 means never.
     - ``max_event_bytes``: the largest single event held in memory.
     """
 
@@ -114,14 +113,12 @@ class StreamOptions:
     idle: float | None = 180.0
     total: float | None = 600.0
     partial_images: int = 2
-    max_restarts: int = 1
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
 
     def __post_init__(self) -> None:
         for name in ("connect", "first_event", "idle", "total"):
             _seconds(name, getattr(self, name))
         _count("partial_images", self.partial_images, 0, 3)
-        _count("max_restarts", self.max_restarts, 0, 100)
         _count("max_event_bytes", self.max_event_bytes, 1, 2**40)
 
 
@@ -224,17 +221,14 @@ class _CallStream:
         self.error: BaseException | None = None
 
     def begin(self, call: Call) -> None:
-        """Before an attempt: if the last one showed partials, this is a restart (or refused)."""
+        """Before an attempt: if the last one showed partials, tell the consumer this
+        attempt starts the generation over."""
         if not self.attempt_images:
             return
-        error = self.last_error
-        if self.restarts >= self.options.max_restarts:
-            # Defence in depth: whatever a retry policy decided, no unpaid-for restart.
-            assert error is not None
-            raise error
         self.restarts += 1
         discarded = len(self.attempt_images)
         self.attempt_images = []
+        error = self.last_error
         reason = type(error).__name__ if error is not None else "unknown"
         self.queue.put_nowait(Restarted(call.attempt, reason, discarded))
         call.observer.stream_restarted(call, reason, discarded)
@@ -247,21 +241,12 @@ class _CallStream:
         self.queue.put_nowait(event)
         call.observer.stream_partial(call, index, elapsed)
 
-    def failed(self, error: GenGuardError, events: int) -> GenGuardError:
-        """Attach what arrived; after a partial, forbid a retry the restart policy would refuse."""
+    def failed(self, error: GenGuardError, events: int) -> None:
+        """Attach what the failed attempt delivered to its error."""
         if isinstance(error, StreamError):
             error.partials = tuple(self.attempt_images)
             error.events = events
-        if self.attempt_images:
-            self.last_error = error
-            allowed = self.options.max_restarts
-            if error.retryable and self.restarts >= allowed:
-                error.retryable = False
-                error.add_note(
-                    f"not restarted: the stream had delivered {len(self.attempt_images)} partial "
-                    f"image(s) and {self.restarts} of max_restarts={allowed} restart(s) were used"
-                )
-        return error
+        self.last_error = error
 
 
 class _Progress:
@@ -315,7 +300,8 @@ def stream_terminal(client: Client) -> Handler:
                     phase=dog.phase,
                     timeout=dog.limit,
                 )
-                raise state.failed(timeout, progress.events) from exc
+                state.failed(timeout, progress.events)
+                raise timeout from exc
             raise
         except GenGuardError as error:
             state.failed(error, progress.events)
@@ -333,22 +319,15 @@ def stream_terminal(client: Client) -> Handler:
 
 
 async def _run(client: Client, handler: Handler, call: Call, state: _CallStream) -> None:
-    """The call, as ``Client.generate`` runs it, publishing its end to ``state.queue``."""
-    observer = client.observer
-    observer.call_started(call)
+    """The call, run as ``generate`` runs one, publishing its end to ``state.queue``."""
     try:
-        result = await handler(call)
+        result = await client.run(call, handler)
     except BaseException as error:
-        observer.call_finished(call, None, error)
         state.error = error
         state.queue.put_nowait(_END)
         if isinstance(error, asyncio.CancelledError):
             raise
         return
-    result = replace(
-        result, attempts=max(call.attempt, 1), latency=client.clock.now() - call.started_at
-    )
-    observer.call_finished(call, result, None)
     state.result = result
     state.queue.put_nowait(Completed(result))
     state.queue.put_nowait(_END)

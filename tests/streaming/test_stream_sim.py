@@ -13,6 +13,7 @@ import pytest
 from stream_support import APIS, Api, drain, kinds, make_client, virtual_clock
 
 from genguard import GenerationRequest
+from genguard.billing import ResubmitPolicy
 from genguard.errors import (
     BadRequest,
     IncompleteStream,
@@ -313,21 +314,37 @@ async def test_second_failure_after_partials_is_not_restarted_again(api: Api) ->
         async with make_client(sim, api, [retry(attempts=5)], clock=clock) as client:
             events, error = await drain(client.stream("x"))
     assert kinds(events) == ["PartialImage", "Restarted", "PartialImage"]
-    assert isinstance(error, IncompleteStream) and not error.retryable
-    assert any("max_restarts=1" in note for note in error.__notes__)
-    assert len(sim.log) == 2  # one generation and one restart were paid for, no more
+    assert isinstance(error, IncompleteStream)
+    # each failed stream was possibly billed: the default resubmit policy allows one
+    assert error.cost is not None and error.cost.possibly_billed > 0
+    assert len(sim.log) == 2 and len(sim.ledger) == 2
 
 
 @pytest.mark.parametrize("api", APIS)
-async def test_max_restarts_zero_never_restarts(api: Api) -> None:
+async def test_resubmit_never_means_no_restart(api: Api) -> None:
     clock = virtual_clock()
     async with Simulator(clock=clock) as sim:
         sim.script(api, [Reply.stream(partials=1, fault="cut"), Reply.stream()])
-        async with make_client(sim, api, [retry()], clock=clock) as client:
-            events, error = await drain(client.stream("x", options=StreamOptions(max_restarts=0)))
+        layers = [retry(resubmit=ResubmitPolicy.never())]
+        async with make_client(sim, api, layers, clock=clock) as client:
+            events, error = await drain(client.stream("x"))
     assert kinds(events) == ["PartialImage"]
     assert isinstance(error, IncompleteStream)
     assert len(sim.log) == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_rejected_attempt_is_retried_even_when_resubmits_are_off(api: Api) -> None:
+    clock = virtual_clock()
+    async with Simulator(clock=clock) as sim:
+        sim.script(api, [Reply.status(503), Reply.stream(partials=1)])
+        layers = [retry(resubmit=ResubmitPolicy.never())]
+        async with make_client(sim, api, layers, clock=clock) as client:
+            stream = client.stream("x")
+            events, error = await drain(stream)
+    assert error is None
+    assert kinds(events) == ["PartialImage", "Completed"]
+    assert stream.restarts == 0 and len(sim.log) == 2
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -336,8 +353,17 @@ async def test_failure_before_any_partial_is_an_ordinary_retry(api: Api) -> None
     async with Simulator(clock=clock) as sim:
         sim.script(api, [Reply.stream(partials=0, fault="drop"), Reply.stream(partials=1)])
         async with make_client(sim, api, [retry()], clock=clock) as client:
-            stream = client.stream("x", options=StreamOptions(max_restarts=0))
+            stream = client.stream("x")
             events, error = await drain(stream)
     assert error is None
     assert kinds(events) == ["PartialImage", "Completed"]
     assert stream.restarts == 0 and len(sim.log) == 2
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_completed_stream_is_billed_like_the_simulator_bills_it(api: Api) -> None:
+    async with Simulator() as sim, make_client(sim, api) as client:
+        sim.script(api, [Reply.stream(partials=2)])
+        result = await client.stream("a harbour").final()
+    assert result.cost.possibly_billed == 0
+    assert result.cost.settled == sim.ledger.total > 0

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import aiohttp
 
+from ..billing import mark_sent
 from ..errors import IncompleteStream, MalformedStreamEvent, ProviderUnavailable
 from ..model import Image
 from .sse import SSEEvent, SSEParser
@@ -155,19 +156,24 @@ async def open_event_stream(
     """POST ``body`` to ``url`` and hold the response open as an ``EventSource``.
 
     A connection that fails before the headers is ``ProviderUnavailable`` (as for
-    any request); ``progress.opened()`` is called once 2xx headers arrive.
+    any request); ``progress.opened()`` is called once 2xx headers arrive. Any
+    failure after the request left is possibly billed unless its mapper says not.
     """
     session = transport.session
     if session is None or session.closed:
         session = await transport.open()
+    mark_sent()
     try:
         resp = await session.post(url, headers=headers, data=body, timeout=_STREAM_TIMEOUT)
     except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
-        raise ProviderUnavailable(
+        failed = ProviderUnavailable(
             f"{provider}: connection failed ({type(exc).__name__})",
             code="connection_error",
             provider=provider,
-        ) from exc
+        )
+        if isinstance(exc, aiohttp.ClientConnectorError):  # refused: nothing went out
+            failed.billing = "not_sent"
+        raise failed from exc
     except aiohttp.ClientError as exc:
         raise ProviderUnavailable(
             f"{provider}: HTTP client error ({type(exc).__name__})",

@@ -16,11 +16,11 @@ import json
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
-from ..errors import IncompleteStream, MalformedStreamEvent
+from ..errors import GenGuardError, IncompleteStream, MalformedStreamEvent
 from ..model import Call, GenerationResult, Image
 from . import _wire
 from .event_stream import StreamProgress, open_event_stream
-from .gemini import _GenerateResponse, google_error
+from .gemini import _GenerateResponse, _usage, google_error
 from .sse import SSEEvent
 from .transport import HttpTransport, RawResponse
 
@@ -213,7 +213,13 @@ class _Merger:
             merged["candidates"] = candidates
         raw = RawResponse(status=200, headers=self.headers, body=b"", received_at=0.0)
         with _wire.response_errors(self.provider.name, 200, None):
-            return _GenerateResponse(self.provider, raw, self.call, merged).result()
+            try:
+                return _GenerateResponse(self.provider, raw, self.call, merged).result()
+            except GenGuardError as error:  # a finished answer without an image is billed
+                if error.billing is None:
+                    error.billing = "billed"
+                    error.usage = _usage(merged.get("usageMetadata"))
+                raise
 
 
 __all__ = ["MAX_CANDIDATES", "stream_gemini", "stream_url"]

@@ -212,7 +212,7 @@ class _Reader:
             generation_id=self.call.generation_id,
             provider=self.provider.name,
             model=self.call.model,
-            usage=_usage(self.usage),
+            usage=_usage(self.usage, len(self.images)),
             request_id=self.request_id,
             rate_limit=rate_limit_info(self.headers),
         )

@@ -439,8 +439,17 @@ class Simulator:
         status, body, headers = self._build(sreq, Reply.ok(headers=reply.headers))
         self._accounting.update(identity, None, now)
         self._record(sreq.api, now, request.path, sreq, status, violation, None)
+        # A generation that ran is billed, delivered or not; one that failed is not.
+        bill = None
+        if plan.fault != "error":
+            bill = self.ledger.charge(sreq, body, delivered=plan.fault is None)
         size = scale(sreq.width, sreq.height, self.max_image_side)
-        resp = await send_stream(request, sreq, body, headers, plan, self.clock.sleep, size)
+        try:
+            resp = await send_stream(request, sreq, body, headers, plan, self.clock.sleep, size)
+        except (asyncio.CancelledError, ConnectionError):
+            if bill is not None:
+                self.ledger.mark_undelivered(bill)
+            raise
         return resp if resp is not None else _Aborted()
 
     def _build(self, sreq: SimRequest, reply: Reply) -> tuple[int, Any, dict[str, str]]:

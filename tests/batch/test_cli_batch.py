@@ -178,3 +178,40 @@ async def test_the_demo_ends_by_pointing_at_the_batch_page() -> None:
     await run_demo(profile="clean", calls=2, concurrency=2, out=out)
     assert out.getvalue().rstrip().splitlines()[-1].endswith("docs/batch.md")
     assert (ROOT / "docs" / "batch.md").exists()
+
+
+async def test_batch_api_run_killed_while_the_batch_runs_polls_it_on_restart(
+    tmp_path: Path,
+) -> None:
+    from genguard.sim.batch import BatchFaults
+
+    prompts = write_jobs(tmp_path / "jobs.jsonl", 40)
+    out = tmp_path / "out"
+    async with Simulator("clean") as sim:
+        sim.batches.faults = BatchFaults(polls=1_000_000, line_errors=0.0)
+        config = tmp_path / "genguard.yaml"
+        config.write_text(
+            "version: 1\nprofiles:\n  default:\n    provider: {type: openai, api_key: "
+            f'"${{GENGUARD_SIM_KEY}}", base_url: "{sim.base_url}"}}\n'
+        )
+        command = ("batch", "run", str(tmp_path / "jobs.jsonl"), "--out", str(out),
+                   "--config", str(config), "--via", "batch-api", "--poll", "0.01",
+                   "--progress", "none")  # fmt: skip
+        proc = await genguard(*command)
+        while sim.batches.polls < 3:
+            assert proc.returncode is None, (await proc.communicate())[1].decode()
+            await asyncio.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        assert set(journal_states(out).values()) == {"batched"}
+
+        sim.batches.faults.polls = 0  # the provider finished it while we were down
+        code, _stdout, stderr = await finish(await genguard(*command))
+        assert code == 0, stderr
+        assert sim.batches.created == 1 and sim.batches.uploads == 1  # polled, not resubmitted
+        generated = Counter(r.prompt for r in sim.log if r.status == 200)
+    assert generated == Counter(prompts.values())
+    entries = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert {e["via"] for e in entries} == {"batch-api"} and {e["status"] for e in entries} == {
+        "done"
+    }

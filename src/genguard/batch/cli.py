@@ -52,6 +52,23 @@ def _common(parser: argparse.ArgumentParser, *, with_out: bool = True) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="jobs in flight (default 8)")
     parser.add_argument("--shard", default=None, help="K/N: run only this worker's share")
     parser.add_argument(
+        "--via",
+        choices=["live", "batch-api"],
+        default="live",
+        help="live calls through the pipeline, or the provider's Batch API (half price)",
+    )
+    parser.add_argument(
+        "--retry-live",
+        action="store_true",
+        help="with --via batch-api: send what the batches did not produce through the live path",
+    )
+    parser.add_argument(
+        "--poll", type=float, default=None, help="--via batch-api: first poll delay (default 5s)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=200, help="--via batch-api: jobs per provider batch"
+    )
+    parser.add_argument(
         "--resubmit-uncertain",
         action="store_true",
         help="send again jobs an interrupted run may already have generated (and been billed for)",
@@ -123,6 +140,10 @@ async def _run(args: argparse.Namespace, jobs_path: Path, out: Path, *, retry_fa
         return _fail("--concurrency must be in [1, 1024]", EXIT_USAGE)
     if not args.interval > 0:
         return _fail("--interval must be > 0", EXIT_USAGE)
+    if args.poll is not None and not 0 < args.poll <= 3600:
+        return _fail("--poll must be in (0, 3600] seconds", EXIT_USAGE)
+    if not 1 <= args.batch_size <= 50_000:
+        return _fail("--batch-size must be in [1, 50000]", EXIT_USAGE)
     shard = parse_shard(args.shard) if args.shard else None
     jobs = await asyncio.to_thread(read_jobs, jobs_path)
     options = RunOptions(
@@ -130,11 +151,18 @@ async def _run(args: argparse.Namespace, jobs_path: Path, out: Path, *, retry_fa
         shard=shard,
         resubmit_uncertain=args.resubmit_uncertain,
         retry_failed=retry_failed,
+        via=args.via,
+        retry_live=args.retry_live,
     )
     client = _client(args)
     async with client:
         notes = {"jobs": await asyncio.to_thread(os.path.abspath, jobs_path)}
-        runner = BatchRunner(client, jobs, out, options, notes=notes)
+        remote = None
+        if args.via == "batch-api":
+            from .remote import remote_for
+
+            remote = remote_for(client, poll=args.poll, batch_size=args.batch_size)
+        runner = BatchRunner(client, jobs, out, options, remote=remote, notes=notes)
         stream: IO[str] = sys.stderr
         clock = runner.clock
         if args.progress == "none":

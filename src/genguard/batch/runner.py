@@ -298,16 +298,14 @@ class BatchRunner:
                 await self.remote.run(todo, journal, self.folder, self.tally, emit)
                 live = []
                 if self.options.retry_live:
-                    states = await journal.states()
-                    live = [j for j in todo if states.get(j.id) == "failed" and self._retry_live(j)]
+                    # What the batches did not produce and a retry may fix, through the pipeline.
+                    records = await journal.records()
+                    again = {r.id for r in records if r.state == "failed" and r.retryable}
+                    live = [job for job in todo if job.id in again]
             if live:
                 await self._run_live(live, journal, emit)
         finally:
             await results.put(None)
-
-    def _retry_live(self, job: Job) -> bool:
-        del job
-        return True
 
     async def _run_live(self, jobs: list[Job], journal: Journal, emit: Emit) -> None:
         queue = deque(jobs)

@@ -26,6 +26,7 @@ from aiohttp import BodyPartReader, web
 
 from ..clock import Clock, SystemClock
 from . import wire
+from .batch import BatchBackend
 from .hints import Hint, RetryAccounting, hint_of, parse_duration
 from .ledger import Ledger, output_tokens_per_image
 from .log import Api, RequestRecord, max_in_window
@@ -120,6 +121,8 @@ class Simulator:
         self._id_prefix = os.urandom(4).hex()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        #: The Files and Batch APIs of both providers (``batches.faults`` to inject faults).
+        self.batches = BatchBackend(self)
 
     # -- public API ------------------------------------------------------------------
 
@@ -196,6 +199,7 @@ class Simulator:
         app.router.add_post("/v1/images/edits", self._openai_edit)
         app.router.add_post("/v1/moderations", self._moderations)
         app.router.add_get("/files/{name}.png", self._file)
+        self.batches.register(app)
         runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=0.25
         )

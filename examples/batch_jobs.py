@@ -38,7 +38,7 @@ async def main(folder: Path) -> None:
     out = folder / "out"
 
     async with Simulator("flaky", failure_rate=0.2, max_hint=0.05, seed=1) as sim:
-        retry = RetryLayer(attempts=6, initial=0.01, max_delay=0.1, max_retry_after=1.0)
+        retry = RetryLayer(attempts=10, initial=0.01, max_delay=0.1, max_retry_after=1.0)
         async with Client(GeminiProvider("sim-key", base_url=sim.base_url), [retry]) as client:
             # First run: take 50 outcomes as they finish, then stop.
             seen = 0

@@ -172,3 +172,16 @@ async def test_gemini_large_batches_go_through_an_uploaded_file(
         async with client_for("gemini", sim, FakeClock()) as client:
             tally = await runner(client, jobs(8), tmp_path).run()
         assert sim.batches.uploads == 1 and tally.done == 8
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_batch_results_cost_half_of_the_same_job_live(api: str, tmp_path: Path) -> None:
+    work = [Job(id="same", prompt="one prompt, two ways", seed=3)]
+    async with Simulator("clean") as sim, client_for(api, sim, FakeClock()) as client:
+        await BatchRunner(client, work, tmp_path / "live").run()
+        await runner(client, work, tmp_path / "batch").run()
+    live = manifest(tmp_path / "live")["same"]
+    batch = manifest(tmp_path / "batch")["same"]
+    assert live["usage"] == batch["usage"]
+    assert live["cost"] > 0 and live["billing"] == "billed"
+    assert batch["cost"] == pytest.approx(live["cost"] / 2)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -24,13 +24,13 @@ from .errors import BatchJobFailed
 from .jobs import Job, load_images
 from .journal import Journal
 from .output import write_images
-from .runner import Emit, Outcome, RemoteExecutor, Tally, _done, _failed, cost_of
+from .runner import Emit, Outcome, RemoteExecutor, Tally, _done, _failed
 
 if TYPE_CHECKING:
     from ..pipeline import Client
 
-#: The providers' batch price relative to live calls (both publish 50%).
-BATCH_DISCOUNT = 0.5
+#: The price tier batch results are billed at (50% of standard in the shipped prices).
+BATCH_TIER = "batch"
 DEFAULT_BATCH_SIZE = 200
 RemoteOutcome = Literal["running", "completed", "failed", "expired", "cancelled"]
 LineResult = GenerationResult | GenGuardError
@@ -253,16 +253,33 @@ class ProviderBatches(RemoteExecutor):
                 error = GenGuardError(f"cannot write the images of {job_id}: {exc.strerror}")
                 outcomes.append(_failed(job_id, error, "batch-api", elapsed))
                 continue
-            live = cost_of(got)
-            cost = None if live is None else live * BATCH_DISCOUNT
+            got = self._priced(got, jobs[job_id])
             outcomes.append(
-                _done(job_id, got, files, "batch-api", elapsed, cost=cost, batch_id=active.batch_id)
+                _done(job_id, got, files, "batch-api", elapsed, batch_id=active.batch_id)
             )
         for start in range(0, len(outcomes), 256):
             part = outcomes[start : start + 256]
             await journal.finish([o.finish() for o in part])
             for outcome in part:
                 await emit(outcome)
+
+    def _priced(self, result: GenerationResult, job: Job) -> GenerationResult:
+        """The result with its cost at the batch tier (the price book's ``batch`` factor)."""
+        from ..billing import Cost
+        from ..catalogue.prices import Shape, default_prices
+
+        book = self.client.prices or default_prices()
+        price = book.get(result.model) or book.get(job.model or self.client.provider.model)
+        if price is None:
+            return result
+        shape = replace(Shape.of(job.request()), tier=BATCH_TIER)
+        try:
+            amount = price.usage_cost(result.usage, shape)
+        except GenGuardError:  # no batch tier for this model: leave it unpriced
+            return result
+        if amount is None:
+            return result
+        return replace(result, cost=Cost(settled=amount, currency=book.currency))
 
 
 def remote_for(
@@ -293,7 +310,7 @@ def remote_for(
 
 
 __all__ = [
-    "BATCH_DISCOUNT",
+    "BATCH_TIER",
     "BatchAPI",
     "LineResult",
     "PendingLine",

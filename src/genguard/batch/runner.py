@@ -13,6 +13,7 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -64,7 +65,7 @@ class Outcome:
             error_type=None if error is None else type(error).__name__,
             error=None if error is None else error.message,
             retryable=None if error is None else error.retryable,
-            billing=billing if billing is not None else billing_of(error),
+            billing=billing or (billing_of(error) if error is not None else "billed"),
             batch_id=self.batch_id,
         )
 
@@ -122,16 +123,14 @@ def billing_of(error: BaseException | None) -> str | None:
 
 
 def cost_of(result: object) -> float | None:
-    """The cost a result (or error) carries, as a number, when the client computes one."""
+    """The cost a result (or an error after a billed attempt) carries, in the price book's
+    currency: settled plus possibly billed (``genguard.billing.Cost.total``)."""
     value = getattr(result, "cost", None)
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    for name in ("total", "settled", "amount"):
-        inner = getattr(value, name, None)
-        if isinstance(inner, int | float) and not isinstance(inner, bool):
-            return float(inner)
+    total = getattr(value, "total", value)
+    if isinstance(total, int | float | Decimal) and not isinstance(total, bool):
+        return round(float(total), 9)
     return None
 
 

@@ -12,8 +12,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from genguard.sim import Reply, Simulator
 
+pytestmark = pytest.mark.slow  # starts genguard processes
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -11,9 +11,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from genguard.batch import read_jobs, shard_of
 from genguard.sim import Simulator
 
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = 120
 RATE = 30

@@ -151,6 +151,8 @@ class Journal:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock_fd: int | None = None
         self._closed: asyncio.Future[None] | None = None
+        #: Transactions committed so far (written by the journal thread; read after close).
+        self.commits = 0
 
     @classmethod
     async def open(cls, folder: str | Path, *, read_only: bool = False) -> Journal:
@@ -255,6 +257,7 @@ class Journal:
         try:
             if conn.in_transaction:
                 conn.commit()
+                self.commits += 1
         except sqlite3.Error as exc:
             error = JournalError(str(self.path), f"journal commit failed: {exc}")
             answers = [(fut, None, err or error) for fut, _, err in answers]

@@ -210,6 +210,8 @@ class BatchRunner:
         self.clock: Clock = clock or client.clock
         self.tally = Tally()
         self.manifest: Path | None = None
+        #: Journal transactions the last run committed (group commit makes this << 2 per job).
+        self.commits = 0
 
     def _in_shard(self) -> list[Job]:
         shard = self.options.shard
@@ -260,6 +262,7 @@ class BatchRunner:
                 self.manifest = await asyncio.to_thread(write_manifest, self.folder, records)
             finally:
                 await journal.close()
+                self.commits = journal.commits
 
     def _select(self, jobs: list[Job], states: Mapping[str, str]) -> list[Job]:
         """The jobs this run sends; the rest are counted as resumed or held back."""

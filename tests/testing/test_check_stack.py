@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -92,13 +93,22 @@ def test_cli_usage_errors(args: list[str], message: str) -> None:
     assert "Traceback" not in done.stderr
 
 
+SHIPPED = [
+    (ROOT / "src" / "genguard" / "profiles" / "production.yaml", "gemini"),
+    (ROOT / "src" / "genguard" / "profiles" / "production.yaml", "openai"),
+    (ROOT / "examples" / "production.yaml", "default"),
+]
+
+
 @pytest.mark.slow
-async def test_the_shipped_production_profile_passes_every_fault() -> None:
-    verdicts = await check_stack(
-        ROOT / "examples" / "production.yaml", calls=12, concurrency=6, env={}
+async def test_the_shipped_production_profiles_pass_every_fault() -> None:
+    """Every fault of the catalogue, for every shipped production stack, side by side."""
+    results = await asyncio.gather(
+        *(check_stack(path, name, calls=12, concurrency=6, env={}) for path, name in SHIPPED)
     )
-    assert [v.fault.name for v in verdicts] == [f.name for f in DEFAULT_FAULTS]
-    failed = {v.fault.name: v.failures for v in verdicts if not v.passed}
-    assert not failed, render_table(verdicts)
-    safety = next(v for v in verdicts if v.fault.name == "safety")
-    assert safety.report.amplification <= 1.0
+    for (path, name), verdicts in zip(SHIPPED, results, strict=True):
+        assert [v.fault.name for v in verdicts] == [f.name for f in DEFAULT_FAULTS]
+        failed = {v.fault.name: v.failures for v in verdicts if not v.passed}
+        assert not failed, f"{path.name} profile {name}:\n{render_table(verdicts)}"
+        safety = next(v for v in verdicts if v.fault.name == "safety")
+        assert safety.report.amplification <= 1.0

@@ -54,6 +54,10 @@ class GenGuardError(Exception):
     #: What the call had cost when it failed; set by the client once an attempt
     #: was billed or possibly billed.
     cost: Cost | None = None
+    #: Whether this error is a sign of a sick provider (5xx, connection failure, attempt
+    #: timeout), so it counts against the circuit breaker. Never a 429, a block, a 4xx or
+    #: a refusal made on the client side. Decided here, once; the breaker only reads it.
+    breaker_failure: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -113,6 +117,9 @@ class RateLimited(GenGuardError):
     #: OpenAI ``x-ratelimit-*`` headers sent with the 429 (None when absent); the
     #: rate-limit layer pauses the key when a bucket's remaining count is 0.
     rate_limit: RateLimitInfo | None = None
+    #: Quota ids the provider named (Gemini ``QuotaFailure.violations[].quotaId``, e.g.
+    #: ``GenerateRequestsPerMinutePerProjectPerModel``): evidence the 429 is a quota.
+    quota_ids: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -138,6 +145,12 @@ class RateLimited(GenGuardError):
 
 class QuotaExhausted(GenGuardError):
     """A billing or long-period quota is used up (OpenAI insufficient_quota, Gemini per-day)."""
+
+    #: Quota ids the provider named (Gemini ``...PerDay...``), used to tell when it resets.
+    quota_ids: tuple[str, ...] = ()
+    #: True when genguard refused locally because the key's quota was already spent
+    #: (nothing was sent); False when the provider said so.
+    local: bool = False
 
     def __init__(
         self,
@@ -254,6 +267,7 @@ class AttemptTimeout(GenGuardError):
     """One attempt took longer than its per-attempt timeout."""
 
     retryable = True
+    breaker_failure = True
 
     def __init__(self, message: str, *, timeout: float) -> None:
         super().__init__(message)
@@ -287,12 +301,15 @@ class ProviderError(GenGuardError):
         self.provider = provider
         self.retry_after = retry_after
         self.hint_source = hint_source
+        if status is not None and 500 <= status <= 599:
+            self.breaker_failure = True
 
 
 class ProviderUnavailable(ProviderError):
     """5xx, overloaded, connection refused or reset: worth retrying, counts against the breaker."""
 
     retryable = True
+    breaker_failure = True
 
 
 class BadRequest(ProviderError):
@@ -366,6 +383,8 @@ class ResponseError(GenGuardError):
         self.status = status
         self.provider = provider
         self.request_id = request_id
+        if status is not None and 500 <= status <= 599:
+            self.breaker_failure = True
 
 
 class StreamError(GenGuardError):

@@ -206,7 +206,7 @@ CASES: list[tuple[str, str, str, str]] = [
     ),
     (
         "rate-nothing",
-        stack("[{rate_limit: {key: tenant}}]"),
+        stack("[{rate_limit: {key: tenant, adapt: false}}]"),
         "profiles.p.layers[0].rate_limit",
         "set at least one of requests, images, tokens, concurrency",
     ),

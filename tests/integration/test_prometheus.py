@@ -143,7 +143,7 @@ async def run_traffic(server: MetricsServer) -> dict[str, int]:
             TelemetryLayer(meter_provider=server.meter_provider, logs=False),
             SafetyLayer(input=ClassifierChain([RulesClassifier()])),
             RetryLayer(attempts=4, initial=0.02, max_delay=0.1, max_retry_after=2.0),
-            CircuitBreakerLayer(fail_max=3, reset_timeout=0.3),
+            CircuitBreakerLayer(fail_max=3, reset_timeout=0.3, max_reset_timeout=0.3),
             RateLimitLayer(requests="40/s", concurrency=4),
             TimeoutLayer(5.0),
         ]

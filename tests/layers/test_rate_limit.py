@@ -18,7 +18,7 @@ import pytest
 
 import support
 from genguard.clock import FakeClock
-from genguard.errors import BulkheadFull, ConfigError, QuotaExhausted, RateLimited
+from genguard.errors import BulkheadFull, ConfigError, RateLimited
 from genguard.layers.rate_limit import RateLimitLayer
 from genguard.model import Call, GenerationResult, Image, RateLimitInfo
 from genguard.observe import RecordingObserver
@@ -97,7 +97,8 @@ async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
         ({"requests": "1/s", "key": ""}, "key"),
         ({"requests": "1/s", "max_pause": 0}, "max_pause"),
         ({"requests": "1/s", "burst": True}, "burst"),
-        ({}, "rate_limit"),
+        ({"adapt": False}, "rate_limit"),
+        ({"quota_cooloff": 0}, "quota_cooloff"),
     ],
 )
 def test_bad_config_names_the_field(options: dict[str, Any], field: str) -> None:
@@ -311,6 +312,13 @@ async def test_a_pause_that_pushes_a_waiter_past_its_deadline_fails_it(
 # -- adaptive pause --------------------------------------------------------------------------
 
 
+def per_minute_429(hint: float) -> RateLimited:
+    """A Gemini-style 429 naming a per-minute quota: quota-shaped evidence."""
+    error = RateLimited("429", retry_after=hint, hint_source="retry-info")
+    error.quota_ids = ("GenerateRequestsPerMinutePerProjectPerModel",)
+    return error
+
+
 async def test_one_429_holds_back_every_caller_of_the_key(fake_clock: FakeClock) -> None:
     recorder = RecordingObserver()
     layer = RateLimitLayer(requests="10/s", clock=fake_clock)
@@ -320,7 +328,7 @@ async def test_one_429_holds_back_every_caller_of_the_key(fake_clock: FakeClock)
     async def next_(call: Call) -> GenerationResult:
         times.append(fake_clock.now())
         if len(times) == 3:
-            raise RateLimited("429", retry_after=2.0, hint_source="retry-info")
+            raise per_minute_429(2.0)
         return result()
 
     calls = [make_call(fake_clock, recorder) for _ in range(10)]
@@ -344,7 +352,7 @@ async def test_new_callers_wait_for_the_pause_too(fake_clock: FakeClock) -> None
     start = fake_clock.now()
 
     async def limited(call: Call) -> GenerationResult:
-        raise RateLimited("429", retry_after=3.0)
+        raise per_minute_429(3.0)
 
     with pytest.raises(RateLimited):
         await layer(make_call(fake_clock), limited)
@@ -390,7 +398,7 @@ async def test_headers_with_budget_left_do_not_pause(fake_clock: FakeClock) -> N
     [
         RateLimited("no hint"),
         RateLimited("client", retry_after=5.0, scope="client", status=None),
-        QuotaExhausted("billing", retry_after=5.0),
+        RateLimited("a random 429: the retry layer delays that call alone", retry_after=5.0),
     ],
 )
 async def test_no_pause_without_a_server_hint(fake_clock: FakeClock, error: Exception) -> None:
@@ -415,14 +423,15 @@ async def test_an_absurd_hint_is_clamped(fake_clock: FakeClock) -> None:
     start = fake_clock.now()
 
     async def limited(call: Call) -> GenerationResult:
-        raise RateLimited("cloudflare", retry_after=7200.0)
+        raise per_minute_429(7200.0)
 
     with pytest.raises(RateLimited):
         await layer(make_call(fake_clock, recorder), limited)
     downstream = Recorder(fake_clock)
     await layer(make_call(fake_clock), downstream)
     assert downstream.times[0] - start == pytest.approx(10.0)
-    assert recorder.of("notice")[0]["event"] == "rate_limit_pause_clamped"
+    events = [n["event"] for n in recorder.of("notice")]
+    assert events == ["rate_limit_learned", "rate_limit_pause_clamped"]
 
 
 # -- cancellation -----------------------------------------------------------------------------

@@ -425,10 +425,27 @@ async def test_open_circuit_is_waited_out_when_retry_at_fits_the_deadline() -> N
     assert rec.of("retry_scheduled")[0]["hint_source"] == "circuit-breaker"
 
 
+async def test_breaker_refusals_do_not_use_up_attempts_while_a_deadline_bounds_them() -> None:
+    clock = FakeClock(start=0.0)
+    script = Script(circuit_open_until(5), circuit_open_until(5), circuit_open_until(5), None)
+    client = make(script, clock=clock, deadline=30, attempts=1)
+    result = await client.generate("x")
+    assert script.count == 4 and result is not None
+    assert 15 <= clock.now() <= 30  # waited out three refusals, then its one real attempt
+
+
+async def test_without_a_deadline_a_refusal_uses_up_an_attempt() -> None:
+    clock = FakeClock(start=0.0)
+    script = Script(circuit_open_until(8), None)
+    with pytest.raises(CircuitOpen):
+        await make(script, clock=clock, deadline=None, attempts=1).generate("x")
+    assert script.count == 1 and clock.now() == 0.0
+
+
 @pytest.mark.parametrize(
     ("offset", "deadline", "attempts"),
-    [(40, 30, 4), (8, 30, 1), (90, None, 4)],
-    ids=["past-deadline", "no-attempts-left", "beyond-max-retry-after"],
+    [(40, 30, 4), (90, None, 4)],
+    ids=["past-deadline", "beyond-max-retry-after"],
 )
 async def test_open_circuit_is_raised_at_once_when_it_cannot_be_waited_out(
     offset: float, deadline: float | None, attempts: int

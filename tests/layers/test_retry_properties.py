@@ -21,7 +21,7 @@ from genguard.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from genguard.layers.retry import Backoff, RetryLayer, hint_upper_bound
+from genguard.layers.retry import REFUSAL_RECHECK, Backoff, RetryLayer, hint_upper_bound
 from genguard.pipeline import Handler, Scope
 from genguard.providers.static import StaticProvider
 
@@ -136,12 +136,16 @@ def test_waits_obey_hints_and_bounds_and_the_deadline_is_never_passed(
     assert outcome is None or isinstance(outcome, GenGuardError), repr(outcome)
 
     attempts = len(player.starts)
-    assert 1 <= attempts <= layer.attempts
+    # With a deadline, a breaker refusal (nothing sent) does not use up an attempt.
+    kinds = [plan[min(i + 1, len(plan)) - 1].kind for i in range(attempts)]
+    sent = attempts if deadline is None else sum(kind != "circuit" for kind in kinds)
+    assert attempts >= 1 and sent <= layer.attempts
     if deadline is not None:
         assert clock.now() <= deadline + 1e-9
         assert all(start < deadline for start in player.starts)
         if isinstance(outcome, DeadlineExceeded):
-            assert outcome.attempts == attempts
+            # the deadline may cut a refusal short while it is being made
+            assert outcome.attempts in (sent, sent + 1)
 
     delays = [event["delay"] for event in rec.of("retry_scheduled")]
     assert len(delays) == attempts - 1
@@ -150,9 +154,14 @@ def test_waits_obey_hints_and_bounds_and_the_deadline_is_never_passed(
         # the gap between one attempt's end and the next's start is exactly the wait chosen
         assert math.isclose(player.starts[index + 1] - player.ends[index], delay, abs_tol=1e-6)
         hint = player.hints[index]
+        refusal = kinds[index] == "circuit" and deadline is not None
+        floor = REFUSAL_RECHECK if refusal else 0.0
         if hint is not None and hint > 0:
-            assert hint <= delay <= hint_upper_bound(hint, backoff.max_delay) + 1e-9
+            upper = max(hint_upper_bound(hint, backoff.max_delay), floor)
+            assert max(hint, floor) <= delay <= upper + 1e-9
             assert hint <= layer.max_retry_after
+        elif refusal:
+            assert REFUSAL_RECHECK <= delay <= max(backoff.max_delay, REFUSAL_RECHECK) + 1e-9
         else:
             assert 0.0 <= delay <= backoff.max_delay + 1e-9
     # a hint the layer would not wait for ended the call at once, as RateLimited

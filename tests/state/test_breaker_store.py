@@ -85,7 +85,7 @@ async def test_half_open_after_reset_timeout_admits_only_the_allowed_probes() ->
     assert (await store.snapshot(KEY, policy, 5.0)).probes_in_flight == 2
 
 
-async def test_a_probe_failure_reopens_for_a_fresh_reset_timeout() -> None:
+async def test_a_probe_failure_reopens_for_twice_the_break() -> None:
     store, policy = MemoryBreakerStore(), BreakerPolicy(fail_max=1, reset_timeout=5)
     await fail_n(store, policy, 1, 0.0)
     probe = await admit(store, policy, 6.0)
@@ -94,7 +94,37 @@ async def test_a_probe_failure_reopens_for_a_fresh_reset_timeout() -> None:
         ("half_open", "open", "probe_failed")
     ]
     refused = await store.acquire(KEY, policy, 9.0)
-    assert refused.retry_after == pytest.approx(4.0)  # reopened at 8.0
+    assert refused.retry_after == pytest.approx(9.0)  # reopened at 8.0 for 2 x 5 s
+
+
+async def test_the_break_doubles_per_failed_probe_up_to_the_cap_and_resets_on_close() -> None:
+    store = MemoryBreakerStore()
+    policy = BreakerPolicy(fail_max=1, reset_timeout=5, max_reset_timeout=30)
+    await fail_n(store, policy, 1, 0.0)
+    now, breaks = 0.0, []
+    for _ in range(5):
+        breaks.append((await store.acquire(KEY, policy, now)).retry_after)
+        now += breaks[-1]
+        probe = await admit(store, policy, now)
+        await store.record(probe, "failure", policy, now)
+    assert breaks == [5.0, 10.0, 20.0, 30.0, 30.0]
+    now += 30.0
+    probe = await admit(store, policy, now)
+    await store.record(probe, "success", policy, now)  # closes: the next break is the base again
+    await fail_n(store, policy, 1, now)
+    assert (await store.acquire(KEY, policy, now)).retry_after == pytest.approx(5.0)
+
+
+async def test_the_default_policy_trips_on_a_ratio_not_on_a_run_of_failures() -> None:
+    store, policy = MemoryBreakerStore(), BreakerPolicy()
+    assert (policy.fail_max, policy.failure_ratio, policy.min_calls) == (None, 0.5, 20)
+    assert await fail_n(store, policy, 19, 0.0) == []  # 19 in a row: fewer than min_calls
+    assert await fail_n(store, policy, 1, 0.0) == ["failure_ratio"]
+
+
+def test_a_policy_with_nothing_to_trip_on_is_refused() -> None:
+    with pytest.raises(ConfigError, match="failure_ratio"):
+        BreakerPolicy(fail_max=None, failure_ratio=None)
 
 
 async def test_success_threshold_probes_close_it_and_the_counters_start_over() -> None:

@@ -360,6 +360,8 @@ def _rate_limit(
         "queue": layer.queue,
         "key": layer.key,
         "max_keys": layer.max_keys,
+        "adapt": layer.adapt,
+        "quota_cooloff": layer.quota_cooloff,
     }
     if build.clock is not None:
         options["clock"] = build.clock

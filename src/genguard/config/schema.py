@@ -266,6 +266,7 @@ FALLBACK_DEFAULT_ON: tuple[FallbackOn, ...] = (
     "rate_limited",
     "retry_budget",
     "deadline",
+    "quota_exhausted",
 )
 
 
@@ -334,14 +335,21 @@ class CircuitBreakerLayerConfig(LayerConfig):
     layer_name: ClassVar[str] = "circuit_breaker"
     doc: ClassVar[str] = "Stops calling a failing provider/model for a while."
 
-    fail_max: Int = Field(5, ge=1, description="Consecutive failures that open the breaker.")
-    reset_timeout: Duration = Field(30.0, gt=0, description="Time open before a probe.")
+    fail_max: Int | None = Field(
+        None, ge=1, description="Also open on this many consecutive failures (off if unset)."
+    )
+    reset_timeout: Duration = Field(
+        5.0, gt=0, description="Time open before a probe; doubles per failed probe."
+    )
+    max_reset_timeout: Duration = Field(
+        120.0, gt=0, description="Cap on the doubled break; back to `reset_timeout` on close."
+    )
     half_open_probes: Int = Field(1, ge=1, description="Concurrent probes when half-open.")
     success_threshold: Int = Field(1, ge=1, description="Probe successes that close it.")
     failure_ratio: Number | None = Field(
-        None, gt=0, le=1, description="Also open at this failure share of `window`."
+        0.5, gt=0, le=1, description="Open at this failure share of `window`'s attempts."
     )
-    window: Duration = Field(60.0, gt=0, description="Window for `failure_ratio`.")
+    window: Duration = Field(30.0, gt=0, description="Window for `failure_ratio`.")
     min_calls: Int = Field(20, ge=1, description="Calls in `window` before the ratio counts.")
     count_rate_limited: bool = Field(False, description="Count 429s as failures.")
     max_keys: Int = Field(10000, ge=1, description="Partitions tracked.")
@@ -365,10 +373,17 @@ class RateLimitLayerConfig(LayerConfig):
         description="Partition: `provider/model`, or a request metadata field (e.g. `tenant`).",
     )
     max_keys: Int = Field(10000, ge=1, description="Partitions kept (least recent evicted).")
+    adapt: bool = Field(
+        True, description="Learn the request rate from quota-shaped 429s (`requests` caps it)."
+    )
+    quota_cooloff: Duration = Field(
+        300.0, gt=0, description="How long a key refuses after a billing quota ran out."
+    )
 
     @model_validator(mode="after")
     def _something_to_limit(self) -> RateLimitLayerConfig:
-        if (self.requests, self.images, self.tokens, self.concurrency) == (None,) * 4:
+        nothing = (self.requests, self.images, self.tokens, self.concurrency) == (None,) * 4
+        if nothing and not self.adapt:
             raise ValueError("set at least one of requests, images, tokens, concurrency")
         if self.queue is not None and self.concurrency is None:
             raise ValueError("queue needs concurrency")

@@ -18,14 +18,7 @@ from __future__ import annotations
 import asyncio
 
 from ..clock import Clock, SystemClock
-from ..errors import (
-    AttemptTimeout,
-    CircuitOpen,
-    ProviderError,
-    ProviderUnavailable,
-    RateLimited,
-    ResponseError,
-)
+from ..errors import CircuitOpen, GenGuardError, RateLimited
 from ..model import Call, GenerationResult
 from ..pipeline import Handler, Scope
 from ..state.breaker import (
@@ -42,34 +35,41 @@ from ..state.breaker import (
 def classify(error: BaseException | None, *, count_rate_limited: bool = False) -> Outcome:
     """What an attempt's outcome says about the backend's health.
 
-    Failures: ``ProviderUnavailable``, ``AttemptTimeout``, any provider error or
-    malformed response with a 5xx status, and raw connection errors. A server
-    ``RateLimited`` is a failure only with ``count_rate_limited``; the client's
-    own limiter (``scope="client"``) never is. Everything else (``ContentBlocked``,
-    ``BadRequest``, ``AuthenticationError``, ``QuotaExhausted``,
+    The error decides (its ``breaker_failure`` fact, set where it is made: 5xx,
+    connection failures, attempt timeouts); raw connection errors count too. A
+    server ``RateLimited`` is a failure only with ``count_rate_limited``; the
+    client's own limiter (``scope="client"``) never is. Everything else
+    (``ContentBlocked``, ``BadRequest``, ``AuthenticationError``, ``QuotaExhausted``,
     ``DeadlineExceeded``, cancellation, unknown exceptions) is ``ignored``.
     """
     if error is None:
         return "success"
-    if isinstance(error, ProviderUnavailable | AttemptTimeout | ConnectionError):
-        return "failure"
-    if isinstance(error, RateLimited):
-        return "failure" if count_rate_limited and error.scope == "server" else "ignored"
-    if isinstance(error, ProviderError | ResponseError):
-        status = error.status
-        return "failure" if status is not None and 500 <= status <= 599 else "ignored"
-    return "ignored"
+    if isinstance(error, GenGuardError):
+        if error.breaker_failure:
+            return "failure"
+        if count_rate_limited and isinstance(error, RateLimited) and error.scope == "server":
+            return "failure"
+        return "ignored"
+    return "failure" if isinstance(error, ConnectionError) else "ignored"
+
+
+#: A caller refused while the half-open probes are out tries again after this share of
+#: the base break (0.5 s by default): the probe's answer is usually that close.
+HALF_OPEN_RECHECK = 0.1
 
 
 class CircuitBreakerLayer:
     """One breaker per partition key, state in a ``BreakerStore`` (memory by default).
 
-    Trips on ``fail_max`` consecutive failures, or, with ``failure_ratio`` set,
-    when at least that share of the last ``window`` seconds' calls failed (once
-    there were ``min_calls``). Stays open ``reset_timeout`` seconds, then admits
-    at most ``half_open_probes`` attempts at a time; ``success_threshold``
-    probe successes close it, one probe failure re-opens it. Refused attempts
-    raise ``CircuitOpen(key, retry_at)`` with ``retry_at`` on the layer's clock.
+    Trips when at least ``failure_ratio`` of the last ``window`` seconds' attempts
+    failed, once there were ``min_calls`` of them; with ``fail_max`` set, also on
+    that many consecutive failures. Stays open ``reset_timeout`` seconds, doubled
+    after each failed probe up to ``max_reset_timeout``, then admits at most
+    ``half_open_probes`` attempts at a time; ``success_threshold`` probe successes
+    close it (and reset the break), one probe failure re-opens it. Refused
+    attempts raise ``CircuitOpen(key, retry_at)`` with ``retry_at`` on the layer's
+    clock. Every default is a production default; ``docs/circuit-breaker.md``
+    says why each.
     """
 
     scope: Scope = "attempt"
@@ -77,12 +77,13 @@ class CircuitBreakerLayer:
     def __init__(
         self,
         *,
-        fail_max: int = 5,
-        reset_timeout: float = 30.0,
+        fail_max: int | None = None,
+        reset_timeout: float = 5.0,
+        max_reset_timeout: float = 120.0,
         half_open_probes: int = 1,
         success_threshold: int = 1,
-        failure_ratio: float | None = None,
-        window: float = 60.0,
+        failure_ratio: float | None = 0.5,
+        window: float = 30.0,
         min_calls: int = 20,
         count_rate_limited: bool = False,
         max_keys: int = 10_000,
@@ -91,12 +92,13 @@ class CircuitBreakerLayer:
     ) -> None:
         self.policy = BreakerPolicy(
             fail_max=fail_max,
-            reset_timeout=float(reset_timeout),
+            reset_timeout=_seconds(reset_timeout),
             half_open_probes=half_open_probes,
             success_threshold=success_threshold,
             failure_ratio=failure_ratio,
-            window=float(window),
+            window=_seconds(window),
             min_calls=min_calls,
+            max_reset_timeout=_seconds(max_reset_timeout),
         )
         self.count_rate_limited = bool(count_rate_limited)
         self._owns_store = store is None
@@ -116,11 +118,16 @@ class CircuitBreakerLayer:
         permit = admission.permit
         if permit is None:
             now = clock.now()
-            detail = "open" if admission.state == "open" else "half-open, probes in flight"
+            wait = admission.retry_after
+            if admission.state == "open":
+                detail = "open"
+            else:
+                detail = "half-open, probes in flight"
+                wait = max(wait, HALF_OPEN_RECHECK * policy.reset_timeout)
             raise CircuitOpen(
-                f"circuit for {key} is {detail}; retry in {admission.retry_after:.3g}s",
+                f"circuit for {key} is {detail}; retry in {wait:.3g}s",
                 key=key,
-                retry_at=now + admission.retry_after,
+                retry_at=now + wait,
             )
         try:
             result = await next(call)
@@ -177,11 +184,22 @@ class CircuitBreakerLayer:
 
     def __repr__(self) -> str:
         p = self.policy
-        ratio = "" if p.failure_ratio is None else f", failure_ratio={p.failure_ratio:g}"
+        trips = [] if p.failure_ratio is None else [f"failure_ratio={p.failure_ratio:g}"]
+        if p.failure_ratio is not None:
+            trips += [f"window={p.window:g}", f"min_calls={p.min_calls}"]
+        if p.fail_max is not None:
+            trips.append(f"fail_max={p.fail_max}")
         return (
-            f"CircuitBreakerLayer(fail_max={p.fail_max}, reset_timeout={p.reset_timeout:g}, "
-            f"half_open_probes={p.half_open_probes}{ratio})"
+            f"CircuitBreakerLayer({', '.join(trips)}, reset_timeout={p.reset_timeout:g}, "
+            f"max_reset_timeout={p.max_reset_timeout:g}, half_open_probes={p.half_open_probes})"
         )
 
 
-__all__ = ["CircuitBreakerLayer", "classify"]
+def _seconds(value: object) -> float:
+    """A float of seconds; anything else is left to ``BreakerPolicy`` to reject clearly."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value  # type: ignore[return-value]
+
+
+__all__ = ["HALF_OPEN_RECHECK", "CircuitBreakerLayer", "classify"]

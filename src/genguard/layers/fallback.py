@@ -51,7 +51,8 @@ ROUTE_NAMES: dict[str, type[Exception]] = {
 }
 
 #: The default: the primary is open, down, or retries ran out (their last error is one of
-#: these), or the deadline cut it short with time still left for another stack.
+#: these), the deadline cut it short with time still left for another stack, or its
+#: quota is spent (another provider's quota is not).
 DEFAULT_ON: tuple[str, ...] = (
     "circuit_open",
     "unavailable",
@@ -59,6 +60,7 @@ DEFAULT_ON: tuple[str, ...] = (
     "rate_limited",
     "retry_budget",
     "deadline",
+    "quota_exhausted",
 )
 
 

@@ -1,16 +1,22 @@
 """Client-side rate limit and concurrency cap, per partition key, adaptive to 429s.
 
-Keeps a service inside its provider quota instead of learning the quota from
-429s. Per attempt (retries pay for a permit too), in this order:
+Keeps a service inside its provider quota, learning the quota when it is not
+told. Per attempt (retries pay for a permit too), in this order:
 
-1. the concurrency cap (bulkhead): at most ``concurrency`` attempts in flight
+1. a key whose quota is spent (``QuotaExhausted`` for a per-day or billing
+   quota) refuses at once, locally, until the quota resets;
+2. the concurrency cap (bulkhead): at most ``concurrency`` attempts in flight
    per key, a FIFO wait queue of at most ``queue``, ``BulkheadFull`` beyond;
-2. the rate: one booking in the ``LimiterBackend`` for every configured limit
-   (1 request, ``n`` images, ``token_estimate`` tokens), FIFO whatever the weight,
-   failing fast with ``RateLimited(scope="client")`` when the slot lies past the
-   call's deadline;
-3. the attempt; a server 429 with a hint, or ``x-ratelimit-remaining-*: 0``
-   with a reset, pauses the key for every caller until the reset.
+3. the rate: one booking in the ``LimiterBackend`` for every limit (1 request,
+   ``n`` images, ``token_estimate`` tokens), FIFO whatever the weight, failing
+   fast with ``RateLimited(scope="client")`` when the slot lies past the call's
+   deadline. The request rate is learned (AIMD, see ``genguard.state.adaptive``):
+   none until the server throttles, then cut on each throttle and raised on
+   success; a configured ``requests`` rate is a ceiling adaptation only lowers;
+4. the attempt. A server 429 is answered by the retry layer for that call
+   alone. Only quota-shaped evidence (Gemini ``QuotaFailure`` naming a
+   per-minute quota, OpenAI ``x-ratelimit-remaining-*: 0``, or 429s from many
+   calls in a short window) pauses the key for every caller and cuts its rate.
 
 The concurrency slot is taken first so a permit is never held by a caller that
 cannot send: a caller admitted by the rate limiter sends at once.
@@ -27,10 +33,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..clock import Clock
-from ..errors import BulkheadFull, ConfigError, RateLimited
+from ..errors import BulkheadFull, ConfigError, QuotaExhausted, RateLimited
 from ..model import Call, GenerationResult, RateLimitInfo
 from ..pipeline import Handler, Scope
-from ..state.limiter import Demand, Limit, LimiterBackend, MemoryLimiterBackend, Reservation
+from ..state.adaptive import (
+    AdaptiveRate,
+    QuotaLedger,
+    Spent,
+    ThrottleWindow,
+    seconds_to_pacific_midnight,
+)
+from ..state.limiter import (
+    EPSILON,
+    Demand,
+    Limit,
+    LimiterBackend,
+    MemoryLimiterBackend,
+    Reservation,
+)
 
 KeyFunc = Callable[[Call], str]
 
@@ -38,6 +58,12 @@ KeyFunc = Callable[[Call], str]
 DEFAULT_QUEUE = 1000
 #: Longest pause a server hint can impose on a key (an absurd Retry-After is clamped).
 DEFAULT_MAX_PAUSE = 60.0
+#: How often a caller pacing at a learned rate re-reads it while waiting.
+PACE_RECHECK = 0.25
+#: How long a key refuses locally after a billing quota ran out (OpenAI
+#: ``insufficient_quota``): long enough that a fleet stops sending, short enough that
+#: a topped-up account is used again within minutes.
+DEFAULT_QUOTA_COOLOFF = 300.0
 #: A slot closer than this to the call's deadline is refused when booking: admitted
 #: with no time left the attempt is useless, and a caller woken a little late would
 #: then give up its slot mid-queue, leaving it unused.
@@ -200,6 +226,53 @@ class _Gate:
         self.waiters: deque[asyncio.Future[None]] = deque()
 
 
+class _Pace:
+    """A key's learned-rate pacing: when it last sent, and the FIFO line to send next."""
+
+    __slots__ = ("last", "lock")
+
+    def __init__(self) -> None:
+        self.last = -math.inf
+        self.lock = asyncio.Lock()
+
+
+async def _acquire(lock: asyncio.Lock, call: Call, clock: Clock, key: str) -> None:
+    """Take ``lock`` (FIFO), giving up with ``RateLimited`` when the call's deadline passes."""
+    remaining = call.remaining()
+    if remaining is None:
+        await lock.acquire()
+        return
+    if not lock.locked():
+        await lock.acquire()
+        return
+    loop = asyncio.get_running_loop()
+    taking = loop.create_task(lock.acquire())
+    timer = loop.create_task(clock.sleep(max(0.0, remaining)))
+    try:
+        await asyncio.wait((taking, timer), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        timer.cancel()
+        if taking.done() and not taking.cancelled():
+            lock.release()
+        else:
+            taking.cancel()
+        raise
+    timer.cancel()
+    if taking.done() and not taking.cancelled():
+        return
+    taking.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await taking
+    if taking.done() and not taking.cancelled() and taking.exception() is None:
+        return  # it was granted just as the deadline fired: use it
+    raise RateLimited(
+        f"client rate limit on {key}: no turn before the call's deadline",
+        retry_after=remaining,
+        scope="client",
+        status=None,
+    )
+
+
 class RateLimitLayer:
     """Rate limits and a concurrency cap per partition key (config key ``rate_limit``).
 
@@ -209,7 +282,10 @@ class RateLimitLayer:
     at once after idling) defaults to none: admissions are spaced evenly.
     ``concurrency`` caps attempts in flight per key, ``queue`` bounds its waiters
     (default ``DEFAULT_QUEUE``). ``key`` partitions (see ``key_function``).
-    ``max_pause`` caps how long one server hint can hold a key.
+    ``adapt`` (default on) learns the request rate from quota-shaped 429s;
+    ``requests`` is then a ceiling. ``max_pause`` caps how long one server hint
+    can hold a key; ``quota_cooloff`` is how long a key refuses after a billing
+    quota ran out (a Gemini per-day quota refuses until midnight Pacific time).
     """
 
     scope: Scope = "attempt"
@@ -228,6 +304,8 @@ class RateLimitLayer:
         backend: LimiterBackend | None = None,
         clock: Clock | None = None,
         max_pause: float = DEFAULT_MAX_PAUSE,
+        adapt: bool = True,
+        quota_cooloff: float = DEFAULT_QUOTA_COOLOFF,
     ) -> None:
         self.requests = None if requests is None else Rate.parse(requests, "requests")
         self.images = None if images is None else Rate.parse(images, "images")
@@ -238,9 +316,14 @@ class RateLimitLayer:
         _check_int("max_keys", max_keys, minimum=1)
         if not (_finite_number(max_pause) and max_pause > 0):
             raise ConfigError("max_pause", f"must be > 0 seconds, got {max_pause!r}")
+        if not (_finite_number(quota_cooloff) and quota_cooloff > 0):
+            raise ConfigError("quota_cooloff", f"must be > 0 seconds, got {quota_cooloff!r}")
+        if not isinstance(adapt, bool):
+            raise ConfigError("adapt", f"must be true or false, got {adapt!r}")
         if queue is not None and concurrency is None:
             raise ConfigError("queue", "needs concurrency")
-        if (self.requests, self.images, self.tokens, concurrency) == (None, None, None, None):
+        nothing = (self.requests, self.images, self.tokens, concurrency) == (None,) * 4
+        if nothing and not adapt:
             raise ConfigError(
                 "rate_limit", "set at least one of requests, images, tokens, concurrency"
             )
@@ -250,24 +333,35 @@ class RateLimitLayer:
         self.key = key
         self.max_keys = max_keys
         self.max_pause = float(max_pause)
+        self.adapt = adapt
+        self.quota_cooloff = float(quota_cooloff)
         self._key_of = key_function(key)
         self._backend = backend
         self._owns_backend = backend is None
         self._clock = clock
         self._gates: dict[str, _Gate] = {}
-        capacity = float(burst or 1)
+        self._capacity = float(burst or 1)
         self._request_limit = (
-            None if self.requests is None else Limit("requests", self.requests.per_second, capacity)
+            None
+            if self.requests is None
+            else Limit("requests", self.requests.per_second, self._capacity)
         )
         self._image_limit = (
-            None if self.images is None else Limit("images", self.images.per_second, capacity)
+            None if self.images is None else Limit("images", self.images.per_second, self._capacity)
         )
         self._token_limit = (
             None if self.tokens is None else Limit("tokens", self.tokens.per_second, 1.0)
         )
-        self._has_rates = (
+        self._fixed_rates = (
             self.requests is not None or self.images is not None or (self.tokens is not None)
         )
+        self._learned = AdaptiveRate(
+            ceiling=None if self.requests is None else self.requests.per_second,
+            max_keys=max_keys,
+        )
+        self._throttles = ThrottleWindow(max_keys=max_keys)
+        self._ledger = QuotaLedger(max_keys=max_keys)
+        self._paces: dict[str, _Pace] = {}
 
     @property
     def backend(self) -> LimiterBackend | None:
@@ -277,6 +371,9 @@ class RateLimitLayer:
     async def __call__(self, call: Call, next: Handler) -> GenerationResult:
         key = self._key_of(call)
         clock = self._clock or call.clock
+        spent = self._ledger.spent(key, clock.now())
+        if spent is not None:
+            raise _refused(key, spent, clock.now())
         if self.concurrency is None:
             return await self._limited(call, next, key, clock)
         await self._enter(call, key, clock)
@@ -285,19 +382,34 @@ class RateLimitLayer:
         finally:
             self._leave(key)
 
+    def learned_rate(self, key: str) -> float | None:
+        """The request rate enforced on ``key`` now (learned or configured), per second."""
+        if not self.adapt:
+            return None if self.requests is None else self.requests.per_second
+        return self._learned.rate(key)
+
     async def _limited(self, call: Call, next: Handler, key: str, clock: Clock) -> GenerationResult:
-        backend = self._backend
-        if self._has_rates:
-            if backend is None:
-                backend = self._backend = MemoryLimiterBackend(clock=clock, max_keys=self.max_keys)
-            await self._admit(call, key, backend, clock)
+        demands = self.demands(call)
+        waited = False
+        if demands or self._backend is not None:  # a backend may hold a pause
+            backend = self._backend_for(clock)
+            waited = await self._admit(call, key, backend, clock, demands)
+        if self.adapt and self._learned.learned(key) is not None:
+            waited = await self._pace(call, key, clock) or waited
         sent_at = clock.now()
         try:
             result = await next(call)
         except RateLimited as error:
             if error.scope == "server":
-                await self._pause_for_error(call, key, error)
+                await self._server_throttled(call, key, error, clock, sent_at)
             raise
+        except QuotaExhausted as error:
+            if not error.local:
+                await self._quota_spent(call, key, error, clock)
+            raise
+        if self.adapt:
+            self._throttles.add(key, clock.now(), False)
+            self._learned.succeeded(key, clock.now(), waited)
         info = result.rate_limit
         if info is not None:
             # The server measured the reset when the request arrived, not when the
@@ -305,6 +417,12 @@ class RateLimitLayer:
             elapsed = clock.now() - sent_at
             await self._pause_for_headers(call, key, info, "x-ratelimit-reset", elapsed)
         return result
+
+    def _backend_for(self, clock: Clock) -> LimiterBackend:
+        backend = self._backend
+        if backend is None:
+            backend = self._backend = MemoryLimiterBackend(clock=clock, max_keys=self.max_keys)
+        return backend
 
     # -- the rate ---------------------------------------------------------------------------------
     def demands(self, call: Call) -> tuple[Demand, ...]:
@@ -318,14 +436,58 @@ class RateLimitLayer:
             out.append(Demand(self._token_limit, float(call.request.token_estimate or 0)))
         return tuple(out)
 
-    async def _admit(self, call: Call, key: str, backend: LimiterBackend, clock: Clock) -> None:
+    async def _pace(self, call: Call, key: str, clock: Clock) -> bool:
+        """Space this key's sends at its learned rate; True when that made it wait.
+
+        One caller at a time (FIFO) waits for ``1 / rate`` after the previous send,
+        re-reading the rate at least every ``PACE_RECHECK`` seconds, so a rate that
+        grows or is cut while callers wait takes effect at once (bookings made in
+        advance at an old rate could not follow it).
+        """
+        pace = self._paces.get(key)
+        if pace is None:
+            if len(self._paces) >= self.max_keys:
+                self._paces.pop(next(iter(self._paces)))
+            pace = self._paces[key] = _Pace()
+        started = clock.now()
+        await _acquire(pace.lock, call, clock, key)
+        waited = False
+        try:
+            while True:
+                rate = self._learned.learned(key)
+                if rate is None:
+                    break
+                wait = pace.last + 1.0 / rate - clock.now()
+                if wait <= EPSILON:
+                    break
+                remaining = call.remaining()
+                if remaining is not None and wait > remaining - DEADLINE_HEADROOM:
+                    raise self._too_late(key, wait, "rate")
+                waited = True
+                await clock.sleep(min(wait, PACE_RECHECK))
+            pace.last = clock.now()
+        finally:
+            pace.lock.release()
+        if waited or clock.now() > started:
+            call.observer.limiter_waited(call, key, clock.now() - started, "learned-rate")
+        return waited
+
+    async def _admit(
+        self,
+        call: Call,
+        key: str,
+        backend: LimiterBackend,
+        clock: Clock,
+        demands: tuple[Demand, ...],
+    ) -> bool:
+        """Wait for this attempt's slot; True when the rate held it back at all."""
         remaining = call.remaining()
         max_wait = None if remaining is None else max(0.0, remaining - DEADLINE_HEADROOM)
-        booking = await backend.reserve(key, self.demands(call), max_wait=max_wait)
+        booking = await backend.reserve(key, demands, max_wait=max_wait)
         if not booking.granted:
             raise self._too_late(key, booking.wait, booking.reason)
         if booking.wait <= 0:
-            return
+            return False
         reason: str = booking.reason
         started = clock.now()
         try:
@@ -344,9 +506,13 @@ class RateLimitLayer:
             call.observer.limiter_waited(call, key, clock.now() - started, reason)
             raise
         call.observer.limiter_waited(call, key, clock.now() - started, reason)
+        return True
 
-    @staticmethod
-    def _too_late(key: str, wait: float, reason: str) -> RateLimited:
+    def _too_late(self, key: str, wait: float, reason: str) -> RateLimited | QuotaExhausted:
+        if reason == "paused" and wait > self.max_pause:
+            # Only a spent quota pauses a key longer than max_pause (possibly from
+            # another replica sharing the backend): refuse as that, at once.
+            return _refused(key, Spent(wait, "another replica found it spent"), 0.0)
         why = "the key is paused" if reason == "paused" else "the rate limit"
         return RateLimited(
             f"client rate limit on {key}: the next slot is {wait:.3f}s away ({why}), "
@@ -356,12 +522,50 @@ class RateLimitLayer:
             status=None,
         )
 
-    # -- adaptive pause -----------------------------------------------------------------------
-    async def _pause_for_error(self, call: Call, key: str, error: RateLimited) -> None:
+    # -- what the server said -----------------------------------------------------------------
+    async def _server_throttled(
+        self, call: Call, key: str, error: RateLimited, clock: Clock, sent_at: float
+    ) -> None:
+        """A server 429: pause and slow the key only when it is quota-shaped."""
+        now = clock.now()
+        if self.adapt:
+            self._throttles.add(key, now, True)
+        evidence = _quota_evidence(error)
+        if evidence is None and self.adapt:
+            if self._throttles.storm(key):
+                evidence = "429-storm"
+            elif self._learned.learned(key) is not None:
+                # Once the key was found rate-limited, a 429 while pacing at the
+                # learned rate says that rate is too high.
+                evidence = "429-at-learned-rate"
+        if evidence is None:
+            return  # a lone 429: the retry layer delays this call alone
+        if self.adapt:
+            observed = self._throttles.sent_last_second(key, now)
+            rate = self._learned.throttled(key, now, sent_at, observed)
+            if rate is not None:
+                call.observer.notice(
+                    call, "rate_limit_learned", limiter_key=key, rate=rate, evidence=evidence
+                )
         if error.retry_after is not None and error.retry_after > 0:
             await self._pause(call, key, error.retry_after, error.hint_source or "retry-after")
         elif error.rate_limit is not None:
             await self._pause_for_headers(call, key, error.rate_limit, "x-ratelimit-reset")
+
+    async def _quota_spent(self, call: Call, key: str, error: QuotaExhausted, clock: Clock) -> None:
+        """A per-day or billing quota ran out: refuse the key locally until it resets."""
+        if any("perday" in q.replace("_", "").replace("-", "").lower() for q in error.quota_ids):
+            seconds = seconds_to_pacific_midnight(clock.wall())
+            why = "the per-day quota is spent (resets at midnight Pacific time)"
+        else:
+            seconds = self.quota_cooloff
+            why = "the quota is spent"
+        now = clock.now()
+        self._ledger.spend(key, Spent(now + seconds, why, error.code, error.provider))
+        call.observer.notice(call, "quota_spent", limiter_key=key, seconds=seconds)
+        backend = self._backend
+        if backend is not None:  # a shared backend tells the rest of the fleet
+            await backend.pause(key, seconds)
 
     async def _pause_for_headers(
         self, call: Call, key: str, info: RateLimitInfo, source: str, elapsed: float = 0.0
@@ -376,7 +580,9 @@ class RateLimitLayer:
             await self._pause(call, key, seconds, source)
 
     async def _pause(self, call: Call, key: str, seconds: float, source: str) -> None:
-        if not self._has_rates or not math.isfinite(seconds):
+        if not math.isfinite(seconds):
+            return
+        if not (self._fixed_rates or self.adapt):
             return
         if seconds > self.max_pause:
             call.observer.notice(
@@ -387,9 +593,7 @@ class RateLimitLayer:
                 max_pause=self.max_pause,
             )
             seconds = self.max_pause
-        backend = self._backend
-        if backend is None:  # pragma: no cover - created before the first attempt
-            return
+        backend = self._backend_for(self._clock or call.clock)
         await backend.pause(key, seconds)
         call.observer.limiter_paused(call, key, seconds, source)
 
@@ -488,6 +692,30 @@ class RateLimitLayer:
         return f"RateLimitLayer({', '.join(fields)})"
 
 
+def _quota_evidence(error: RateLimited) -> str | None:
+    """Why a 429 says the key's quota (not luck) is the limit, or None."""
+    for quota in error.quota_ids:
+        if "perminute" in quota.replace("_", "").replace("-", "").lower():
+            return "quota-per-minute"
+    info = error.rate_limit
+    if info is not None and (info.remaining_requests == 0 or info.remaining_tokens == 0):
+        return "x-ratelimit-remaining"
+    return None
+
+
+def _refused(key: str, spent: Spent, now: float) -> QuotaExhausted:
+    """The local refusal of a key whose quota is spent: nothing is sent."""
+    left = max(0.0, spent.until - now)
+    error = QuotaExhausted(
+        f"quota for {key} is spent ({spent.why}); refusing locally for {left:.0f}s more",
+        code=spent.code,
+        retry_after=left,
+        provider=spent.provider,
+    )
+    error.local = True
+    return error
+
+
 def _check_int(field: str, value: object, *, minimum: int) -> None:
     if value is None:
         return
@@ -501,6 +729,7 @@ __all__ = [
     "DEADLINE_HEADROOM",
     "DEFAULT_MAX_PAUSE",
     "DEFAULT_QUEUE",
+    "DEFAULT_QUOTA_COOLOFF",
     "KeyFunc",
     "Rate",
     "RateLimitLayer",

@@ -54,6 +54,9 @@ JITTERS: tuple[str, ...] = get_args(Jitter)
 HINT_SPREAD = 0.1
 #: ... and never more than this many seconds.
 HINT_SPREAD_MAX = 1.0
+#: The shortest wait before asking an open breaker again, whatever its ``retry_at`` says
+#: (a store answering "now" must not make a waiting call spin).
+REFUSAL_RECHECK = 0.05
 #: Statuses that mean "try again" whatever error class a provider mapped them to.
 RETRY_STATUSES = frozenset({408, 409})
 #: Never retried by default: retrying cannot change the answer, or must not.
@@ -210,6 +213,7 @@ class RetryLayer:
         last_error: BaseException | None = None
         previous_delay: float | None = None
         noticed: set[str] = set()
+        refused = 0
         while True:
             remaining = call.remaining()
             if remaining is not None and remaining <= 0:
@@ -232,7 +236,14 @@ class RetryLayer:
             except Exception as exc:
                 error: Exception = exc
             last_error = error
-            delay = self._plan(call, error, made, previous_delay, noticed)
+            if isinstance(error, CircuitOpen) and call.deadline is not None:
+                # A refusal sent nothing upstream: it does not use up an attempt. The
+                # deadline bounds how long the call keeps waiting for the breaker.
+                made -= 1
+                refused += 1
+                delay = self._plan(call, error, max(made, 1), previous_delay, noticed, refused)
+            else:
+                delay = self._plan(call, error, made, previous_delay, noticed)
             previous_delay = delay
             await clock.sleep(delay)
 
@@ -243,8 +254,14 @@ class RetryLayer:
         made: int,
         previous: float | None,
         noticed: set[str],
+        refused: int = 0,
     ) -> float:
-        """The wait before the next attempt, or raise the error that ends the call."""
+        """The wait before the next attempt, or raise the error that ends the call.
+
+        ``refused`` counts breaker refusals so far when they do not use up attempts
+        (the call has a deadline); the wait before re-asking is then at least the
+        breaker's ``retry_at`` and at least the backoff for that many refusals.
+        """
         observer = call.observer
         circuit = isinstance(error, CircuitOpen)
         verdict = self.retry_if(error) if self.retry_if is not None else None
@@ -258,9 +275,11 @@ class RetryLayer:
         if not self.resubmit.may_resubmit(call, error):
             observer.retry_gave_up(call, "possibly_billed")
             raise error
-        if made >= self.attempts:
+        if made >= self.attempts and not refused:
             observer.retry_gave_up(call, "attempts")
             raise error
+        if refused:
+            made = refused
 
         now = call.clock.now()
         hint, source = self._hint(call, error, now, noticed)
@@ -284,7 +303,7 @@ class RetryLayer:
             delay = self.backoff.with_hint(delay, hint, self.rng)
             if remaining is not None and delay >= remaining:
                 delay = hint  # the hint fits; the extra jitter does not
-        elif remaining is not None and delay >= remaining:
+        elif remaining is not None and delay >= remaining and not refused:
             observer.retry_gave_up(call, "deadline")
             raise DeadlineExceeded(
                 f"the next retry (in {delay:.3g}s) would start after the deadline "
@@ -292,6 +311,11 @@ class RetryLayer:
                 attempts=made,
                 last_error=error,
             ) from error
+        if refused:
+            delay = max(delay, REFUSAL_RECHECK)
+            if remaining is not None and delay >= remaining:
+                observer.retry_gave_up(call, "circuit_open")
+                raise error
 
         budget = self.budget
         # An open breaker already limits upstream load, and waiting it out sends

@@ -18,7 +18,7 @@ from ..pipeline import Handler, Scope
 class TimeoutLayer:
     scope: Scope = "attempt"
 
-    def __init__(self, attempt: float) -> None:
+    def __init__(self, attempt: float = 60.0) -> None:
         if not attempt > 0:
             raise ValueError("attempt timeout must be > 0 seconds")
         self.attempt = attempt

@@ -110,8 +110,10 @@ class GoogleStatus:
             elif kind == "QuotaFailure":
                 violations = detail.get("violations")
                 for violation in violations if isinstance(violations, list) else ():
-                    if isinstance(violation, dict) and isinstance(violation.get("quotaId"), str):
-                        quota_ids.append(violation["quotaId"])
+                    if isinstance(violation, dict) and len(quota_ids) < 16:
+                        quota = _wire.wire_token(violation.get("quotaId"), *secrets)
+                        if quota is not None:
+                            quota_ids.append(quota)
         return cls(
             message=_wire.provider_text(error.get("message"), *secrets),
             status=_wire.wire_token(error.get("status"), *secrets),
@@ -134,14 +136,18 @@ def google_error(raw: RawResponse, *, provider: str, api_key: str, now: float) -
 
     if status == 429:
         if any("PerDay" in quota for quota in rpc.quota_ids):
-            return QuotaExhausted(message, retry_after=rpc.retry_delay, **common)
+            spent = QuotaExhausted(message, retry_after=rpc.retry_delay, **common)
+            spent.quota_ids = rpc.quota_ids
+            return spent
         hint = _rate_limit_hint(rpc, header_hint)
-        return RateLimited(
+        limited = RateLimited(
             message,
             retry_after=hint.seconds if hint else None,
             hint_source=hint.source if hint else None,
             **common,
         )
+        limited.quota_ids = rpc.quota_ids
+        return limited
     if status == 400:
         if rpc.reason == "API_KEY_INVALID":
             return AuthenticationError(message, **common)

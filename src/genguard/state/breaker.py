@@ -37,31 +37,52 @@ _FROM_PYBREAKER: dict[str, BreakerState] = {
 }
 
 
+#: pybreaker needs a consecutive-failure count; this stands for "no such trigger".
+_NO_FAIL_MAX = 2**31 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class BreakerPolicy:
     """When to trip, how long to stay open, how carefully to probe.
 
     Passed with every store call, so the layer owns the policy and the store
-    only the state (a Redis script takes it as arguments).
+    only the state (a Redis script takes it as arguments). The defaults are the
+    production ones, each explained in ``docs/circuit-breaker.md``:
+
+    - trip when ``failure_ratio`` (half) of the calls of the last ``window`` (30 s)
+      failed, once there were ``min_calls`` (20) of them: a ratio over a window
+      does not trip on a handful of slow responses among many good ones, which
+      a consecutive count does at high concurrency; ``fail_max`` (consecutive
+      failures) is an extra trigger, off unless set;
+    - stay open ``reset_timeout`` (5 s) the first time, doubled after each failed
+      probe up to ``max_reset_timeout`` (2 min), back to 5 s once a probe succeeds.
     """
 
-    fail_max: int = 5
-    reset_timeout: float = 30.0
+    fail_max: int | None = None
+    reset_timeout: float = 5.0
     half_open_probes: int = 1
     success_threshold: int = 1
-    failure_ratio: float | None = None
-    window: float = 60.0
+    failure_ratio: float | None = 0.5
+    window: float = 30.0
     min_calls: int = 20
+    max_reset_timeout: float = 120.0
 
     def __post_init__(self) -> None:
         prefix = "circuit_breaker"
         for name in ("fail_max", "half_open_probes", "success_threshold", "min_calls"):
             value = getattr(self, name)
+            if name == "fail_max" and value is None:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{prefix}.{name}", f"must be an integer >= 1, got {value!r}")
-        for name in ("reset_timeout", "window"):
+        for name in ("reset_timeout", "window", "max_reset_timeout"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
                 raise ConfigError(
                     f"{prefix}.{name}", f"must be a number of seconds > 0, got {value!r}"
                 )
@@ -70,6 +91,22 @@ class BreakerPolicy:
             not isinstance(ratio, int | float) or not 0 < ratio <= 1 or isinstance(ratio, bool)
         ):
             raise ConfigError(f"{prefix}.failure_ratio", f"must be in (0, 1], got {ratio!r}")
+        if ratio is None and self.fail_max is None:
+            raise ConfigError(
+                f"{prefix}.failure_ratio", "set failure_ratio, fail_max or both: nothing would trip"
+            )
+
+    @property
+    def consecutive_limit(self) -> int:
+        """``fail_max``, or a count never reached when consecutive counting is off."""
+        return _NO_FAIL_MAX if self.fail_max is None else self.fail_max
+
+    def break_for(self, trips: int) -> float:
+        """How long the ``trips``-th consecutive opening lasts: doubled per failed probe,
+        capped at ``max_reset_timeout`` (or ``reset_timeout`` if that is longer)."""
+        exponent = min(max(0, trips - 1), 64)
+        cap = max(self.max_reset_timeout, self.reset_timeout)
+        return min(cap, self.reset_timeout * 2.0**exponent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +280,7 @@ class _Entry:
         "probes",
         "reason",
         "storage",
+        "trips",
         "window",
     )
 
@@ -251,12 +289,14 @@ class _Entry:
         self.epoch = 0
         self.probes = 0
         self.opened_at = 0.0
+        #: Openings since the breaker last closed (the break doubles with each).
+        self.trips = 0
         self.reason = "manual"
         self.pending: list[Transition] = []
         self.window: SlidingWindow | None = None
         self.storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
         self.breaker = pybreaker.CircuitBreaker(
-            fail_max=policy.fail_max,
+            fail_max=policy.consecutive_limit,
             reset_timeout=policy.reset_timeout,
             success_threshold=policy.success_threshold,
             state_storage=self.storage,
@@ -271,8 +311,8 @@ class _Entry:
     def apply(self, policy: BreakerPolicy) -> None:
         """Follow the caller's policy (pybreaker's setters; the window is rebuilt if resized)."""
         breaker = self.breaker
-        if breaker.fail_max != policy.fail_max:
-            breaker.fail_max = policy.fail_max
+        if breaker.fail_max != policy.consecutive_limit:
+            breaker.fail_max = policy.consecutive_limit
         if breaker.reset_timeout != policy.reset_timeout:
             breaker.reset_timeout = policy.reset_timeout
         if breaker.success_threshold != policy.success_threshold:
@@ -286,10 +326,12 @@ class _Entry:
         self.reason = reason
         if target == "open":
             self.opened_at = now
+            self.trips = self.trips + 1 if reason == "probe_failed" else 1
             self.breaker.open()
         elif target == "half_open":
             self.breaker.half_open()
         else:
+            self.trips = 0
             if self.window is not None:
                 self.window.clear()
             self.breaker.close()
@@ -304,7 +346,7 @@ class _Entry:
     def retry_after(self, policy: BreakerPolicy, now: float) -> float:
         if self.state != "open":
             return 0.0
-        return max(0.0, self.opened_at + policy.reset_timeout - now)
+        return max(0.0, self.opened_at + policy.break_for(self.trips) - now)
 
 
 class MemoryBreakerStore:
@@ -396,7 +438,7 @@ class MemoryBreakerStore:
             storage.reset_counter()
             return ()
         storage.increment_counter()
-        if entry.breaker.fail_counter >= policy.fail_max:
+        if entry.breaker.fail_counter >= policy.consecutive_limit:
             entry.move("open", "consecutive_failures", now)
         elif entry.window is not None and policy.failure_ratio is not None:
             calls, failures = entry.window.counts(now)

@@ -532,13 +532,14 @@ class RedisBreakerStore(_SharedStore[MemoryBreakerStore]):
             "" if self.server_time else _fmt(now),
             _fmt(self.ttl),
             _fmt(self.probe_lease),
-            str(policy.fail_max),
+            str(policy.consecutive_limit),
             _fmt(policy.reset_timeout),
             str(policy.half_open_probes),
             str(policy.success_threshold),
             "" if ratio is None else _fmt(ratio),
             _fmt(policy.window),
             str(policy.min_calls),
+            _fmt(policy.max_reset_timeout),
         ]
 
     async def acquire(self, key: str, policy: BreakerPolicy, now: float) -> Admission:

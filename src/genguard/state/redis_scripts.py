@@ -339,12 +339,12 @@ return string.format('%.17g', math.max(0, tonumber(pu) - now))
 # -- the circuit breaker (pybreaker's state machine, probe slots leased) ------------------
 #
 # KEYS[1] hash: st (closed|open|half_open), ep (epoch), fc (consecutive failures),
-#         sc (half-open successes), oa (opened at)
+#         sc (half-open successes), oa (opened at), tr (openings since the last close)
 # KEYS[2] sorted set of probe slots: token scored by lease expiry
 # KEYS[3] hash: the failure-ratio window (span, i<slot>/c<slot>/f<slot>)
 # ARGV[1] now ('' = server TIME), ARGV[2] ttl, ARGV[3] lease, ARGV[4..10] the policy:
 # fail_max, reset_timeout, half_open_probes, success_threshold, failure_ratio ('' = none),
-# window, min_calls.
+# window, min_calls; ARGV[11] max_reset_timeout (each failed probe doubles the break).
 
 _BREAKER_COMMON = """
 local KH, KP, KW = KEYS[1], KEYS[2], KEYS[3]
@@ -359,9 +359,10 @@ local RATIO = nil
 if ARGV[8] ~= '' then RATIO = tonumber(ARGV[8]) end
 local SPAN = tonumber(ARGV[9])
 local MIN_CALLS = tonumber(ARGV[10])
+local MAX_RESET = math.max(tonumber(ARGV[11]), RESET)
 local BUCKETS = 20
 
-local h = {st = 'closed', ep = 0, fc = 0, sc = 0, oa = 0}
+local h = {st = 'closed', ep = 0, fc = 0, sc = 0, oa = 0, tr = 0}
 local raw = redis.call('HGETALL', KH)
 for i = 1, #raw, 2 do
   local f, v = raw[i], raw[i + 1]
@@ -379,8 +380,10 @@ local function move(target, reason)
   h.sc = 0
   if target == 'open' then
     h.oa = now
+    if reason == 'probe_failed' then h.tr = h.tr + 1 else h.tr = 1 end
   elseif target == 'closed' then
     h.fc = 0
+    h.tr = 0
     redis.call('DEL', KW)
   end
   h.st = target
@@ -389,8 +392,9 @@ end
 
 local function save()
   if not dirty then return end
-  redis.call('HSET', KH, 'st', h.st, 'ep', h.ep, 'fc', h.fc, 'sc', h.sc, 'oa', fmt(h.oa))
-  redis.call('PEXPIRE', KH, math.ceil((TTL + RESET + LEASE) * 1000))
+  redis.call('HSET', KH, 'st', h.st, 'ep', h.ep, 'fc', h.fc, 'sc', h.sc, 'oa', fmt(h.oa),
+    'tr', h.tr)
+  redis.call('PEXPIRE', KH, math.ceil((TTL + MAX_RESET + LEASE) * 1000))
 end
 
 local function window_sync()
@@ -437,18 +441,23 @@ local function window_counts()
   return calls, fails
 end
 
+local function break_for()
+  local exponent = math.min(math.max(0, h.tr - 1), 64)
+  return math.min(MAX_RESET, RESET * 2 ^ exponent)
+end
+
 local function retry_after()
   if h.st ~= 'open' then return 0 end
-  return math.max(0, h.oa + RESET - now)
+  return math.max(0, h.oa + break_for() - now)
 end
 """
 
-# ARGV[11] probe token. -> {allowed 0|1, state, retry_after, epoch, probe 0|1, transitions...}
+# ARGV[12] probe token. -> {allowed 0|1, state, retry_after, epoch, probe 0|1, transitions...}
 BREAKER_ACQUIRE = (
     _PRELUDE
     + _BREAKER_COMMON
     + """
-local token = ARGV[11]
+local token = ARGV[12]
 local function answer(allowed, wait, probe)
   save()
   local reply = {allowed, h.st, fmt(wait), tostring(h.ep), probe}
@@ -472,12 +481,12 @@ return answer(1, 0, 0)
 """
 )
 
-# ARGV[11] epoch, ARGV[12] probe 0|1, ARGV[13] token, ARGV[14] outcome. -> transitions
+# ARGV[12] epoch, ARGV[13] probe 0|1, ARGV[14] token, ARGV[15] outcome. -> transitions
 BREAKER_RECORD = (
     _PRELUDE
     + _BREAKER_COMMON
     + """
-local epoch, probe, token, outcome = tonumber(ARGV[11]), ARGV[12] == '1', ARGV[13], ARGV[14]
+local epoch, probe, token, outcome = tonumber(ARGV[12]), ARGV[13] == '1', ARGV[14], ARGV[15]
 if h.ep ~= epoch then return {} end
 window_sync()
 if probe then

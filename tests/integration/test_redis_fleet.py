@@ -198,7 +198,13 @@ async def test_a_trip_in_one_process_stops_all_until_the_reset_timeout(
             total = sum((Counter(t) for t in tallies), Counter())
             assert total == {"failed": 1, "refused": 5}
             assert sim.requests == FAIL_MAX + 1
-            # Half-open probes are limited fleet-wide: one per reset period, whoever sends it.
+            # The failed probe doubled the break, fleet-wide: still refused after one period...
+            for w in workers:
+                await w.ask(op="advance", seconds=RESET_TIMEOUT)
+            for tally in await asyncio.gather(*(w.ask(op="call", n=1) for w in workers)):
+                assert tally == {"refused": 1}
+            assert sim.requests == FAIL_MAX + 1
+            # ...and after two, half-open probes are limited fleet-wide: one, whoever sends it.
             for w in workers:
                 await w.ask(op="advance", seconds=RESET_TIMEOUT)
             tallies = await asyncio.gather(*(w.ask(op="call", n=2) for w in workers))

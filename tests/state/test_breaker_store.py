@@ -320,12 +320,12 @@ async def test_any_interleaving_keeps_the_state_machine_honest(
         min_calls=3,
     )
     store = MemoryBreakerStore()
-    now, opened_at = 0.0, 0.0
+    now, opened_at, trips = 0.0, 0.0, 0
     state: str = "closed"
     outstanding: list[Permit] = []
 
     def follow(transitions: tuple[Transition, ...], outcome: str | None) -> None:
-        nonlocal state, opened_at
+        nonlocal state, opened_at, trips
         for t in transitions:
             assert t.old == state, (t, state)
             assert t.reason in ALLOWED[(t.old, t.new)]
@@ -336,6 +336,9 @@ async def test_any_interleaving_keeps_the_state_machine_honest(
             state = t.new
             if state == "open":
                 opened_at = now
+                trips = trips + 1 if t.reason == "probe_failed" else 1
+            elif state == "closed":
+                trips = 0
 
     for op, arg in ops:
         if op == "advance":
@@ -346,7 +349,7 @@ async def test_any_interleaving_keeps_the_state_machine_honest(
             assert admission.state == state
             if state == "open":
                 assert not admission.allowed and admission.retry_after > 0
-                assert now < opened_at + policy.reset_timeout
+                assert now < opened_at + policy.break_for(trips)  # doubled per failed probe
             if admission.permit is not None:
                 outstanding.append(admission.permit)
         elif outstanding:

@@ -19,7 +19,7 @@ from provider_support import (
 )
 
 from genguard import Client, GenerationRequest
-from genguard.errors import BadRequest
+from genguard.errors import InvalidRequest
 from genguard.model import Image, Part, Turn
 from genguard.providers.gemini import GeminiProvider, history_turn
 from genguard.providers.imagen import ImagenProvider
@@ -191,7 +191,8 @@ async def test_gemini_image_config_from_size(
     replay: ReplayServer, size: str, image_config: dict[str, str] | None
 ) -> None:
     replay.reply_fixture(GEMINI_OK)
-    provider = GeminiProvider(GEMINI_KEY, base_url=replay.base_url)
+    # imageSize is for Gemini 3 image models (the catalogue rejects it on 2.5 Flash Image)
+    provider = GeminiProvider(GEMINI_KEY, base_url=replay.base_url, model="gemini-3-pro-image")
     await _gemini(replay, provider, GenerationRequest(prompt="x", size=size, n=2))
     config = replay.requests[0].json()["generationConfig"]
     assert config.get("imageConfig") == image_config
@@ -201,8 +202,9 @@ async def test_gemini_image_config_from_size(
 async def test_gemini_bad_size_is_rejected_before_sending(replay: ReplayServer) -> None:
     replay.reply_fixture(GEMINI_OK)
     provider = GeminiProvider(GEMINI_KEY, base_url=replay.base_url)
-    with pytest.raises(BadRequest, match="size 'huge'"):
+    with pytest.raises(InvalidRequest, match="size='huge'") as info:
         await _gemini(replay, provider, GenerationRequest(prompt="x", size="huge"))
+    assert info.value.field == "size" and "WIDTHxHEIGHT" in info.value.allowed
     assert replay.requests == []
 
 
@@ -256,8 +258,9 @@ async def test_imagen_request_matches_fixture(replay: ReplayServer) -> None:
 async def test_imagen_rejects_edits_without_sending(replay: ReplayServer) -> None:
     provider = ImagenProvider(GEMINI_KEY, base_url=replay.base_url)
     async with Client(provider) as client:
-        with pytest.raises(BadRequest, match="not supported"):
+        with pytest.raises(InvalidRequest, match="does not take input images") as info:
             await client.generate(GenerationRequest(prompt="x", images=(Image(PNG),)))
+    assert info.value.field == "images"
     assert replay.requests == []
 
 

@@ -58,7 +58,7 @@ async def test_images_are_deterministic_per_prompt_and_seed(http: aiohttp.Client
 async def test_aspect_ratio_and_size_scale_to_max_side(http: aiohttp.ClientSession) -> None:
     async with Simulator(max_image_side=128) as sim:
         body = gemini_body("wide", imageConfig={"aspectRatio": "16:9", "imageSize": "2K"})
-        _, _, resp = await post_gemini(http, sim.base_url, body)
+        _, _, resp = await post_gemini(http, sim.base_url, body, model="gemini-3-pro-image")
         w, h, _ = read_png(base64.b64decode(_image_parts(resp)[0]["inlineData"]["data"]))
         assert (w, h) == (128, 72)
 
@@ -234,5 +234,6 @@ async def test_signatures_are_only_checked_for_gemini3(
     sim: Simulator, http: aiohttp.ClientSession
 ) -> None:
     fixture = json.loads((FIXTURES / "gemini_request_edit_multiturn.json").read_text())["body"]
+    del fixture["generationConfig"]["imageConfig"]["imageSize"]  # 2.5 Flash Image has none
     status, _, _ = await post_gemini(http, sim.base_url, fixture)  # 2.5 model
     assert status == 200

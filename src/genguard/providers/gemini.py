@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..catalogue.policy import CataloguePolicy
+from ..catalogue.validate import RequestValidator, today_of
 from ..errors import (
     AuthenticationError,
     BadRequest,
@@ -237,6 +239,7 @@ class GeminiProvider:
         response_modalities: Sequence[str] = ("TEXT", "IMAGE"),
         image_size: str | None = None,
         api_version: str = "v1beta",
+        catalogue: CataloguePolicy | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
@@ -253,6 +256,7 @@ class GeminiProvider:
             {"x-goog-api-key": api_key, "content-type": "application/json"}
         )
         self._urls: dict[str, str] = {}
+        self._validator = RequestValidator(self.name, catalogue)
 
     def url_for(self, model: str) -> str:
         url = self._urls.get(model)
@@ -314,6 +318,10 @@ class GeminiProvider:
         return config
 
     async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
+        defaults = {"image_size": self.image_size} if self.image_size else None
+        self._validator.check(
+            call.request, call.model, today=today_of(call.clock.wall()), defaults=defaults
+        )
         body = _wire.dumps(self.build_body(call.request))
         raw = await transport.request(
             "POST", self.url_for(call.model), headers=self._headers, body=body, provider=self.name

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..catalogue.policy import CataloguePolicy
+from ..catalogue.validate import RequestValidator, today_of
 from ..errors import BadRequest, ContentBlocked
 from ..model import Call, GenerationRequest, GenerationResult, Image, Usage
 from ..safety.categories import UNSPECIFIED
@@ -47,6 +49,7 @@ class ImagenProvider:
         include_rai_reason: bool = True,
         output_mime_type: str | None = None,
         image_size: str | None = None,
+        catalogue: CataloguePolicy | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
@@ -61,6 +64,9 @@ class ImagenProvider:
         self._headers = _wire.SecretHeaders(
             {"x-goog-api-key": api_key, "content-type": "application/json"}
         )
+        self._validator = RequestValidator(self.name, catalogue)
+        defaults = {"person_generation": person_generation, "image_size": image_size}
+        self._defaults = {k: v for k, v in defaults.items() if v is not None}
 
     def url_for(self, model: str) -> str:
         name = model.removeprefix("models/")
@@ -93,6 +99,9 @@ class ImagenProvider:
         return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
 
     async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
+        self._validator.check(
+            call.request, call.model, today=today_of(call.clock.wall()), defaults=self._defaults
+        )
         body = _wire.dumps(self.build_body(call.request))
         raw = await transport.request(
             "POST", self.url_for(call.model), headers=self._headers, body=body, provider=self.name

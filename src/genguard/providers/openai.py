@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from ..catalogue.policy import CataloguePolicy
+from ..catalogue.validate import RequestValidator, today_of
 from ..errors import (
     AuthenticationError,
     BadRequest,
@@ -200,6 +202,7 @@ class OpenAIProvider:
         quality: str | None = None,
         output_format: str | None = None,
         moderation: str | None = None,
+        catalogue: CataloguePolicy | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
@@ -222,6 +225,7 @@ class OpenAIProvider:
         self._edits_url = f"{self.base_url}/v1/images/edits"
         defaults = {"quality": quality, "output_format": output_format, "moderation": moderation}
         self._defaults = {k: v for k, v in defaults.items() if v is not None}
+        self._validator = RequestValidator(self.name, catalogue)
 
     def _params(
         self, request: GenerationRequest, model: str, skip: frozenset[str]
@@ -278,6 +282,9 @@ class OpenAIProvider:
     async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
         request = call.request
         model = call.model
+        self._validator.check(
+            request, model, today=today_of(call.clock.wall()), defaults=self._defaults
+        )
         body: bytes | aiohttp.FormData
         if request.images:
             url = self._edits_url

@@ -28,8 +28,10 @@ from ..clock import Clock, SystemClock
 from . import wire
 from .batch import BatchBackend
 from .hints import Hint, RetryAccounting, hint_of, parse_duration
+from .imagen import PREDICT, parse_predict, predict_filtered, render_success
 from .ledger import Ledger, output_tokens_per_image
 from .log import Api, RequestRecord, max_in_window
+from .models import model_error
 from .png import cached_png, colour_for, expand_tokens, png_token, scale
 from .profiles import DEFAULT_FLAG_WORDS, Profile, flagged_categories, make_profile, prompt_fraction
 from .replies import Reply
@@ -193,8 +195,10 @@ class Simulator:
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1beta/models/{model}:generateContent", self._gemini)
-        app.router.add_post("/v1beta/models/{model}:streamGenerateContent", self._gemini)
+        for version in ("v1beta", "v1"):  # google-genai 3.x calls v1 by default
+            app.router.add_post(f"/{version}/models/{{model}}:generateContent", self._gemini)
+            app.router.add_post(f"/{version}/models/{{model}}:streamGenerateContent", self._gemini)
+            app.router.add_post(f"/{version}/models/{{model}}:predict", self._imagen)
         app.router.add_post("/v1/images/generations", self._openai_generation)
         app.router.add_post("/v1/images/edits", self._openai_edit)
         app.router.add_post("/v1/moderations", self._moderations)
@@ -241,6 +245,15 @@ class Simulator:
         async def parse() -> SimRequest:
             raw = await request.read()
             return parse_gemini(request.path, model, raw, key)
+
+        return await self._handle(request, "gemini", key, model, parse)
+
+    async def _imagen(self, request: web.Request) -> web.StreamResponse:
+        model = request.match_info["model"]
+        key = request.headers.get("x-goog-api-key") or request.query.get("key") or None
+
+        async def parse() -> SimRequest:
+            return parse_predict(request.path, model, await request.read(), key)
 
         return await self._handle(request, "gemini", key, model, parse)
 
@@ -311,6 +324,11 @@ class Simulator:
         sreq.seed += self.seed
         identity = (api, key, sreq.digest)
         violation = self._accounting.check(identity, now, wall)
+        unfit = model_error(sreq)
+        if unfit is not None:
+            return self._finish(
+                request, api, now, sreq.model, sreq.prompt, sreq.body, violation, 400, unfit, {}
+            )
         reply = self._choose(sreq, now)
         try:
             return await self._render(request, sreq, reply, now, violation, identity)
@@ -515,6 +533,10 @@ class Simulator:
         return base64.urlsafe_b64encode(digest).decode("ascii")[:23]
 
     def _success(self, sreq: SimRequest) -> dict[str, Any]:
+        if sreq.options.get("method") == PREDICT:
+            w, h = scale(sreq.width, sreq.height, self.max_image_side)
+            colours = [colour_for(sreq.prompt, sreq.seed, i) for i in range(sreq.n)]
+            return render_success(sreq, w, h, colours)
         if sreq.api == "gemini":
             return self._gemini_success(sreq)
         if sreq.api == "openai":
@@ -608,6 +630,14 @@ class Simulator:
     ) -> tuple[int, Any, dict[str, str]]:
         cats = list(reply.categories) or ["violence"]
         prompt_tokens = max(1, len(sreq.prompt) // 4)
+        if sreq.options.get("method") == PREDICT:  # Imagen: RAI-filtered samples
+            w, h = scale(sreq.width, sreq.height, self.max_image_side)
+            keep = [png_token(w, h, colour_for(sreq.prompt, sreq.seed))] if sreq.n > 1 else []
+            return (
+                200,
+                predict_filtered(sreq, keep if reply.reason == "image_safety" else []),
+                headers,
+            )
         if sreq.api == "gemini":
             reason = reply.reason
             if reason not in ("image_safety", "prompt"):

@@ -38,6 +38,8 @@ class TrimReport:
 
 def _part_bytes(part: Part) -> int:
     size = len(part.text or "") + len(part.thought_signature or "")
+    if part.extra is not None:
+        size += len(json.dumps(part.extra, separators=(",", ":"), default=str))
     if part.image is not None:
         size += len(part.raw_data) if part.raw_data is not None else len(part.image.data) * 4 // 3
     return size
@@ -226,6 +228,8 @@ class Conversation:
 
 def _dump_part(part: Part, directory: Path | None, stem: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if part.extra is not None:
+        out["extra"] = dict(part.extra)
     if part.text is not None:
         out["text"] = part.text
     if part.thought:
@@ -282,6 +286,9 @@ def _load_part(raw: Any, directory: Path | None, where: str) -> Part:
         image = Image(data, mime)
     text = raw.get("text")
     signature = raw.get("thought_signature")
+    extra = raw.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise BadRequest(f"conversation JSON: {where}.extra must be an object")
     if text is not None and not isinstance(text, str):
         raise BadRequest(f"conversation JSON: {where}.text must be a string")
     if signature is not None and not isinstance(signature, str):
@@ -292,6 +299,7 @@ def _load_part(raw: Any, directory: Path | None, where: str) -> Part:
         thought=bool(raw.get("thought", False)),
         thought_signature=signature,
         raw_data=raw_data,
+        extra=extra,
     )
 
 

@@ -316,6 +316,14 @@ class BadRequest(ProviderError):
     """A 4xx that a retry cannot fix (bad field, unknown model, missing signature)."""
 
 
+class NoImageGenerated(ProviderError):
+    """The model answered without an image and without a block (Gemini ``NO_IMAGE``,
+    ``IMAGE_OTHER``, or a text-only ``STOP``): ``finish_reason`` says which.
+    Retryable when a second try can plausibly succeed."""
+
+    finish_reason: str | None = None
+
+
 class AuthenticationError(ProviderError):
     """The key is missing, invalid, or lacks permission."""
 
@@ -487,6 +495,7 @@ __all__ = [
     "InvalidRequest",
     "MalformedStreamEvent",
     "ModelRetired",
+    "NoImageGenerated",
     "PriceUnknown",
     "ProviderError",
     "ProviderUnavailable",

@@ -59,7 +59,9 @@ class Part:
 
     ``thought_signature`` is the provider's opaque string, echoed back byte for byte;
     ``raw_data`` is the base64 text of an image as received, so re-encoding can
-    never change what is sent back.
+    never change what is sent back. ``extra`` is the part's whole JSON when it
+    carries a kind genguard does not model (``fileData``, ``functionCall``,
+    ``executableCode``, ...): it is sent back verbatim, so history loses nothing.
     """
 
     text: str | None = None
@@ -67,6 +69,7 @@ class Part:
     thought: bool = False
     thought_signature: str | None = None
     raw_data: str | None = None
+    extra: Mapping[str, Any] | None = None
 
     def __repr__(self) -> str:
         shown = [f"text=<{len(self.text)} chars>"] if self.text is not None else []

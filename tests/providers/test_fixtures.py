@@ -27,7 +27,7 @@ from genguard.errors import (
     BadRequest,
     ContentBlocked,
     GenGuardError,
-    ProviderError,
+    NoImageGenerated,
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
@@ -138,7 +138,7 @@ EXPECTED: dict[str, Expect] = {
     ),
     "gemini_200_no_image.json": Expect(
         "gemini",
-        ProviderError,
+        NoImageGenerated,
         {
             "status": 200,
             "code": "NO_IMAGE",
@@ -148,7 +148,7 @@ EXPECTED: dict[str, Expect] = {
     ),
     "gemini_200_text_only_stop.json": Expect(
         "gemini",
-        ProviderError,
+        NoImageGenerated,
         {
             "status": 200,
             "code": "NO_IMAGE",

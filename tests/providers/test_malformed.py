@@ -15,6 +15,7 @@ from genguard.errors import (
     BadRequest,
     ContentBlocked,
     GenGuardError,
+    NoImageGenerated,
     ProviderError,
     ProviderUnavailable,
     QuotaExhausted,
@@ -201,7 +202,7 @@ async def test_gemini_thought_images_are_not_results(replay: ReplayServer) -> No
         },
     )
     error = await outcome("gemini", replay)
-    assert type(error) is ProviderError and error.code == "NO_IMAGE"
+    assert type(error) is NoImageGenerated and error.code == "NO_IMAGE"
 
 
 @pytest.mark.parametrize(
@@ -226,7 +227,7 @@ async def test_gemini_no_image_reasons(
         candidate["finishReason"] = reason
     replay.reply(200, {}, {"candidates": [candidate], "responseId": "r1"})
     error = await outcome("gemini", replay)
-    assert type(error) is ProviderError
+    assert isinstance(error, NoImageGenerated) and error.finish_reason == reason
     assert (error.code, error.retryable, error.status, error.request_id) == (
         code,
         retryable,

@@ -21,6 +21,7 @@ from ..errors import (
     BadRequest,
     ContentBlocked,
     GenGuardError,
+    NoImageGenerated,
     ProviderError,
     ProviderUnavailable,
     QuotaExhausted,
@@ -50,8 +51,10 @@ DEFAULT_MODEL = "gemini-2.5-flash-image"
 ASPECT_RATIOS: tuple[str, ...] = (
     "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
 )  # fmt: skip
-#: ``imageConfig.imageSize`` values (Gemini 3 image models).
-IMAGE_SIZES: tuple[str, ...] = ("1K", "2K", "4K")
+#: ``imageConfig.imageSize`` values (Gemini 3 image models; 512 on 3.1 Flash Image).
+IMAGE_SIZES: tuple[str, ...] = ("512", "1K", "2K", "4K")
+#: API versions the provider can call (google-genai 3.x uses v1 by default).
+API_VERSIONS: tuple[str, ...] = ("v1beta", "v1")
 
 #: Candidate finish reasons that mean the provider refused the output.
 BLOCK_FINISH_REASONS = frozenset(
@@ -192,6 +195,8 @@ def _blocked_harms(ratings: object) -> list[str]:
 
 def _part_json(part: Part, where: str) -> dict[str, Any]:
     """A history part as Gemini expects it, with the original base64 and signature."""
+    if part.extra is not None:
+        return dict(part.extra)
     out: dict[str, Any] = {}
     has_image = part.raw_data is not None or part.image is not None
     if part.text is not None:
@@ -245,6 +250,8 @@ class GeminiProvider:
             raise ValueError("api_key must be a non-empty string")
         if image_size is not None and image_size not in IMAGE_SIZES:
             raise ValueError(f"image_size must be one of {', '.join(IMAGE_SIZES)}")
+        if api_version not in API_VERSIONS:
+            raise ValueError(f"api_version must be one of {', '.join(API_VERSIONS)}")
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_version = api_version
@@ -267,8 +274,12 @@ class GeminiProvider:
                 self._urls[model] = url
         return url
 
-    def build_body(self, request: GenerationRequest) -> dict[str, Any]:
-        """The ``generateContent`` JSON body for ``request`` (history, new turn, config)."""
+    def build_body(self, request: GenerationRequest, model: str | None = None) -> dict[str, Any]:
+        """The ``generateContent`` JSON body for ``request`` (history, new turn, config).
+
+        ``model`` picks the aspect ratios a ``WxH`` size is mapped to (the catalogue's
+        list for that model; the common list otherwise).
+        """
         contents: list[dict[str, Any]] = [
             {
                 "role": turn.role,
@@ -286,7 +297,7 @@ class GeminiProvider:
         config: dict[str, Any] = {"responseModalities": list(self.response_modalities)}
         if request.n > 1:
             config["candidateCount"] = request.n
-        image_config = self._image_config(request)
+        image_config = self._image_config(request, model or self.model)
         if image_config:
             config["imageConfig"] = image_config
         if request.seed is not None:
@@ -294,11 +305,22 @@ class GeminiProvider:
         body: dict[str, Any] = {"contents": contents, "generationConfig": config}
         if self.safety_settings:
             body["safetySettings"] = self.safety_settings
+        tier = request.options.get("service_tier") if request.options else None
+        if tier is not None:
+            body["serviceTier"] = tier
         return body
 
-    def _image_config(self, request: GenerationRequest) -> dict[str, str]:
+    def _image_config(self, request: GenerationRequest, model: str) -> dict[str, str]:
         config: dict[str, str] = {}
-        image_size = self.image_size
+        image_size = (request.options.get("image_size") if request.options else None) or (
+            self.image_size
+        )
+        spec = self._validator.policy.catalogue.get(model)
+        ratios = (
+            spec.capabilities.aspect_ratios
+            if spec and spec.capabilities.aspect_ratios
+            else (ASPECT_RATIOS)
+        )
         if request.aspect_ratio:
             config["aspectRatio"] = request.aspect_ratio
         elif request.size and request.size != "auto":
@@ -312,7 +334,7 @@ class GeminiProvider:
                         f"one of {', '.join(IMAGE_SIZES)}",
                         provider=self.name,
                     )
-                config["aspectRatio"] = _wire.nearest_ratio(*dims, ASPECT_RATIOS)
+                config["aspectRatio"] = _wire.nearest_ratio(*dims, ratios)
         if image_size:
             config["imageSize"] = image_size
         return config
@@ -322,7 +344,7 @@ class GeminiProvider:
         self._validator.check(
             call.request, call.model, today=today_of(call.clock.wall()), defaults=defaults
         )
-        body = _wire.dumps(self.build_body(call.request))
+        body = _wire.dumps(self.build_body(call.request, call.model))
         raw = await transport.request(
             "POST", self.url_for(call.model), headers=self._headers, body=body, provider=self.name
         )
@@ -444,7 +466,7 @@ class _GenerateResponse:
             text += f"; model said: {_wire.provider_text(first.text, key)!r}"
         if first.message:
             text += f" {_wire.provider_text(first.message, key)}"
-        return ProviderError(
+        error = NoImageGenerated(
             text,
             status=self.raw.status,
             code=code,
@@ -452,6 +474,8 @@ class _GenerateResponse:
             request_id=self.request_id,
             provider=self.provider.name,
         )
+        error.finish_reason = reason
+        return error
 
     def _blocked(
         self, stage: str, reason: str, ratings: object, source: Mapping[str, Any]
@@ -517,10 +541,19 @@ class _Candidate:
         )
 
 
+#: Part keys a ``Part`` models; a part with any other key keeps its JSON in ``Part.extra``.
+_MODELLED_PART_KEYS = frozenset(
+    {"text", "inlineData", "inline_data", "thought", "thoughtSignature", "thought_signature"}
+)
+
+
 def _parse_part(item: dict[str, Any], where: str) -> Part | None:
-    """One response part; None for kinds a result cannot carry (fileData, tool calls)."""
+    """One response part; kinds genguard does not model keep their JSON in ``extra``."""
     thought = item.get("thought") is True
     signature = _wire.opt_str(item, "thoughtSignature", where)
+    if not item.keys() <= _MODELLED_PART_KEYS:
+        text = _wire.lenient_str(item.get("text"))
+        return Part(text=text, thought=thought, thought_signature=signature, extra=item)
     inline = item.get("inlineData")
     if inline is None:
         inline = item.get("inline_data")
@@ -576,6 +609,7 @@ def history_turn(result: GenerationResult) -> Turn:
 
 
 __all__ = [
+    "API_VERSIONS",
     "ASPECT_RATIOS",
     "BLOCK_FINISH_REASONS",
     "DEFAULT_BASE_URL",

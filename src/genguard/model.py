@@ -128,6 +128,21 @@ class RateLimitInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """One way the request a fallback target was sent differs from the caller's.
+
+    ``field`` is the request field (``size``, ``aspect_ratio``, ``options.quality``,
+    ``prompt``...), ``before``/``after`` its values as text (None: absent), and
+    ``reason`` why (e.g. the nearest value the target model supports).
+    """
+
+    field: str
+    before: str | None
+    after: str | None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """What the caller asks for. Frozen: layers derive new requests, they never mutate one.
 
@@ -193,6 +208,9 @@ class GenerationResult:
     revised_prompt: str | None = None
     #: What the call cost: settled plus possibly billed (set by the client).
     cost: Cost | None = None
+    #: How the request was translated for the fallback target that served it (empty when
+    #: the primary served it, or the target took it unchanged).
+    changes: tuple[Change, ...] = ()
 
     @property
     def image(self) -> Image:
@@ -255,6 +273,7 @@ def _new_ledger() -> CallLedger:
 
 __all__ = [
     "Call",
+    "Change",
     "GenerationRequest",
     "GenerationResult",
     "Image",

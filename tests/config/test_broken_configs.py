@@ -109,9 +109,9 @@ CASES: list[tuple[str, str, str, str]] = [
     ),
     (
         "sim-api",
-        "version: 1\nprofiles: {p: {provider: {type: sim, api: imagen}}}\n",
+        "version: 1\nprofiles: {p: {provider: {type: sim, api: midjourney}}}\n",
         "profiles.p.provider.api",
-        "must be one of 'gemini' or 'openai', got 'imagen'",
+        "must be one of 'gemini', 'openai' or 'imagen', got 'midjourney'",
     ),
     (
         "bad-deadline",

@@ -34,6 +34,7 @@ from .schema import (
     CustomLayerConfig,
     FallbackLayerConfig,
     GeminiProviderConfig,
+    ImagenProviderConfig,
     LayerConfig,
     OpenAIProviderConfig,
     ProfileConfig,
@@ -118,14 +119,10 @@ class SimBackedProvider:
     on the first ``send``, and stops on ``aclose``.
     """
 
-    def __init__(self, config: SimProviderConfig, path: str) -> None:
+    def __init__(self, config: SimProviderConfig, path: str, catalogue: Any = None) -> None:
         module = _module(f"genguard.providers.{config.api}", path, f"provider {config.api}")
-        self._cls = _attr(
-            module,
-            "GeminiProvider" if config.api == "gemini" else "OpenAIProvider",
-            path,
-            "provider",
-        )
+        self._cls = _attr(module, _PROVIDER_CLASSES[config.api], path, "provider")
+        self._catalogue = catalogue
         self.name: str = config.api
         self.model: str = config.model or str(getattr(module, "DEFAULT_MODEL", ""))
         self._config = config
@@ -155,7 +152,10 @@ class SimBackedProvider:
             await sim.__aenter__()
             self._sim = sim
             self._inner = self._cls(
-                "sim-not-a-real-key", model=self.model, base_url=str(sim.base_url)
+                "sim-not-a-real-key",
+                model=self.model,
+                base_url=str(sim.base_url),
+                catalogue=self._catalogue,
             )
 
     async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
@@ -173,20 +173,32 @@ class SimBackedProvider:
         return f"SimBackedProvider(api={self.name!r}, profile={self._config.profile!r})"
 
 
-def build_provider(config: ProviderConfig, path: str) -> Provider:
-    """The provider for ``config``; a ``sim`` provider is a :class:`SimBackedProvider`."""
+_PROVIDER_CLASSES = {
+    "gemini": "GeminiProvider",
+    "openai": "OpenAIProvider",
+    "imagen": "ImagenProvider",
+}
+
+
+def build_provider(config: ProviderConfig, path: str, catalogue: Any = None) -> Provider:
+    """The provider for ``config``; a ``sim`` provider is a :class:`SimBackedProvider`.
+
+    ``catalogue`` is the file's ``CataloguePolicy`` (the defaults when None): the
+    provider checks every request against it before sending.
+    """
     if isinstance(config, SimProviderConfig):
-        return SimBackedProvider(config, path)
-    if isinstance(config, GeminiProviderConfig):
-        module = _module("genguard.providers.gemini", path, "provider gemini")
-        cls = _attr(module, "GeminiProvider", path, "provider gemini")
-    else:
-        assert isinstance(config, OpenAIProviderConfig)
-        module = _module("genguard.providers.openai", path, "provider openai")
-        cls = _attr(module, "OpenAIProvider", path, "provider openai")
+        return SimBackedProvider(config, path, catalogue)
+    assert isinstance(config, GeminiProviderConfig | OpenAIProviderConfig | ImagenProviderConfig)
+    kind = config.type
+    module = _module(f"genguard.providers.{kind}", path, f"provider {kind}")
+    cls = _attr(module, _PROVIDER_CLASSES[kind], path, f"provider {kind}")
     try:
         provider: Provider = cls(
-            config.api_key.get(), model=config.model, base_url=config.base_url, **config.options
+            config.api_key.get(),
+            model=config.model,
+            base_url=config.base_url,
+            catalogue=catalogue,
+            **config.options,
         )
     except TypeError as exc:
         raise ConfigError(f"{path}.options", str(exc)) from None
@@ -216,6 +228,8 @@ class _Build:
         self.observer = observer
         self.resources: list[Any] = []
         self.meter_provider: Any = None
+        #: The file's ``catalogue:`` policy, parsed once (providers and fallback share it).
+        self.catalogue: Any = None
 
 
 def build_layers(
@@ -380,7 +394,7 @@ def _fallback(
     targets = []
     for name in layer.to:
         target = resolve_profile(build.config, name, env=build.env)
-        provider = build_provider(target.provider, f"profiles.{name}.provider")
+        provider = build_provider(target.provider, f"profiles.{name}.provider", build.catalogue)
         if isinstance(provider, SimBackedProvider):
             build.resources.append(provider)
         inner = build_layers(target, build, path=f"profiles.{name}", for_fallback=True)
@@ -393,6 +407,7 @@ def _fallback(
         on=layer.on,
         min_remaining=layer.min_remaining,
         transport=build.transport,
+        catalogue=build.catalogue.catalogue if build.catalogue is not None else None,
     )
 
 
@@ -532,8 +547,11 @@ def build_client(
     )
     build = _Build(config, transport, clock, env, observer)
     try:
+        build.catalogue = _module(
+            "genguard.catalogue.policy", "catalogue", "the model catalogue"
+        ).parse_policy(config.catalogue if config is not None else None)
         _telemetry_exports(profile, build, path)
-        provider = build_provider(profile.provider, f"{path}.provider")
+        provider = build_provider(profile.provider, f"{path}.provider", build.catalogue)
         if isinstance(provider, SimBackedProvider):
             build.resources.insert(0, provider)
         layers = build_layers(profile, build, path=path)

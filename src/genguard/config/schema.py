@@ -73,6 +73,30 @@ class OpenAIProviderConfig(Section):
     )
 
 
+class ImagenProviderConfig(Section):
+    doc: ClassVar[str] = (
+        "Imagen `:predict` on the Gemini API, for users not yet migrated "
+        "(retired in the model catalogue; genguard warns and names the successor)."
+    )
+
+    type: Literal["imagen"] = Field(description="Selects this provider.")
+    model: str = Field(
+        "imagen-4.0-generate-001", min_length=1, description="Default model for requests."
+    )
+    api_key: SecretField = Field(
+        description="`${ENV_VAR}`, `{env: NAME}` or `{file: path}`; a literal key is an error."
+    )
+    base_url: str = Field(
+        "https://generativelanguage.googleapis.com",
+        min_length=1,
+        description="API root; point it at a proxy or the simulator.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra keyword arguments for `ImagenProvider` (checked when built).",
+    )
+
+
 class SimProviderConfig(Section):
     doc: ClassVar[str] = (
         "The embedded simulator: the client starts one on 127.0.0.1 and stops it on close. "
@@ -80,7 +104,7 @@ class SimProviderConfig(Section):
     )
 
     type: Literal["sim"] = Field(description="Selects this provider.")
-    api: Literal["gemini", "openai"] = Field(
+    api: Literal["gemini", "openai", "imagen"] = Field(
         "gemini", description="Which wire format the simulated provider speaks."
     )
     profile: str = Field(
@@ -94,10 +118,13 @@ class SimProviderConfig(Section):
     )
 
 
-ProviderConfig = GeminiProviderConfig | OpenAIProviderConfig | SimProviderConfig
+ProviderConfig = (
+    GeminiProviderConfig | OpenAIProviderConfig | ImagenProviderConfig | SimProviderConfig
+)
 PROVIDER_MODELS: Mapping[str, type[Section]] = {
     "gemini": GeminiProviderConfig,
     "openai": OpenAIProviderConfig,
+    "imagen": ImagenProviderConfig,
     "sim": SimProviderConfig,
 }
 
@@ -474,6 +501,7 @@ __all__ = [
     "CustomLayerConfig",
     "FallbackLayerConfig",
     "GeminiProviderConfig",
+    "ImagenProviderConfig",
     "LayerConfig",
     "LogsConfig",
     "OpenAIProviderConfig",

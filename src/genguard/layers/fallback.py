@@ -10,6 +10,13 @@ target's key, and the result names the provider and model that served it.
 
 A blocked prompt stays blocked: ``ContentBlocked`` is never routed around,
 and neither is cancellation.
+
+The request keeps its meaning across providers: before a target is tried, the
+request is translated for the target's model with the model catalogue (aspect
+ratio, size, image size, options), the result records every change in
+``result.changes``, and a target that cannot serve the request faithfully (too
+many images, input images or a mask it cannot take, a conversation it cannot
+replay) is skipped with its reason in ``call.extras["fallback.skipped"]``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 
+from ..catalogue.store import Catalogue, default_catalogue
+from ..catalogue.translate import Untranslatable, translate
 from ..errors import (
     AttemptTimeout,
     AuthenticationError,
@@ -31,7 +40,7 @@ from ..errors import (
     RateLimited,
     RetryBudgetExhausted,
 )
-from ..model import Call, GenerationResult
+from ..model import Call, Change, GenerationResult
 from ..pipeline import Handler, KeyFunc, Layer, Scope, compose, default_key
 from ..providers.base import Provider
 from ..providers.transport import HttpTransport
@@ -124,7 +133,9 @@ class FallbackLayer:
     only while more than ``min_remaining`` seconds of the call's deadline are
     left. ``transport`` is the HTTP transport the targets send on (pass the
     client's, ``client.transport``, to share its session); without one the
-    layer makes its own and closes it in ``aclose``.
+    layer makes its own and closes it in ``aclose``. ``catalogue`` describes the
+    targets' models for translation (the shipped one by default); a target model
+    it does not know gets the request unchanged.
     """
 
     scope: Scope = "call"
@@ -137,6 +148,7 @@ class FallbackLayer:
         min_remaining: float = 0.0,
         transport: HttpTransport | None = None,
         key_func: KeyFunc = default_key,
+        catalogue: Catalogue | None = None,
     ) -> None:
         if not targets:
             raise ConfigError("fallback.targets", "needs at least one target")
@@ -148,6 +160,7 @@ class FallbackLayer:
         self._owns_transport = transport is None
         self.transport = transport or HttpTransport()
         self.key_func = key_func
+        self.catalogue = catalogue if catalogue is not None else default_catalogue()
         self._routes = tuple(
             _Route(t.provider.name, t.model_name, t.build(self.transport)) for t in self.targets
         )
@@ -169,12 +182,24 @@ class FallbackLayer:
                 raise
             last: Exception = error
         tried = [call.key]
+        skipped: list[str] = []
+        original = call.request
+        if original.model is not None:
+            original = replace(original, model=None)
         for route in self._routes:
             from_key = call.key
-            request = call.request
-            if request.model is not None:
-                request = replace(request, model=None)
-                call.request = request
+            spec = self.catalogue.get(route.model)
+            changes: tuple[Change, ...] = ()
+            request = original
+            if spec is not None:
+                try:
+                    translation = translate(original, spec)
+                except Untranslatable as skip:
+                    skipped.append(f"{route.provider}/{route.model}: {skip.message}")
+                    call.extras["fallback.skipped"] = tuple(skipped)
+                    continue
+                request, changes = translation.request, translation.changes
+            call.request = request
             call.provider = route.provider
             call.model = route.model
             call.key = self.key_func(request, route.provider, route.model)
@@ -182,12 +207,16 @@ class FallbackLayer:
             call.extras["fallback.route"] = tuple(tried)
             call.observer.fallback_used(call, from_key, call.key, _reason(last))
             try:
-                return await route.handler(call)
+                result = await route.handler(call)
             except Exception as error:
                 if not self.routable(call, error):
                     raise
                 last = error
+                continue
+            return replace(result, changes=result.changes + changes) if changes else result
         last.add_note(f"fallback: every stack failed ({' -> '.join(tried)})")
+        for reason in skipped:
+            last.add_note(f"fallback: skipped {reason}")
         raise last
 
     async def aclose(self) -> None:

@@ -9,6 +9,7 @@ filtered the call is a ``ContentBlocked(stage="output")``. Errors use the same
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..catalogue.policy import CataloguePolicy
@@ -29,6 +30,10 @@ RAI_FILTERED = "RAI_FILTERED"
 
 class ImagenProvider:
     """Imagen text-to-image (``:predict``). Edits and history are not supported.
+
+    Per call, ``request.seed`` is sent as ``seed`` and ``request.options`` may set
+    ``negative_prompt``, ``image_size`` (``sampleImageSize``), ``person_generation``,
+    ``output_format`` and ``output_compression`` (``outputOptions``).
 
     ``include_rai_reason`` asks the API to say why a sample was filtered (the
     reason becomes ``ContentBlocked.reason``); ``person_generation``
@@ -79,24 +84,45 @@ class ImagenProvider:
                 "use GeminiProvider for edits",
                 provider=self.name,
             )
+        options = request.options or {}
         parameters: dict[str, Any] = {"sampleCount": request.n}
         ratio = request.aspect_ratio
+        image_size = options.get("image_size") or self.image_size
         if ratio is None and request.size and request.size != "auto":
-            dims = _wire.parse_size(request.size)
-            if dims is None:
-                raise BadRequest(f"imagen: size {request.size!r} is not WIDTHxHEIGHT")
-            ratio = _wire.nearest_ratio(*dims, ASPECT_RATIOS)
+            if request.size.upper() in ("1K", "2K"):
+                image_size = request.size.upper()
+            else:
+                dims = _wire.parse_size(request.size)
+                if dims is None:
+                    raise BadRequest(f"imagen: size {request.size!r} is not WIDTHxHEIGHT")
+                ratio = _wire.nearest_ratio(*dims, ASPECT_RATIOS)
         if ratio:
             parameters["aspectRatio"] = ratio
-        if self.person_generation:
-            parameters["personGeneration"] = self.person_generation
+        person = options.get("person_generation") or self.person_generation
+        if person:
+            parameters["personGeneration"] = person
+        if options.get("negative_prompt"):
+            parameters["negativePrompt"] = str(options["negative_prompt"])
+        if request.seed is not None:
+            parameters["seed"] = request.seed
         if self.include_rai_reason:
             parameters["includeRaiReason"] = True
-        if self.output_mime_type:
-            parameters["outputOptions"] = {"mimeType": self.output_mime_type}
-        if self.image_size:
-            parameters["sampleImageSize"] = self.image_size
+        output = self._output_options(options)
+        if output:
+            parameters["outputOptions"] = output
+        if image_size:
+            parameters["sampleImageSize"] = str(image_size).upper()
         return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
+
+    def _output_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        output: dict[str, Any] = {}
+        fmt = options.get("output_format")
+        mime = f"image/{fmt}" if fmt else self.output_mime_type
+        if mime:
+            output["mimeType"] = mime
+        if options.get("output_compression") is not None:
+            output["compressionQuality"] = options["output_compression"]
+        return output
 
     async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
         self._validator.check(

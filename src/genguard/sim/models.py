@@ -68,7 +68,8 @@ def _openai(spec: ModelSpec, sreq: SimRequest) -> dict[str, Any] | None:
         return _openai_bad("n", sreq.n, (), f"Expected {caps.n_min}..{caps.n_max} for {spec.name}.")
     size = fields.get("size")
     if isinstance(size, str) and not _size_ok(caps, size):
-        return _openai_bad("size", size, caps.sizes)
+        rule = caps.free_size.describe() if caps.free_size is not None else ""
+        return _openai_bad("size", size, caps.sizes, f"Or any {rule}." if rule else "")
     for param, capability in _OPENAI_LISTED.items():
         value = fields.get(param)
         if value is not None and value not in getattr(caps, capability):

@@ -35,6 +35,18 @@ _LISTED_OPTIONS: dict[str, str] = {
     "person_generation": "person_generation",
     "image_size": "image_sizes",
 }
+#: The option keys each adapter puts on the wire; others are not sent, so not checked.
+WIRE_OPTIONS: dict[str, frozenset[str]] = {
+    "openai": frozenset(
+        {"quality", "background", "output_format", "output_compression", "moderation", "style",
+         "response_format", "input_fidelity", "user", "mask", "partial_images", "stream"}
+    ),
+    "gemini": frozenset({"service_tier", "image_size", "stream"}),
+    "imagen": frozenset(
+        {"negative_prompt", "image_size", "person_generation", "output_format",
+         "output_compression"}
+    ),
+}  # fmt: skip
 #: Options that are only meaningful with input images (edits).
 _EDIT_OPTIONS = frozenset({"input_fidelity", "mask"})
 _MAX_SHOWN = 24
@@ -216,8 +228,9 @@ def check_request(
         _check_ratio(spec, request.aspect_ratio)
     if request.images:
         _check_images(spec, request)
-    options: dict[str, Any] = dict(defaults or {})
-    options.update({k: v for k, v in request.options.items() if v is not None})
+    sent = WIRE_OPTIONS.get(spec.provider, frozenset())
+    options: dict[str, Any] = {k: v for k, v in (defaults or {}).items() if k in sent}
+    options.update({k: v for k, v in request.options.items() if v is not None and k in sent})
     for key, value in options.items():
         if key in _EDIT_OPTIONS and not request.images:
             _fail(spec, f"options.{key}", "<set>", (), "only with input images (an edit)")
@@ -309,4 +322,11 @@ class RequestValidator:
         logger.warning(message, *args)
 
 
-__all__ = ["RequestValidator", "check_request", "parse_dims", "parse_ratio", "today_of"]
+__all__ = [
+    "WIRE_OPTIONS",
+    "RequestValidator",
+    "check_request",
+    "parse_dims",
+    "parse_ratio",
+    "today_of",
+]

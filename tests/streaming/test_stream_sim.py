@@ -15,8 +15,8 @@ from stream_support import APIS, Api, drain, kinds, make_client, virtual_clock
 from genguard import GenerationRequest
 from genguard.billing import ResubmitPolicy
 from genguard.errors import (
-    BadRequest,
     IncompleteStream,
+    InvalidRequest,
     MalformedStreamEvent,
     ProviderUnavailable,
     RateLimited,
@@ -66,7 +66,8 @@ async def test_openai_partial_images_option_is_sent_and_bounded() -> None:
         requests = len(sim.log)
         bad = GenerationRequest(prompt="x", options={"partial_images": 5})
         events, error = await drain(client.stream(bad))
-        assert events == [] and isinstance(error, BadRequest)
+        assert events == [] and isinstance(error, InvalidRequest)  # the catalogue's check
+        assert error.field == "options.partial_images" and error.allowed == ("0", "1", "2", "3")
         assert len(sim.log) == requests  # refused before sending
 
 

@@ -339,11 +339,17 @@ class GeminiProvider:
             config["imageSize"] = image_size
         return config
 
-    async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
-        defaults = {"image_size": self.image_size} if self.image_size else None
+    def check(self, call: Call, *, stream: bool = False) -> None:
+        """Refuse locally what the model cannot serve (the model catalogue's entry)."""
+        defaults: dict[str, Any] = {"image_size": self.image_size} if self.image_size else {}
+        if stream:
+            defaults["stream"] = True
         self._validator.check(
             call.request, call.model, today=today_of(call.clock.wall()), defaults=defaults
         )
+
+    async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
+        self.check(call)
         body = _wire.dumps(self.build_body(call.request, call.model))
         raw = await transport.request(
             "POST", self.url_for(call.model), headers=self._headers, body=body, provider=self.name
@@ -359,6 +365,7 @@ class GeminiProvider:
         the merged result."""
         from .gemini_stream import stream_gemini
 
+        self.check(call, stream=True)
         return await stream_gemini(self, call, transport, progress)
 
     def parse_result(self, raw: RawResponse, call: Call) -> GenerationResult:

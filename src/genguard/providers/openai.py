@@ -282,9 +282,7 @@ class OpenAIProvider:
     async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
         request = call.request
         model = call.model
-        self._validator.check(
-            request, model, today=today_of(call.clock.wall()), defaults=self._defaults
-        )
+        self.check(call)
         body: bytes | aiohttp.FormData
         if request.images:
             url = self._edits_url
@@ -317,12 +315,20 @@ class OpenAIProvider:
             revised_prompt=parsed.revised_prompt,
         )
 
+    def check(self, call: Call, *, stream: bool = False) -> None:
+        """Refuse locally what the model cannot serve (the model catalogue's entry)."""
+        defaults = {**self._defaults, "stream": True} if stream else self._defaults
+        self._validator.check(
+            call.request, call.model, today=today_of(call.clock.wall()), defaults=defaults
+        )
+
     async def stream(
         self, call: Call, transport: HttpTransport, progress: StreamProgress
     ) -> GenerationResult:
         """One attempt with ``stream: true``: partial images to ``progress``, then the result."""
         from .openai_stream import stream_openai
 
+        self.check(call, stream=True)
         return await stream_openai(self, call, transport, progress)
 
     def parse_images(self, raw: RawResponse) -> ParsedImages:

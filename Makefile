@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Every extra the suite, the docs and the benchmarks need (one list for every Python).
+EXTRAS := dev,redis,prometheus,bench,batch,testing,docs
 
 .PHONY: demo test test-fast lint typecheck bench bench-quick clean install docs smoke test-pythons
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,redis,prometheus,bench,batch,testing,docs]"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -38,7 +40,7 @@ smoke: $(STAMP)
 	bash .ci/smoke-wheel
 
 test-pythons:
-	bash .ci/other-pythons
+	EXTRAS="$(EXTRAS)" bash .ci/other-pythons
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run --out docs/benchmarks.md

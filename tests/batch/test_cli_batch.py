@@ -218,3 +218,32 @@ async def test_batch_api_run_killed_while_the_batch_runs_polls_it_on_restart(
     assert {e["via"] for e in entries} == {"batch-api"} and {e["status"] for e in entries} == {
         "done"
     }
+
+
+async def test_sim_json_and_a_missing_key(tmp_path: Path) -> None:
+    (tmp_path / "jobs.csv").write_text("prompt\na red kite\na blue kite\n")
+    out = tmp_path / "out"
+    code, _, stderr = await finish(
+        await genguard("batch", "run", str(tmp_path / "jobs.csv"), "--out", str(out))
+    )
+    assert code == 2 and "GEMINI_API_KEY" in stderr  # no key, no --sim: says how to go on
+    code, stdout, stderr = await finish(
+        await genguard(
+            "--json",
+            "batch",
+            "run",
+            str(tmp_path / "jobs.csv"),
+            "--out",
+            str(out),
+            "--sim",
+            "--progress",
+            "none",
+        )
+    )
+    assert code == 0, stderr
+    assert "simulator" in stderr
+    summary = json.loads(stdout)
+    assert summary["ok"] and summary["done"] == 2 and summary["jobs"] == 2
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["row-1.png", "row-2.png"]
+    code, stdout, _ = await finish(await genguard("--json", "batch", "status", str(out)))
+    assert code == 0 and json.loads(stdout)["states"] == {"done": 2}

@@ -6,6 +6,6 @@ from ..cli import Commands
 
 
 def register(commands: Commands) -> None:
-    from ..batch.cli import add_batch_parser, main
+    from ..batch.cli import register as register_batch
 
-    commands.adopt("batch", add_batch_parser, main)
+    register_batch(commands)

@@ -185,3 +185,25 @@ async def test_batch_results_cost_half_of_the_same_job_live(api: str, tmp_path: 
     assert live["usage"] == batch["usage"]
     assert live["cost"] > 0 and live["billing"] == "billed"
     assert batch["cost"] == pytest.approx(live["cost"] / 2)
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_edits_go_through_the_batch_api_with_their_input_images(
+    api: str, tmp_path: Path
+) -> None:
+    from genguard.batch import read_jobs
+
+    (tmp_path / "cat.png").write_bytes(PNG + b"fake image body")
+    jobs_file = tmp_path / "jobs.jsonl"
+    jobs_file.write_text(
+        json.dumps({"id": "edit-1", "prompt": "make it blue", "images": ["cat.png"]}) + "\n"
+        + json.dumps({"id": "gen-1", "prompt": "a new kite"}) + "\n"
+    )  # fmt: skip
+    async with Simulator("clean") as sim, client_for(api, sim, FakeClock()) as client:
+        tally = await runner(client, read_jobs(jobs_file), tmp_path / "out").run()
+        bodies = [r.body for r in sim.log]
+    assert tally.done == 2
+    # OpenAI: one batch per endpoint (edits and generations); Gemini: one per model.
+    assert sim.batches.created == (2 if api == "openai" else 1)
+    sent = json.dumps(bodies)
+    assert "image_url" in sent if api == "openai" else "inlineData" in sent

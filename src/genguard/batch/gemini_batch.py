@@ -39,12 +39,15 @@ class GeminiBatchAPI:
         self.provider = provider
         self.transport = transport
         self.clock = clock
-        self._key = provider._key.get()
+        self._secret = provider._key  # read where needed; never a plain attribute
         self._base = provider.base_url
         self._version = provider.api_version
         self._headers = _wire.SecretHeaders(
-            {"x-goog-api-key": self._key, "content-type": "application/json"}
+            {"x-goog-api-key": self._secret.get(), "content-type": "application/json"}
         )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._base!r})"
 
     def group(self, job: Job) -> str:
         return (job.model or self.provider.model).removeprefix("models/")
@@ -71,7 +74,7 @@ class GeminiBatchAPI:
 
     async def _upload(self, payload: bytes) -> str:
         start = _wire.SecretHeaders({
-            "x-goog-api-key": self._key,
+            "x-goog-api-key": self._secret.get(),
             "x-goog-upload-protocol": "resumable",
             "x-goog-upload-command": "start",
             "x-goog-upload-header-content-length": str(len(payload)),
@@ -86,7 +89,7 @@ class GeminiBatchAPI:
             raise ResponseError("gemini: the upload answer has no usable upload URL",
                                 provider=self.name)  # fmt: skip
         finish = _wire.SecretHeaders({
-            "x-goog-api-key": self._key,
+            "x-goog-api-key": self._secret.get(),
             "x-goog-upload-command": "upload, finalize",
             "x-goog-upload-offset": "0",
         })  # fmt: skip
@@ -150,7 +153,9 @@ class GeminiBatchAPI:
         code = _wire.lenient_int(failure.get("code")) if isinstance(failure, dict) else None
         status = code if code is not None and 400 <= code <= 599 else 500
         raw = RawResponse(status, {}, _wire.dumps({"error": failure}), 0.0)
-        return google_error(raw, provider=self.name, api_key=self._key, now=self.clock.wall())
+        return google_error(
+            raw, provider=self.name, api_key=self._secret.get(), now=self.clock.wall()
+        )
 
     async def _raw(
         self, method: str, url: str, body: bytes | None, headers: Any = None
@@ -159,7 +164,9 @@ class GeminiBatchAPI:
             method, url, headers=headers or self._headers, body=body, provider=self.name
         )
         if not 200 <= raw.status < 300:
-            raise google_error(raw, provider=self.name, api_key=self._key, now=self.clock.wall())
+            raise google_error(
+                raw, provider=self.name, api_key=self._secret.get(), now=self.clock.wall()
+            )
         return raw
 
     async def _request(self, method: str, url: str, body: bytes | None) -> dict[str, Any]:

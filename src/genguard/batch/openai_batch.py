@@ -39,10 +39,13 @@ class OpenAIBatchAPI:
         self.provider = provider
         self.transport = transport
         self.clock = clock
-        self._key = provider._key.get()
+        self._secret = provider._key  # read where needed; never a plain attribute
         self._base = provider.base_url
-        self._auth = _wire.SecretHeaders({"authorization": f"Bearer {self._key}"})
+        self._auth = _wire.SecretHeaders({"authorization": f"Bearer {self._secret.get()}"})
         self._json = _wire.SecretHeaders({**self._auth, "content-type": "application/json"})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._base!r})"
 
     def group(self, job: Job) -> str:
         return EDITS if job.images else GENERATIONS
@@ -117,10 +120,10 @@ class OpenAIBatchAPI:
             raw = RawResponse(code, headers, _wire.dumps(response.get("body")), 0.0)
             if 200 <= code < 300:
                 return key, self._parse(raw, calls[key])
-            return key, openai_error(raw, api_key=self._key, now=self.clock.wall())
+            return key, openai_error(raw, api_key=self._secret.get(), now=self.clock.wall())
         error = item.get("error")
         code = _wire.lenient_str(error.get("code")) if isinstance(error, dict) else None
-        message = _wire.provider_text(error.get("message"), self._key) if isinstance(
+        message = _wire.provider_text(error.get("message"), self._secret.get()) if isinstance(
             error, dict) else "no response"  # fmt: skip
         state = "expired" if code == "batch_expired" else status.outcome
         return key, BatchJobFailed(f"{batch_id}: {code or 'error'}: {message}", batch_id=batch_id,
@@ -152,7 +155,7 @@ class OpenAIBatchAPI:
             method, self._base + path, headers=headers or self._json, body=body, provider=self.name
         )
         if not 200 <= raw.status < 300:
-            raise openai_error(raw, api_key=self._key, now=self.clock.wall())
+            raise openai_error(raw, api_key=self._secret.get(), now=self.clock.wall())
         return raw
 
     async def _request(

@@ -309,6 +309,8 @@ class BatchBackend:
         if batch.state == "failed":
             view["error"] = {"code": 13, "message": "The batch could not be run."}
             return view
+        if batch.state == "cancelled":
+            return view
         output: dict[str, Any] = {"@type": _GEMINI_OUTPUT}
         if batch.inline:
             output["inlinedResponses"] = {"inlinedResponses": batch.inline_results}

@@ -185,21 +185,40 @@ async def test_output_classifier_checks_revised_prompt_and_skips_empty_text() ->
     assert calls == 0
 
 
+class Down:
+    """A classifier that is down and fails closed."""
+
+    name = "down"
+
+    async def classify(self, request: GenerationRequest) -> Verdict:
+        raise ClassifierUnavailable("down: unavailable; failing closed", classifier="down")
+
+
 async def test_failing_closed_classifier_raises_before_the_provider(
     recorder: RecordingObserver,
 ) -> None:
-    class Down:
-        name = "down"
+    provider = TextProvider("fine")
+    layer = SafetyLayer(input=ClassifierChain([Down()]))
+    async with Client(provider, [layer], observer=recorder) as client:
+        with pytest.raises(ClassifierUnavailable) as info:
+            await client.generate("x")
+    assert info.value.stage == "input"
+    assert provider.calls == 0  # the provider was never asked
+    assert "attempt_started" not in recorder.names()
+    [notice] = recorder.of("notice")
+    assert notice["event"] == "safety_classifier_unavailable" and notice["stage"] == "input"
 
-        async def classify(self, request: GenerationRequest) -> Verdict:
-            raise ClassifierUnavailable("down: unavailable; failing closed", classifier="down")
 
+async def test_failing_closed_output_classifier_withholds_the_result(
+    recorder: RecordingObserver,
+) -> None:
     provider = TextProvider("fine")
     layer = SafetyLayer(input=None, output=ClassifierChain([Down()]))
     async with Client(provider, [layer], observer=recorder) as client:
         with pytest.raises(ClassifierUnavailable) as info:
             await client.generate("x")
     assert info.value.stage == "output"
+    assert provider.calls == 1  # the output stage runs after the provider answered
     [notice] = recorder.of("notice")
     assert notice["event"] == "safety_classifier_unavailable" and notice["stage"] == "output"
 

@@ -12,6 +12,7 @@ from provider_support import GEMINI_KEY, OPENAI_KEY, PNG_B64, ReplayServer, load
 
 from genguard import Client, GenerationRequest
 from genguard.errors import (
+    AuthenticationError,
     BadRequest,
     ContentBlocked,
     GenGuardError,
@@ -282,7 +283,7 @@ async def test_odd_error_envelopes_still_map_by_status(
         (402, QuotaExhausted),
         (408, ProviderUnavailable),
         (409, ProviderUnavailable),
-        (401, ProviderError),
+        (401, AuthenticationError),
         (418, ProviderError),
         (499, ProviderError),
     ],
@@ -290,9 +291,7 @@ async def test_odd_error_envelopes_still_map_by_status(
 async def test_gemini_status_table(replay: ReplayServer, status: int, cls: type) -> None:
     replay.reply(status, {}, {"error": {"code": status, "message": "m", "status": "S"}})
     error = await outcome("gemini", replay)
-    assert isinstance(error, cls) and error.status == status
-    if cls is ProviderError:
-        assert status == 401 or type(error) is ProviderError
+    assert type(error) is cls and error.status == status  # the exact class, not a parent
 
 
 async def test_gemini_retry_hints_fallback_order(replay: ReplayServer) -> None:

@@ -169,14 +169,61 @@ async def test_global_sdk_installed_later_is_picked_up(unset_globals: None, span
     ]
 
 
-exception_classes = st.sampled_from(
-    [
-        cls
-        for cls in vars(gerrors).values()
-        if isinstance(cls, type) and issubclass(cls, gerrors.GenGuardError)
-    ]
-    + [ValueError, KeyError, RuntimeError, asyncio.CancelledError, TimeoutError]
-)
+ERROR_CLASSES: list[type[BaseException]] = [
+    cls
+    for cls in vars(gerrors).values()
+    if isinstance(cls, type) and issubclass(cls, gerrors.GenGuardError)
+] + [ValueError, KeyError, RuntimeError, asyncio.CancelledError, TimeoutError]
+exception_classes = st.sampled_from(ERROR_CLASSES)
+
+
+#: Written from docs/observability.md ("Outcomes") and the error tree, not from the table
+#: the labels come from: each concrete error class and the label a dashboard filters on.
+EXPECTED_OUTCOME = {
+    "GenGuardError": "error",
+    "ContentBlocked": "blocked",
+    "ClassifierUnavailable": "error",
+    "RateLimited": "rate_limited",
+    "QuotaExhausted": "quota_exhausted",
+    "CircuitOpen": "circuit_open",
+    "BulkheadFull": "bulkhead_full",
+    "RetryBudgetExhausted": "retry_budget_exhausted",
+    "StateUnavailable": "error",
+    "DeadlineExceeded": "deadline_exceeded",
+    "AttemptTimeout": "timeout",
+    "ProviderError": "provider_error",
+    "ProviderUnavailable": "unavailable",
+    "BadRequest": "bad_request",
+    "AuthenticationError": "auth_error",
+    "InvalidRequest": "error",
+    "UnknownModel": "error",
+    "ModelRetired": "error",
+    "ResponseError": "response_error",
+    "ConfigError": "config_error",
+    "ConfigErrors": "config_error",
+    "CancelledError": "cancelled",
+    "ValueError": "error",
+    "KeyError": "error",
+    "RuntimeError": "error",
+    "TimeoutError": "error",
+}
+DOCUMENTED_OUTCOMES = (
+    "success cancelled blocked rate_limited quota_exhausted circuit_open bulkhead_full "
+    "retry_budget_exhausted deadline_exceeded timeout auth_error bad_request unavailable "
+    "provider_error response_error config_error error"
+).split()
+
+
+@pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda c: c.__name__)
+def test_each_error_class_gets_its_documented_outcome(cls: type[BaseException]) -> None:
+    # A new error class fails here until someone decides (and documents) its label.
+    assert cls.__name__ in EXPECTED_OUTCOME, f"no expected outcome for {cls.__name__}"
+    assert outcome_of(cls.__new__(cls)) == EXPECTED_OUTCOME[cls.__name__]
+
+
+def test_the_label_set_is_the_documented_one() -> None:
+    assert sorted(OUTCOMES) == sorted(DOCUMENTED_OUTCOMES)
+    assert set(EXPECTED_OUTCOME.values()) | {"success"} == set(DOCUMENTED_OUTCOMES)
 
 
 @given(exception_classes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterator
 
@@ -58,12 +59,33 @@ async def test_metrics_are_served_with_prometheus_names(server: MetricsServer, l
     assert has("target_info", 'service_name="genguard-test"')
 
 
-def test_two_servers_do_not_share_series(logs: Logs) -> None:
+def calls_total(text: str) -> dict[str, float]:
+    """``genguard_calls_total`` samples by outcome, from one scrape."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("genguard_calls_total{"):
+            outcome = line.split('genguard_outcome="', 1)[1].split('"', 1)[0]
+            found[outcome] = found.get(outcome, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found
+
+
+async def test_two_servers_do_not_share_series(logs: Logs) -> None:
     a = start_metrics_server(0, host="127.0.0.1")
     b = start_metrics_server(0, host="127.0.0.1")
     try:
-        assert a.registry is not b.registry
-        assert a.port != b.port
+        assert a.registry is not b.registry and a.port != b.port
+        for server, outcomes in (
+            (a, [None, None]),
+            (b, [ProviderUnavailable("down", status=503)]),
+        ):
+            layer = TelemetryLayer(meter_provider=server, logger=logs.logger)
+            async with Client(FakeProvider(outcomes=outcomes), [layer]) as client:
+                for _ in outcomes:
+                    with contextlib.suppress(ProviderUnavailable):
+                        await client.generate("a prompt")
+        # Each endpoint shows exactly the calls made through its own meter provider.
+        assert calls_total(await scrape(a.url)) == {"success": 2.0}
+        assert calls_total(await scrape(b.url)) == {"unavailable": 1.0}
     finally:
         a.close()
         b.close()

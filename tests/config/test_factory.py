@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from support import drive
 
 from genguard.clock import FakeClock
 from genguard.config import (
@@ -57,14 +58,18 @@ async def test_every_example_profile_runs_a_call(path: Path, sim: Any) -> None:
 
 
 async def test_fallback_serves_from_openai_when_gemini_is_down() -> None:
+    """Backoff and deadlines on fake time, HTTP real: time moves only while the call
+    sleeps in a backoff, never during a round trip, whatever the machine's speed."""
     recorder = RecordingObserver()
+    clock = FakeClock(auto=False)
     async with Simulator(profile="outage") as down, Simulator(profile="clean") as up:
         env = sim_env(down.base_url, up.base_url)
         client = client_from_config(
-            EXAMPLES / "production.yaml", "default", env=env, observer=recorder, clock=FakeClock()
+            EXAMPLES / "production.yaml", "default", env=env, observer=recorder, clock=clock
         )
         async with client:
-            result = await client.generate("a lighthouse")
+            (result,) = await drive(clock, [client.generate("a lighthouse")])
+        assert isinstance(result, GenerationResult), result
         assert result.provider == "openai"
         assert [e["to_key"] for e in recorder.of("fallback_used")] == ["openai/gpt-image-1"]
         assert {r.api for r in down.log} == {"gemini"} and len(down.log) >= 2  # retried first

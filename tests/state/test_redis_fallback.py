@@ -220,3 +220,44 @@ def test_the_switch_rechecks_once_per_interval() -> None:
     assert switch.use_remote()
     switch.succeeded()
     assert not switch.degraded and switch.use_remote() and switch.recoveries == 1
+
+
+async def test_the_limiter_fails_closed_too_and_no_call_reaches_the_provider(
+    server: RedisServer,
+) -> None:
+    """``fail_closed`` on the limiter: with Redis dead, every attempt is refused with a
+    retryable ``StateUnavailable`` before the provider is called; once Redis answers
+    again, calls go through on Redis (never on local state)."""
+    from genguard import Client
+    from genguard.layers.rate_limit import RateLimitLayer
+    from genguard.providers.static import StaticProvider
+
+    observer = RecordingObserver()
+    limiter = RedisLimiterBackend.from_url(
+        server.url,
+        on_backend_error="fail_closed",
+        observer=observer,
+        **FAST,  # type: ignore[arg-type]
+    )
+    clock = recheck_on_fake_time(limiter, observer)
+    provider = StaticProvider()
+    layer = RateLimitLayer(requests="1000/s", backend=limiter)
+    try:
+        async with Client(provider, [layer]) as client:
+            await client.generate("before")
+            server.kill()
+            for _ in range(3):
+                with pytest.raises(StateUnavailable) as info:
+                    await client.generate("while dead")
+                assert info.value.retryable and info.value.component == "rate_limit"
+            assert provider.calls == 1  # nothing was sent while the limiter could not decide
+            assert not limiter.degraded  # never local state
+            assert [e["action"] for e in observer.of("backend_error")][0] == "fail_closed"
+            server.start()
+            clock.advance(RECHECK)
+            await client.generate("after")
+            assert provider.calls == 2 and not limiter.degraded
+        async with Redis.from_url(server.url) as admin:
+            assert await admin.keys("genguard:rl:*")  # the state lives in Redis again
+    finally:
+        await limiter.aclose()

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from support import drive
 
 from genguard.clock import FakeClock
 from genguard.config import (
@@ -26,6 +25,7 @@ from genguard.model import Call, GenerationRequest, GenerationResult
 from genguard.observe import RecordingObserver
 from genguard.pipeline import Handler
 from genguard.sim import Simulator
+from support import drive
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 EXAMPLE_FILES = sorted([*EXAMPLES.glob("*.yaml"), *EXAMPLES.glob("*.toml")])

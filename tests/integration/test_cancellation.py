@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from support import drive, provider_for, until
 
 from genguard import Client, RecordingObserver
 from genguard.clock import FakeClock
@@ -27,6 +26,7 @@ from genguard.pipeline import Layer
 from genguard.providers.transport import HttpTransport
 from genguard.safety import ClassifierChain, RulesClassifier
 from genguard.sim import Reply, Simulator
+from support import drive, provider_for, until
 
 KEY = "gemini/gemini-2.5-flash-image"
 RESET = 10.0
@@ -49,7 +49,7 @@ def genguard_tasks() -> list[asyncio.Task[object]]:
     return [
         t
         for t in asyncio.all_tasks()
-        if t is not current and "/genguard/" in getattr(t.get_coro(), "cr_code").co_filename
+        if t is not current and "/genguard/" in t.get_coro().cr_code.co_filename
     ]
 
 

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
-from support import provider_for, until
 
 from genguard import Client
 from genguard.errors import AttemptTimeout
 from genguard.providers.transport import HttpTransport
 from genguard.sim import Reply, Simulator
+from support import provider_for, until
 
 STALL = 60.0
 
@@ -47,11 +47,10 @@ def unanswered_port() -> Iterator[int]:
 
 async def test_connect_timeout_is_an_attempt_timeout_that_says_connecting() -> None:
     transport = HttpTransport(connect_timeout=0.2, read_timeout=30)
-    with unanswered_port() as port:
-        with pytest.raises(AttemptTimeout) as info:
-            await transport.request(
-                "POST", f"http://127.0.0.1:{port}/v1/x", headers={}, provider="gemini"
-            )
+    with unanswered_port() as port, pytest.raises(AttemptTimeout) as info:
+        await transport.request(
+            "POST", f"http://127.0.0.1:{port}/v1/x", headers={}, provider="gemini"
+        )
     await transport.aclose()
     error = info.value
     assert error.retryable

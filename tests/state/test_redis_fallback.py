@@ -252,7 +252,7 @@ async def test_the_limiter_fails_closed_too_and_no_call_reaches_the_provider(
                 assert info.value.retryable and info.value.component == "rate_limit"
             assert provider.calls == 1  # nothing was sent while the limiter could not decide
             assert not limiter.degraded  # never local state
-            assert [e["action"] for e in observer.of("backend_error")][0] == "fail_closed"
+            assert [e["action"] for e in observer.of("backend_error")] == ["fail_closed"] * 3
             server.start()
             clock.advance(RECHECK)
             await client.generate("after")

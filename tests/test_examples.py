@@ -25,6 +25,7 @@ SCRIPTS = sorted(EXAMPLES.glob("*.py"))
 HANG_GUARD = 180.0
 #: A fragment of each script's output that shows it did what it is there to show.
 EXPECTED: dict[str, tuple[str, ...]] = {
+    "batch_jobs.py": ("second run:", "images on disk: 200"),
     "config_stacks.py": ("retries scheduled:",),
     "conversation.py": ("resumed after 4 turns: 1 image(s)",),
     "fallback_gemini_openai.py": ("half_open -> closed (probes_succeeded)",),
@@ -35,6 +36,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "safety_classifier.py": ("3. moderation endpoint down",),
     "simulator_faults.py": ("connection reset", "IMAGE_SAFETY", "retry hints ignored: 0"),
     "telemetry_otel.py": ("from /metrics:",),
+    "testing_kit.py": ("verdict", "replayed: RateLimited"),
 }
 
 

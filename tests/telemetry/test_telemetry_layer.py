@@ -203,6 +203,8 @@ EXPECTED_OUTCOME = {
     "ResponseError": "response_error",
     "ConfigError": "config_error",
     "ConfigErrors": "config_error",
+    "BudgetExceeded": "error",  # no label of its own yet (docs/observability.md)
+    "PriceUnknown": "error",
     "CancelledError": "cancelled",
     "ValueError": "error",
     "KeyError": "error",

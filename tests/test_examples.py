@@ -35,6 +35,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "retry_policy.py": ("4. a blocked prompt is never retried",),
     "safety_classifier.py": ("3. moderation endpoint down",),
     "simulator_faults.py": ("connection reset", "IMAGE_SAFETY", "retry hints ignored: 0"),
+    "streaming.py": ("restarted as attempt 2 after IncompleteStream", "StreamTimeout("),
     "telemetry_otel.py": ("from /metrics:",),
     "testing_kit.py": ("verdict", "replayed: RateLimited"),
 }

@@ -205,6 +205,10 @@ EXPECTED_OUTCOME = {
     "ConfigErrors": "config_error",
     "BudgetExceeded": "error",  # no label of its own yet (docs/observability.md)
     "PriceUnknown": "error",
+    "StreamError": "error",
+    "StreamTimeout": "timeout",
+    "IncompleteStream": "unavailable",
+    "MalformedStreamEvent": "response_error",
     "CancelledError": "cancelled",
     "ValueError": "error",
     "KeyError": "error",

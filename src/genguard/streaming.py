@@ -24,6 +24,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from .clock import SystemClock
 from .errors import ConfigError, GenGuardError, StreamError, StreamTimeout
 from .model import Call, GenerationRequest, GenerationResult, Image
 from .pipeline import Handler, compose
@@ -148,7 +149,7 @@ class _Watchdog:
         self._clock = clock
         self._options = options
         self._task = task
-        self._timer: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | asyncio.TimerHandle | None = None
         now = clock.now()
         self._total_at = math.inf if options.total is None else now + options.total
         self._first_at = math.inf if options.first_event is None else now + options.first_event
@@ -176,11 +177,19 @@ class _Watchdog:
         if self._timer is not None:
             self._timer.cancel()
         self._timer = None
-        if at != math.inf:
-            self._timer = asyncio.get_running_loop().create_task(self._expire(at - now))
+        if at == math.inf:
+            return
+        loop = asyncio.get_running_loop()
+        if isinstance(self._clock, SystemClock):  # the loop's own timer: no task per event
+            self._timer = loop.call_later(at - now, self._fire)
+        else:
+            self._timer = loop.create_task(self._expire(at - now))
 
     async def _expire(self, delay: float) -> None:
         await self._clock.sleep(delay)
+        self._fire()
+
+    def _fire(self) -> None:
         self.fired = True
         self._task.cancel()
 

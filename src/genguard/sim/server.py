@@ -77,7 +77,7 @@ class Simulator:
     ``clock`` stamps arrivals and drives time-based profiles, retry-hint accounting
     and HTTP dates (a ``FakeClock`` makes them deterministic; delays stay real,
     except the pacing of streams, which sleeps on ``clock``). ``stream`` is the
-    default ``StreamPlan`` for requests that ask to stream.
+    default ``StreamPlan`` (or its fields as a mapping) for requests that ask to stream.
     """
 
     def __init__(
@@ -92,7 +92,7 @@ class Simulator:
         record: bool = True,
         moderation_words: Mapping[str, Sequence[str]] | None = None,
         clock: Clock | None = None,
-        stream: StreamPlan | None = None,
+        stream: StreamPlan | Mapping[str, Any] | None = None,
         **profile_options: Any,
     ) -> None:
         if max_image_side < 1:
@@ -109,7 +109,9 @@ class Simulator:
         self.profile_name = profile
         self.clock: Clock = clock or SystemClock()
         #: How streams unfold unless a scripted ``Reply.stream`` says otherwise.
-        self.stream_plan = stream or StreamPlan()
+        self.stream_plan = (
+            stream if isinstance(stream, StreamPlan) else StreamPlan(**(stream or {}))
+        )
         self._profile: Profile = self._make_profile(profile, profile_options)
         self.log: list[RequestRecord] = []
         #: What a provider would bill: every generation completed, delivered or not.

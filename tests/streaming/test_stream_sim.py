@@ -368,3 +368,46 @@ async def test_a_completed_stream_is_billed_like_the_simulator_bills_it(api: Api
         result = await client.stream("a harbour").final()
     assert result.cost.possibly_billed == 0
     assert result.cost.settled == sim.ledger.total > 0
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_connection_lost_between_events_is_typed(api: Api) -> None:
+    async with Simulator() as sim, make_client(sim, api) as client:
+        sim.script(api, [Reply.stream(partials=2, fault="lost")])
+        events, error = await drain(client.stream("x"))
+    assert kinds(events) == ["PartialImage", "PartialImage"]
+    assert isinstance(error, IncompleteStream)
+    assert error.reason == "connection_lost" and len(error.partials) == 2
+
+
+async def test_a_gateway_that_ignores_stream_still_gives_the_result() -> None:
+    """OpenAI behind a proxy that drops ``stream``/``partial_images``: plain JSON comes back."""
+    from genguard.sim.wire import openai_images_usage
+
+    body = {
+        "created": 1,
+        "data": [{"b64_json": "iVBORw0KGgo="}],
+        "usage": openai_images_usage("x", 1),
+    }
+    async with Simulator() as sim, make_client(sim, "openai") as client:
+        sim.script("openai", [Reply.fixture({"status": 200, "body": body})])
+        events, error = await drain(client.stream("x"))
+    assert error is None and kinds(events) == ["Completed"]
+    final = events[0]
+    assert isinstance(final, Completed) and final.result.image.data == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_gemini_stream_without_alt_sse_reads_the_json_array(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without ``alt=sse`` Gemini answers with one JSON array of chunks; it reads the same."""
+    from genguard.providers import gemini_stream
+
+    sse_url = gemini_stream.stream_url
+    monkeypatch.setattr(
+        gemini_stream, "stream_url", lambda p, m: sse_url(p, m).removesuffix("?alt=sse")
+    )
+    async with Simulator() as sim, make_client(sim, "gemini", model="gemini-3-pro-image") as client:
+        events, error = await drain(client.stream("x"))
+    assert error is None
+    assert kinds(events) == ["PartialImage", "Completed"]

@@ -61,6 +61,18 @@ def register(commands: Commands) -> None:
         "(gemini, openai, sim, sim-openai)",
     )
     parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream: report partial images as they arrive (see docs/streaming.md)",
+    )
+    parser.add_argument(
+        "--partials",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --stream, write each partial image into DIR",
+    )
+    parser.add_argument(
         "--sim",
         action="store_true",
         help="use the embedded simulator instead of the real API (no key needed)",
@@ -149,7 +161,14 @@ def run(args: argparse.Namespace, output: Output) -> int:
         )
     if profile.description and "SIMULATOR-SCALE" in profile.description:
         output.note(f"profile {profile.name} is simulator-scale: not for real APIs")
-    result = output.run(_generate(client, request, output))
+    if args.partials is not None and not args.stream:
+        raise CommandError("--partials needs --stream", exit_code=EXIT_USAGE)
+    if args.stream:
+        from .streamed import generate_streamed
+
+        result = output.run(generate_streamed(client, request, output, args.partials))
+    else:
+        result = output.run(_generate(client, request, output))
     return _write(result, args.out, output, source=source, simulated=simulated)
 
 

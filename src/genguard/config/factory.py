@@ -15,7 +15,7 @@ import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..billing import ResubmitPolicy
 from ..clock import Clock
@@ -49,6 +49,9 @@ from .schema import (
     layer_name,
 )
 from .secrets import Secret
+
+if TYPE_CHECKING:
+    from ..providers.event_stream import StreamProgress
 from .values import format_rate
 
 ENV_CONFIG = "GENGUARD_CONFIG"
@@ -163,6 +166,16 @@ class SimBackedProvider:
             await self.start()
         assert self._inner is not None
         return await self._inner.send(call, transport)
+
+    async def stream(
+        self, call: Call, transport: HttpTransport, progress: StreamProgress
+    ) -> GenerationResult:
+        """A streamed attempt on the simulator (see ``genguard.streaming``)."""
+        if self._inner is None:
+            await self.start()
+        inner: Any = self._inner
+        result: GenerationResult = await inner.stream(call, transport, progress)
+        return result
 
     async def aclose(self) -> None:
         sim, self._sim, self._inner = self._sim, None, None

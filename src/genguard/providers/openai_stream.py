@@ -152,7 +152,7 @@ class _Reader:
             raise self._malformed(event, "is not valid JSON") from None
         if not isinstance(data, dict):
             raise self._malformed(event, f"should be an object, got {_wire.type_name(data)}")
-        kind = event.event if event.event != "message" else data.get("type")
+        kind = event.event if event.event != "message" else _wire.lenient_str(data.get("type"))
         if kind == "error" or "error" in data:
             raise self._error(data)
         if kind in _PARTIAL:
@@ -179,7 +179,7 @@ class _Reader:
         error = data.get("error")
         if not isinstance(error, dict):
             error = {k: data.get(k) for k in ("message", "code", "type", "param")}
-        code = error.get("code") or error.get("type")
+        code = _wire.lenient_str(error.get("code")) or _wire.lenient_str(error.get("type"))
         if code in OPENAI_BLOCK_CODES:
             status = 400
         elif code in QUOTA_CODES or code == "rate_limit_exceeded":

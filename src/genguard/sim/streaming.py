@@ -3,9 +3,9 @@
 A ``StreamPlan`` says how one stream unfolds: how many partial images, how
 long before the headers and before the first event, the gap between events,
 a one-off stall, and how it ends (``fault``: ``drop`` ends cleanly with no
-completed event, ``cut`` breaks the connection inside the last event,
-``error`` sends an error event, ``malformed`` sends a last event that is not
-JSON). Delays sleep on the simulator's clock, so with a virtual clock a
+completed event, ``cut`` breaks the connection inside the last event, ``lost``
+breaks it between events, ``error`` sends an error event, ``malformed`` sends
+a last event that is not JSON). Delays sleep on the simulator's clock, so with a virtual clock a
 minute-long generation plays out in milliseconds.
 """
 
@@ -23,8 +23,8 @@ from .png import colour_for, expand_tokens, png_token
 from .requests import SimRequest
 
 Sleep = Callable[[float], Awaitable[None]]
-Fault = Literal["drop", "cut", "error", "malformed"]
-FAULTS: tuple[str, ...] = ("drop", "cut", "error", "malformed")
+Fault = Literal["drop", "cut", "lost", "error", "malformed"]
+FAULTS: tuple[str, ...] = ("drop", "cut", "lost", "error", "malformed")
 #: Partial images the simulator will send for one stream at most.
 MAX_PARTIALS = 16
 
@@ -250,6 +250,10 @@ async def send_stream(
     if fault == "drop":
         await resp.write_eof()
         return resp
+    if fault == "lost":
+        if request.transport is not None:
+            request.transport.close()
+        return None
     await pace()
     if fault == "error":
         await resp.write(_error_event(sreq.api, plan.error_code))

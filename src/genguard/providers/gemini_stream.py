@@ -40,7 +40,7 @@ async def stream_gemini(
     provider: GeminiProvider, call: Call, transport: HttpTransport, progress: StreamProgress
 ) -> GenerationResult:
     """One streamed attempt: POST to ``streamGenerateContent``, report partials, merge chunks."""
-    body = _wire.dumps(provider.build_body(call.request))
+    body = _wire.dumps(provider.build_body(call.request, call.model))
     key = provider._key.get()
     async with open_event_stream(
         transport,

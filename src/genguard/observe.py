@@ -81,6 +81,11 @@ class Observer:
         """Attempt ``call.attempt`` starts the generation over (a new, billed generation)
         after ``reason`` cut the previous one; its ``discarded`` partials are stale."""
 
+    def budget_remaining(
+        self, call: Call, tenant: str, window: str, remaining: float, limit: float
+    ) -> None:
+        """What ``tenant`` has left of its ``window`` budget (after a reserve or settle)."""
+
     def notice(self, call: Call | None, event: str, **fields: Any) -> None:
         """Anything else worth one log line (e.g. a clamped, absurd Retry-After)."""
 
@@ -179,6 +184,13 @@ class RecordingObserver(Observer):
     def stream_restarted(self, call: Call, reason: str, discarded: int) -> None:
         self._add(
             "stream_restarted", call, attempt=call.attempt, reason=reason, discarded=discarded
+        )
+
+    def budget_remaining(
+        self, call: Call, tenant: str, window: str, remaining: float, limit: float
+    ) -> None:
+        self._add(
+            "budget_remaining", call, tenant=tenant, window=window, remaining=remaining, limit=limit
         )
 
     def notice(self, call: Call | None, event: str, **fields: Any) -> None:

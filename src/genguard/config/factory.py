@@ -29,6 +29,7 @@ from .checks import StackOrderWarning, check_order
 from .loader import ConfigFile, load_config, resolve_profile
 from .plugins import load_custom_layer
 from .schema import (
+    BudgetLayerConfig,
     CircuitBreakerLayerConfig,
     ClassifierConfig,
     CustomLayerConfig,
@@ -67,6 +68,7 @@ LAYER_MODULES: Mapping[str, str] = {
     "circuit_breaker": "genguard.layers.circuit_breaker",
     "rate_limit": "genguard.layers.rate_limit",
     "timeout": "genguard.layers.timeout",
+    "budget": "genguard.layers.budget",
 }
 
 
@@ -318,6 +320,8 @@ def _build_layer(layer: LayerConfig, profile: ProfileConfig, build: _Build, path
         return _construct(_attr(module, "TelemetryLayer", path, "layer telemetry"), path, **options)
     if isinstance(layer, SafetyLayerConfig):
         return _safety(module, layer, profile, build, path)
+    if isinstance(layer, BudgetLayerConfig):
+        return _budget(module, layer, profile, build, path)
     if isinstance(layer, PromptPolicyLayerConfig):
         cls = _attr(module, "PromptPolicyLayer", path, "layer prompt_policy")
         policy: dict[str, Any] = {"size_hint": layer.size_hint}
@@ -368,6 +372,34 @@ def _redis(factory: Any, state: Any, build: _Build, path: str) -> Any:
     if hasattr(store, "aclose"):
         build.resources.append(store)
     return store
+
+
+def _budget(
+    module: Any, layer: BudgetLayerConfig, profile: ProfileConfig, build: _Build, path: str
+) -> Any:
+    store = None
+    if profile.state.backend != "memory":
+        redis_module = _module("genguard.state.redis_budget", path, "state backend redis")
+        factory = _attr(redis_module, "RedisBudgetStore", path, "the Redis budget store")
+        store = _redis(factory, profile.state, build, f"profiles.{profile.name}.state")
+    return _construct(
+        _attr(module, "BudgetLayer", path, "layer budget"),
+        path,
+        limits=dict(layer.limits),
+        tenant=layer.tenant,
+        tenants={name: dict(spec) for name, spec in layer.tenants.items()},
+        store=store,
+        prices=_prices(profile),
+    )
+
+
+def _prices(profile: ProfileConfig) -> Any:
+    """The profile's price book: the shipped prices with its ``prices:`` overrides."""
+    if not profile.prices:
+        return None
+    from ..catalogue.prices import default_prices
+
+    return default_prices().with_overrides(profile.prices, f"profiles.{profile.name}.prices")
 
 
 def _rate_limit(
@@ -583,6 +615,7 @@ def build_client(
         transport=transport,
         profile=profile,
         resources=build.resources,
+        prices=_prices(profile),
     )
 
 

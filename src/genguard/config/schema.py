@@ -424,6 +424,39 @@ class TimeoutLayerConfig(LayerConfig):
     attempt: Duration = Field(60.0, gt=0, description="Per-attempt limit.")
 
 
+class BudgetLayerConfig(LayerConfig):
+    layer_name: ClassVar[str] = "budget"
+    doc: ClassVar[str] = (
+        "Spend limits per tenant: reserves each attempt's maximum cost before dispatch, "
+        "settles after. Uses `state` (redis: one budget for the fleet)."
+    )
+
+    limits: dict[Literal["minute", "hour", "day", "month"], str | Number] = Field(
+        description="Amount per window in the price table's currency, e.g. `{minute: 2.50}`."
+    )
+    tenant: str = Field(
+        "tenant",
+        min_length=1,
+        description="Request metadata field naming who pays; `key` uses the partition key.",
+    )
+    tenants: dict[str, dict[Literal["minute", "hour", "day", "month"], str | Number]] = Field(
+        default_factory=dict, description="Limits of single tenants, replacing `limits`."
+    )
+
+    @model_validator(mode="after")
+    def _amounts(self) -> BudgetLayerConfig:
+        from ..errors import ConfigError
+        from ..state.budget import parse_limits
+
+        try:
+            parse_limits(self.limits, "limits")
+            for name, spec in self.tenants.items():
+                parse_limits(spec, f"tenants.{name}")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
 class CustomLayerConfig(LayerConfig):
     """A layer from the ``genguard.layers`` entry point group."""
 
@@ -445,6 +478,7 @@ LAYER_MODELS: Mapping[str, type[LayerConfig]] = {
         CircuitBreakerLayerConfig,
         RateLimitLayerConfig,
         TimeoutLayerConfig,
+        BudgetLayerConfig,
     )
 }
 
@@ -468,6 +502,18 @@ class ProfileConfig(Section):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig, description="Exporters.")
     transport: TransportConfig = Field(default_factory=TransportConfig, description="HTTP.")
     ignore_checks: tuple[str, ...] = Field((), description="Order-check codes to silence.")
+    prices: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Price overrides per model (fields of the shipped price table; docs/cost.md).",
+    )
+
+    @model_validator(mode="after")
+    def _prices(self) -> ProfileConfig:
+        if self.prices:
+            from ..catalogue.prices import default_prices
+
+            default_prices().with_overrides(self.prices)
+        return self
 
     def layer(self, name: str) -> LayerConfig | None:
         """The first layer called ``name``, if any."""
@@ -485,6 +531,7 @@ PROFILE_KEYS: tuple[str, ...] = (
     "telemetry",
     "transport",
     "ignore_checks",
+    "prices",
 )
 TOP_LEVEL_KEYS: tuple[str, ...] = ("version", "profiles", "catalogue")
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
@@ -496,6 +543,7 @@ __all__ = [
     "SUPPORTED_VERSIONS",
     "TOP_LEVEL_KEYS",
     "BackoffConfig",
+    "BudgetLayerConfig",
     "CircuitBreakerLayerConfig",
     "ClassifierConfig",
     "CustomLayerConfig",

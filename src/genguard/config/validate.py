@@ -476,6 +476,17 @@ def validate_profile(
                     )
             fields["ignore_checks"] = tuple(checks)
 
+    prices = data.get("prices")
+    if prices is not None:
+        from ..catalogue.prices import default_prices
+
+        try:
+            default_prices().with_overrides(prices, join(path, "prices"))
+        except ConfigError as exc:
+            errors.append(exc)
+        else:
+            fields["prices"] = dict(prices)
+
     if errors or failed:
         raise ConfigErrors(errors or [ConfigError(path, "invalid profile")])
     return ProfileConfig(**{k: v for k, v in fields.items() if v is not None})

@@ -56,6 +56,7 @@ class Logger(Protocol):
 _OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
     (asyncio.CancelledError, "cancelled"),
     (errors.ContentBlocked, "blocked"),
+    (errors.BudgetExceeded, "budget_exceeded"),
     (errors.RateLimited, "rate_limited"),
     (errors.QuotaExhausted, "quota_exhausted"),
     (errors.CircuitOpen, "circuit_open"),
@@ -177,14 +178,19 @@ class Instruments:
         "active",
         "attempts",
         "backend_errors",
+        "billed_attempts",
         "breaker_state",
         "breaker_transitions",
+        "budget_remaining",
         "calls",
+        "cost",
+        "cost_possible",
         "duration",
         "fallbacks",
         "images",
         "limiter_pauses",
         "limiter_wait",
+        "possibly_billed_duplicates",
         "retries",
         "retry_gave_up",
         "safety_blocks",
@@ -337,6 +343,45 @@ class Instruments:
             *_BASE,
             sc.STREAM_RESTART_REASON,
         )
+        self.cost = counter(
+            sc.METRIC_COST,
+            "{currency}",
+            "Settled cost of calls (billed attempts, priced from usage), by tenant and outcome.",
+            *_BASE,
+            sc.TENANT,
+            sc.OUTCOME,
+            sc.COST_CURRENCY,
+        )
+        self.cost_possible = counter(
+            sc.METRIC_COST_POSSIBLY_BILLED,
+            "{currency}",
+            "Possibly-billed cost: attempts sent whose answer was lost, priced from the estimate.",
+            *_BASE,
+            sc.TENANT,
+            sc.OUTCOME,
+            sc.COST_CURRENCY,
+        )
+        self.billed_attempts = counter(
+            sc.METRIC_BILLED_ATTEMPTS,
+            "{attempt}",
+            "Attempts by billing status (not_sent, rejected, uncertain, billed).",
+            *_BASE,
+            sc.BILLING_STATUS,
+        )
+        self.possibly_billed_duplicates = counter(
+            sc.METRIC_POSSIBLY_BILLED_DUPLICATES,
+            "{attempt}",
+            "Resubmissions after an attempt that may have been billed.",
+            *_BASE,
+            sc.TENANT,
+        )
+        self.budget_remaining = Counts(sc.TENANT, sc.BUDGET_WINDOW)
+        meter.create_observable_gauge(
+            sc.METRIC_BUDGET_REMAINING,
+            [self.budget_remaining.observe],
+            "{currency}",
+            "Budget left per tenant and window, as of the tenant's last call.",
+        )
 
 
 # -- the per-call observer ------------------------------------------------------------------
@@ -406,6 +451,13 @@ class CallTelemetry(Observer):
             sc.GEN_AI_REQUEST_MODEL: call.model,
         }
 
+    @property
+    def tenant(self) -> str:
+        """Who pays: the budget layer's tenant, else request metadata ``tenant``."""
+        call = self.call
+        found = call.extras.get("budget.tenant") or call.request.metadata.get("tenant")
+        return found[:64] if isinstance(found, str) else ""
+
     # -- lifecycle (driven by the telemetry layer) --------------------------------------
     def start(self) -> None:
         """Open the call span, make it current, count the call in flight."""
@@ -447,9 +499,15 @@ class CallTelemetry(Observer):
         outcome = outcome_of(error)
         attempts = call.attempt
         span = self.span
+        ledger = call.billing
+        cost = ledger.cost() if ledger.charges else None
         if span is not None:
             if span.is_recording():
                 attributes: dict[str, AttributeValue] = {sc.OUTCOME: outcome, sc.ATTEMPTS: attempts}
+                if cost is not None:
+                    attributes[sc.COST_SETTLED] = float(cost.settled)
+                    attributes[sc.COST_POSSIBLY_BILLED] = float(cost.possibly_billed)
+                    attributes[sc.COST_CURRENCY] = cost.currency
                 if result is not None:
                     _result_attributes(attributes, result)
                 if self._partials or self._restarts:
@@ -467,6 +525,13 @@ class CallTelemetry(Observer):
             labels = self.labels
             inst.active.add(labels, -1)
             inst.calls.add((*labels, outcome))
+            if cost is not None:
+                money = (*labels, self.tenant, outcome, cost.currency)
+                inst.cost.add(money, float(cost.settled))
+                inst.cost_possible.add(money, float(cost.possibly_billed))
+                duplicates = ledger.possibly_billed_duplicates
+                if duplicates:
+                    inst.possibly_billed_duplicates.add((*labels, self.tenant), duplicates)
             if error is None:
                 inst.duration.record(duration, attrs)
             else:
@@ -550,6 +615,12 @@ class CallTelemetry(Observer):
             fields["restarts"] = self._restarts
             if self._first_partial is not None:
                 fields["time_to_first_partial_s"] = round(self._first_partial, 6)
+
+        if call.billing.charges:
+            cost = call.billing.cost()
+            fields["cost"] = str(cost.settled)
+            if cost.possibly_billed:
+                fields["cost_possibly_billed"] = str(cost.possibly_billed)
         log = self.log
         assert log is not None
         if result is not None:
@@ -632,10 +703,18 @@ class CallTelemetry(Observer):
 
     def attempt_finished(self, call: Call, error: BaseException | None) -> None:
         self.previous.attempt_finished(call, error)
+        charges = call.billing.charges
+        charge = charges[-1] if charges and charges[-1].attempt == call.attempt else None
         if self._attempt_span is not None:
+            if charge is not None and self._attempt_span.is_recording():
+                self._attempt_span.set_attribute(sc.BILLING_STATUS, charge.status)
+                if charge.amount is not None:
+                    self._attempt_span.set_attribute(sc.BILLING_AMOUNT, float(charge.amount))
             self._end_attempt(error)
         if self.instruments is not None:
             self.instruments.attempts.add((*self.labels, outcome_of(error)))
+            if charge is not None:
+                self.instruments.billed_attempts.add((*self.labels, charge.status))
         if isinstance(error, errors.ContentBlocked) and error.source == "provider":
             self._count_block(error.stage, error.category, "provider")
             self._emit(
@@ -853,6 +932,13 @@ class CallTelemetry(Observer):
             sc.EVENT_STREAM_RESTARTED,
             {"attempt": call.attempt, "reason": reason, "discarded": discarded},
         )
+
+    def budget_remaining(
+        self, call: Call, tenant: str, window: str, remaining: float, limit: float
+    ) -> None:
+        self.previous.budget_remaining(call, tenant, window, remaining, limit)
+        if self.instruments is not None:
+            self.instruments.budget_remaining.set((tenant, window), remaining)
 
     def notice(self, call: Call | None, event: str, **fields: Any) -> None:
         self.previous.notice(call, event, **fields)

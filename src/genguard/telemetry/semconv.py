@@ -89,13 +89,11 @@ FALLBACK_TO: Final = "genguard.fallback.to"
 FALLBACK_REASON: Final = "genguard.fallback.reason"
 BACKEND_COMPONENT: Final = "genguard.backend.component"
 BACKEND_ACTION: Final = "genguard.backend.action"
-<<<<<<< HEAD
 STREAM_TIME_TO_FIRST_PARTIAL: Final = "genguard.stream.time_to_first_partial"
 STREAM_PARTIALS: Final = "genguard.stream.partials"
 STREAM_PARTIAL_INDEX: Final = "genguard.stream.partial_index"
 STREAM_RESTARTS: Final = "genguard.stream.restarts"
 STREAM_RESTART_REASON: Final = "genguard.stream.restart_reason"
-=======
 TENANT: Final = "genguard.tenant"
 COST_SETTLED: Final = "genguard.cost.settled"
 COST_POSSIBLY_BILLED: Final = "genguard.cost.possibly_billed"
@@ -103,7 +101,6 @@ COST_CURRENCY: Final = "genguard.cost.currency"
 BILLING_STATUS: Final = "genguard.billing.status"
 BILLING_AMOUNT: Final = "genguard.billing.amount"
 BUDGET_WINDOW: Final = "genguard.budget.window"
->>>>>>> 00ed98f (Budgets: per-tenant spend limits reserved before dispatch and settled after; memory and Redis stores; cost metrics)
 
 # -- genguard span and event names ----------------------------------------------------
 ATTEMPT_SPAN: Final = "genguard.attempt"
@@ -134,17 +131,14 @@ METRIC_SAFETY_BLOCKS: Final = "genguard.safety.blocks"
 METRIC_FALLBACKS: Final = "genguard.fallbacks"
 METRIC_BACKEND_ERRORS: Final = "genguard.backend.errors"
 METRIC_IMAGES: Final = "genguard.images"
-<<<<<<< HEAD
 METRIC_STREAM_FIRST_PARTIAL: Final = "genguard.stream.time_to_first_partial"
 METRIC_STREAM_PARTIALS: Final = "genguard.stream.partials"
 METRIC_STREAM_RESTARTS: Final = "genguard.stream.restarts"
-=======
 METRIC_COST: Final = "genguard.cost"
 METRIC_COST_POSSIBLY_BILLED: Final = "genguard.cost.possibly_billed"
 METRIC_POSSIBLY_BILLED_DUPLICATES: Final = "genguard.billing.possibly_billed_duplicates"
 METRIC_BILLED_ATTEMPTS: Final = "genguard.billing.attempts"
 METRIC_BUDGET_REMAINING: Final = "genguard.budget.remaining"
->>>>>>> 00ed98f (Budgets: per-tenant spend limits reserved before dispatch and settled after; memory and Redis stores; cost metrics)
 
 #: Breaker state as a number, so one gauge series per key can be graphed and alerted on.
 BREAKER_STATE_VALUES: Final[dict[str, int]] = {"closed": 0, "half_open": 1, "open": 2}

@@ -188,7 +188,8 @@ async def test_custom_layer_from_entry_point(
     assert next((p.path, p.reason) for p in problems) == (
         "profiles.typo.layers[0]",
         "unknown layer 'audti' (did you mean 'audit'?); known: telemetry, safety, prompt_policy, "
-        "fallback, retry, circuit_breaker, rate_limit, timeout, audit (more come from packages "
+        "fallback, retry, circuit_breaker, rate_limit, timeout, budget, audit (more come from "
+        "packages "
         "with a 'genguard.layers' entry point)",
     )
     with pytest.raises(ConfigError, match=r"profiles.bad.layers\[0\].audit: .*colour"):

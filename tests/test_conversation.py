@@ -12,7 +12,7 @@ import pytest
 
 from genguard import Client
 from genguard.conversation import Conversation, trim_history
-from genguard.errors import BadRequest, ContentBlocked
+from genguard.errors import BadRequest, ContentBlocked, InvalidRequest
 from genguard.model import Image, Part, Turn
 from genguard.providers.gemini import GeminiProvider
 from genguard.providers.openai import OpenAIProvider
@@ -214,5 +214,5 @@ def test_trim_within_limits_changes_nothing() -> None:
 )
 def test_from_json_rejects_bad_documents_clearly(text: str, message: str) -> None:
     client = Client(OpenAIProvider("k"))
-    with pytest.raises(BadRequest, match=message):
+    with pytest.raises(InvalidRequest, match=message):
         Conversation.from_json(client, text)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from genguard import Call, Client, GenerationRequest, GenerationResult, RecordingObserver
-from genguard.errors import BadRequest, ProviderUnavailable
+from genguard.errors import BadRequest, InvalidRequest, ProviderUnavailable
 from genguard.model import Image
 from genguard.pipeline import Handler, Scope, compose
 from genguard.providers.static import ScriptedProvider, StaticProvider
@@ -175,11 +175,11 @@ async def test_client_closes_layers_and_transport_and_refuses_use_after() -> Non
 
 
 def test_request_validation_gives_typed_errors() -> None:
-    with pytest.raises(BadRequest, match="n must be"):
+    with pytest.raises(InvalidRequest, match="n must be"):
         GenerationRequest(prompt="x", n=0)
-    with pytest.raises(BadRequest, match="prompt must be a string"):
+    with pytest.raises(InvalidRequest, match="prompt must be a string"):
         GenerationRequest(prompt=None)  # type: ignore[arg-type]
-    with pytest.raises(BadRequest, match="seed"):
+    with pytest.raises(InvalidRequest, match="seed"):
         GenerationRequest(prompt="x", seed="1")  # type: ignore[arg-type]
     assert GenerationRequest(prompt="x", seed=0).seed == 0
 

@@ -18,13 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadRequest
+from .errors import InvalidRequest
+from .files import FileRefused, read_bounded
 from .model import GenerationRequest, GenerationResult, Image, Part, Turn
+from .request_checks import check_mime_type
 
 if TYPE_CHECKING:
     from .pipeline import Client
 
 FORMAT_VERSION = 1
+#: Largest image file a saved conversation may name (read only inside ``image_dir``).
+MAX_IMAGE_FILE_BYTES = 32 * 1024 * 1024
 EDIT_STYLE_PROVIDERS = frozenset({"openai"})
 
 
@@ -117,10 +121,13 @@ class Conversation:
         max_bytes: int | None = 16 * 1024 * 1024,
         keep_trimmed: bool = True,
     ) -> None:
-        if max_turns is not None and max_turns < 2:
-            raise BadRequest("max_turns must be >= 2 (one user and one model turn)")
-        if max_bytes is not None and max_bytes < 1:
-            raise BadRequest("max_bytes must be >= 1")
+        if max_turns is not None and (not _is_int(max_turns) or max_turns < 2):
+            raise InvalidRequest(
+                "max_turns must be an integer >= 2 (one user and one model turn)",
+                field="max_turns",
+            )
+        if max_bytes is not None and (not _is_int(max_bytes) or max_bytes < 1):
+            raise InvalidRequest("max_bytes must be an integer >= 1", field="max_bytes")
         self.client = client
         self.turns: tuple[Turn, ...] = tuple(turns)
         self.max_turns = max_turns
@@ -188,33 +195,44 @@ class Conversation:
 
     @classmethod
     def from_json(
-        cls, client: Client, text: str, *, image_dir: str | Path | None = None
+        cls,
+        client: Client,
+        text: str,
+        *,
+        image_dir: str | Path | None = None,
+        max_file_bytes: int = MAX_IMAGE_FILE_BYTES,
     ) -> Conversation:
-        """Resume a conversation saved by :meth:`to_json` (in this or another process)."""
+        """Resume a conversation saved by :meth:`to_json` (in this or another process).
+
+        The text is untrusted: an image ``"file"`` is read only if it is a regular
+        file inside ``image_dir`` of at most ``max_file_bytes`` (see ``genguard.files``).
+        """
         try:
             document = json.loads(text)
-        except ValueError as exc:
-            raise BadRequest(f"conversation JSON is not valid JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise InvalidRequest(f"conversation JSON is not valid JSON: {exc}") from None
         if not isinstance(document, dict):
-            raise BadRequest("conversation JSON must be an object")
+            raise InvalidRequest("conversation JSON must be an object")
         version = document.get("version")
         if version != FORMAT_VERSION:
-            raise BadRequest(
+            raise InvalidRequest(
                 f"conversation format version {version!r} is not supported (expected 1)"
             )
         directory = Path(image_dir) if image_dir is not None else None
         raw_turns = document.get("turns")
         if not isinstance(raw_turns, list):
-            raise BadRequest("conversation JSON: 'turns' must be a list")
+            raise InvalidRequest("conversation JSON: 'turns' must be a list")
         turns = []
         for t_index, raw in enumerate(raw_turns):
             if not isinstance(raw, dict) or raw.get("role") not in ("user", "model"):
-                raise BadRequest(f"conversation JSON: turns[{t_index}] needs role user or model")
+                raise InvalidRequest(
+                    f"conversation JSON: turns[{t_index}] needs role user or model"
+                )
             raw_parts = raw.get("parts")
             if not isinstance(raw_parts, list):
-                raise BadRequest(f"conversation JSON: turns[{t_index}].parts must be a list")
+                raise InvalidRequest(f"conversation JSON: turns[{t_index}].parts must be a list")
             parts = tuple(
-                _load_part(p, directory, f"turns[{t_index}].parts[{i}]")
+                _load_part(p, directory, f"turns[{t_index}].parts[{i}]", max_file_bytes)
                 for i, p in enumerate(raw_parts)
             )
             turns.append(Turn(raw["role"], parts))
@@ -224,6 +242,10 @@ class Conversation:
             max_turns=document.get("max_turns", 20),
             max_bytes=document.get("max_bytes", 16 * 1024 * 1024),
         )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _dump_part(part: Part, directory: Path | None, stem: str) -> dict[str, Any]:
@@ -251,35 +273,40 @@ def _dump_part(part: Part, directory: Path | None, stem: str) -> dict[str, Any]:
     return out
 
 
-def _load_part(raw: Any, directory: Path | None, where: str) -> Part:
+def _load_part(raw: Any, directory: Path | None, where: str, max_file_bytes: int) -> Part:
     if not isinstance(raw, dict):
-        raise BadRequest(f"conversation JSON: {where} must be an object")
+        raise InvalidRequest(f"conversation JSON: {where} must be an object")
     image = None
     raw_data = None
     if "image" in raw:
         spec = raw["image"]
         if not isinstance(spec, dict):
-            raise BadRequest(f"conversation JSON: {where}.image must be an object")
-        mime = str(spec.get("mime_type", "image/png"))
+            raise InvalidRequest(f"conversation JSON: {where}.image must be an object")
+        mime = spec.get("mime_type", "image/png")
+        check_mime_type(mime, f"conversation JSON: {where}.image.mime_type")
+        assert isinstance(mime, str)
         if "file" in spec:
             if directory is None:
-                raise BadRequest(f"conversation JSON: {where}.image is a file; pass image_dir")
-            path = directory / str(spec["file"])
+                raise InvalidRequest(f"conversation JSON: {where}.image is a file; pass image_dir")
+            name = spec["file"]
+            if not isinstance(name, str):
+                raise InvalidRequest(f"conversation JSON: {where}.image.file must be a file name")
             try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise BadRequest(
-                    f"conversation JSON: {where}.image file {path.name!r} unreadable"
-                ) from exc
+                data = read_bounded(directory, name, max_bytes=max_file_bytes)
+            except FileRefused as exc:
+                raise InvalidRequest(
+                    f"conversation JSON: {where}.image file {name[:80]!r} refused: {exc.reason}",
+                    field=f"{where}.image.file",
+                ) from None
             raw_data = base64.b64encode(data).decode("ascii")
         else:
             encoded = spec.get("data")
             if not isinstance(encoded, str):
-                raise BadRequest(f"conversation JSON: {where}.image.data must be base64 text")
+                raise InvalidRequest(f"conversation JSON: {where}.image.data must be base64 text")
             try:
                 data = base64.b64decode(encoded, validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise BadRequest(
+                raise InvalidRequest(
                     f"conversation JSON: {where}.image.data is not valid base64"
                 ) from exc
             raw_data = encoded if spec.get("raw", True) else None
@@ -290,9 +317,9 @@ def _load_part(raw: Any, directory: Path | None, where: str) -> Part:
     if extra is not None and not isinstance(extra, dict):
         raise BadRequest(f"conversation JSON: {where}.extra must be an object")
     if text is not None and not isinstance(text, str):
-        raise BadRequest(f"conversation JSON: {where}.text must be a string")
+        raise InvalidRequest(f"conversation JSON: {where}.text must be a string")
     if signature is not None and not isinstance(signature, str):
-        raise BadRequest(f"conversation JSON: {where}.thought_signature must be a string")
+        raise InvalidRequest(f"conversation JSON: {where}.thought_signature must be a string")
     return Part(
         text=text,
         image=image,

@@ -339,7 +339,7 @@ class InvalidRequest(GenGuardError):
         self,
         message: str,
         *,
-        field: str,
+        field: str = "",
         value: object = None,
         allowed: tuple[str, ...] = (),
         model: str | None = None,
@@ -374,6 +374,10 @@ class ModelRetired(InvalidRequest):
         )
         self.retired_on = retired_on
         self.successor = successor
+
+
+class ClientClosed(GenGuardError, RuntimeError):
+    """The client (or its transport) was closed; nothing new is sent or opened after that."""
 
 
 class ResponseError(GenGuardError):
@@ -486,6 +490,7 @@ __all__ = [
     "BulkheadFull",
     "CircuitOpen",
     "ClassifierUnavailable",
+    "ClientClosed",
     "ConfigError",
     "ConfigErrors",
     "ContentBlocked",

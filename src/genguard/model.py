@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import BadRequest
+from .request_checks import check_request
 
 if TYPE_CHECKING:
     from .billing import CallLedger, Cost
@@ -165,21 +165,10 @@ class GenerationRequest:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.prompt, str):
-            raise BadRequest(f"prompt must be a string, got {type(self.prompt).__name__}")
-        if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
-            raise BadRequest(f"n must be an integer >= 1, got {self.n!r}")
-        if self.seed is not None and (
-            not isinstance(self.seed, int) or isinstance(self.seed, bool)
-        ):
-            raise BadRequest(f"seed must be an integer or None, got {self.seed!r}")
-        if self.deadline is not None and not self.deadline > 0:
-            raise BadRequest(f"deadline must be > 0 seconds, got {self.deadline!r}")
-        if self.token_estimate is not None and self.token_estimate < 0:
-            raise BadRequest(f"token_estimate must be >= 0, got {self.token_estimate!r}")
+        check_request(self)
 
     def __repr__(self) -> str:
-        digest = hashlib.sha256(self.prompt.encode()).hexdigest()[:12]
+        digest = hashlib.sha256(self.prompt.encode("utf-8", "surrogatepass")).hexdigest()[:12]
         return (
             f"GenerationRequest(prompt=<{len(self.prompt)} chars sha256:{digest}>, n={self.n}, "
             f"model={self.model!r}, size={self.size!r}, aspect_ratio={self.aspect_ratio!r}, "

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from .billing import CallLedger
 from .clock import Clock, SystemClock
-from .errors import GenGuardError
+from .errors import ClientClosed, GenGuardError
 from .model import Call, GenerationRequest, GenerationResult
 from .observe import NOOP_OBSERVER, Observer
 from .providers.transport import HttpTransport
@@ -93,6 +93,17 @@ def compose(layers: Sequence[Layer], terminal: Handler) -> Handler:
     return handler
 
 
+def _with_deadline_guard(layers: Sequence[Layer]) -> list[Layer]:
+    """``layers`` with the deadline guard inside the leading observe-only layers (telemetry):
+    everything that can wait runs under the call's deadline, and telemetry sees the outcome."""
+    from .deadline import DeadlineGuard
+
+    index = 0
+    while index < len(layers) and getattr(layers[index], "outside_deadline", False):
+        index += 1
+    return [*layers[:index], DeadlineGuard(), *layers[index:]]
+
+
 def default_key(request: GenerationRequest, provider: str, model: str) -> str:
     """Partition key: ``provider/model`` (e.g. ``gemini/gemini-2.5-flash-image``)."""
     return f"{provider}/{model}"
@@ -134,7 +145,7 @@ class Client:
         def terminal(call: Call) -> Awaitable[GenerationResult]:
             return send(call, transport_)
 
-        self._handler = compose(self.layers, terminal)
+        self._handler = compose(_with_deadline_guard(self.layers), terminal)
         self._closed = False
 
     @classmethod
@@ -173,7 +184,7 @@ class Client:
     async def generate(self, request: GenerationRequest | str, **fields: Any) -> GenerationResult:
         """Generate images for ``request`` (or a prompt string plus request fields)."""
         if self._closed:
-            raise RuntimeError("Client is closed")
+            raise ClientClosed("Client is closed")
         if isinstance(request, str):
             request = GenerationRequest(prompt=request, **fields)
         elif fields:

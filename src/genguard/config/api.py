@@ -7,21 +7,28 @@ order warnings (:class:`ConfigWarning`) alike, so a CI job sees them all at once
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
+from pydantic import BaseModel
 
 from ..errors import ConfigError, ConfigErrors
+from ..masking import SECRET_NAME, mask_url, mask_values
 from .checks import ConfigWarning, check_order
 from .factory import layer_available
 from .interpolate import WHOLE_REF
-from .loader import load_config, resolve_profile
+from .loader import ConfigFile, load_config, resolve_profile
 from .schema import CustomLayerConfig, ProfileConfig, Section, layer_name
-from .secrets import MASK, Secret
+from .secrets import Secret
 from .validate import SECRET_KEYS
+
+#: A variable value shorter than this is not hidden in ``check`` messages (it would
+#: mangle them, e.g. "1" inside "layers[1]", and protects nothing).
+MIN_HIDDEN = 3
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def _flatten(error: ConfigError) -> list[ConfigError]:
@@ -50,6 +57,47 @@ def check(
         config = replace(
             config, profiles={k: _stand_in_secrets(v) for k, v in config.profiles.items()}
         )
+    problems = _check(config, profile, env)
+    environ = env if env is not None else os.environ
+    values = {name: environ[name] for name in referenced_variables(config) if name in environ}
+    for problem in problems:
+        _hide_values(problem, values)
+    return problems
+
+
+def _hide_values(error: ConfigError, values: Mapping[str, str]) -> None:
+    """Replace each variable's value in ``error``'s text by its ``${NAME}``: ``check``
+    output goes to CI logs, and a value may be a secret put in the wrong field."""
+    message, reason = error.message, error.reason
+    for name, value in sorted(values.items(), key=lambda item: len(item[1]), reverse=True):
+        if len(value) >= MIN_HIDDEN:
+            message = message.replace(value, f"${{{name}}}")
+            reason = reason.replace(value, f"${{{name}}}")
+    error.message, error.reason = message, reason
+    error.args = (message,)
+
+
+def referenced_variables(config: ConfigFile) -> set[str]:
+    """Names of the environment variables the file refers to (``${NAME}``, ``{env: NAME}``)."""
+    names: set[str] = set()
+    stack: list[object] = [config.profiles]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            names.update(_REFERENCE.findall(value))
+        elif isinstance(value, Mapping):
+            env_name = value.get("env")
+            if isinstance(env_name, str) and len(value) == 1:
+                names.add(env_name)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return names
+
+
+def _check(
+    config: ConfigFile, profile: str | None, env: Mapping[str, str] | None
+) -> list[ConfigError]:
     names = [profile] if profile is not None else list(config.profiles)
     errors: list[ConfigError] = []
     found_warnings: list[ConfigError] = []
@@ -104,20 +152,6 @@ def has_errors(problems: list[ConfigError]) -> bool:
     return any(not isinstance(p, ConfigWarning) for p in problems)
 
 
-def _mask_url(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:" if parts.username else ":"
-    return urlunsplit(parts._replace(netloc=f"{user}{MASK}@{host}"))
-
-
 def _dump(section: Section) -> Any:
     return section.model_dump(mode="json")
 
@@ -138,7 +172,7 @@ def profile_to_dict(profile: ProfileConfig) -> dict[str, Any]:
     out["layers"] = layers
     state = _dump(profile.state)
     if state.get("url"):
-        state["url"] = _mask_url(state["url"])
+        state["url"] = mask_url(state["url"])
     out["state"] = state
     out["telemetry"] = _dump(profile.telemetry)
     out["transport"] = _dump(profile.transport)
@@ -164,7 +198,19 @@ def show(
     Raises ConfigErrors when the profile is invalid (``check`` lists the problems).
     """
     config = load_config(path, env=env)
-    resolved = resolve_profile(config, profile, env=env)
+    environ = env if env is not None else os.environ
+    variables = {n: environ[n] for n in referenced_variables(config) if n in environ}
+    try:
+        resolved = resolve_profile(config, profile, env=env)
+    except ConfigError as exc:
+        for problem in _flatten(exc):
+            _hide_values(problem, variables)
+        if isinstance(exc, ConfigErrors):
+            exc.message = "\n".join(str(e) for e in exc.errors)
+            exc.args = (exc.message,)
+        else:
+            _hide_values(exc, variables)
+        raise
     lineage = config.lineage(profile)
     lines = [
         f"# profile {profile}"
@@ -172,13 +218,48 @@ def show(
     ]
     for warning in check_order(resolved, f"profiles.{profile}"):
         lines.append(f"# warning: {warning}")
+    shown = _mask_urls(profile_to_dict(resolved))
     body = yaml.safe_dump(
-        {"version": config.version, "profiles": {profile: profile_to_dict(resolved)}},
+        {"version": config.version, "profiles": {profile: shown}},
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
     )
-    return "\n".join(lines) + "\n" + body
+    # Secrets may also have been interpolated into fields that are not secrets.
+    secrets = [secret.get() for secret in _secrets_in(resolved)]
+    secrets += [value for name, value in variables.items() if SECRET_NAME.search(name)]
+    return mask_values("\n".join(lines) + "\n" + body, (s for s in secrets if len(s) >= 4))
+
+
+def _mask_urls(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_url(value) if "://" in value else value
+    if isinstance(value, dict):
+        return {k: _mask_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(v) for v in value]
+    return value
+
+
+def _secrets_in(value: object) -> list[Secret]:
+    """Every ``Secret`` held anywhere in a resolved profile."""
+    found: list[Secret] = []
+    stack: list[object] = [value]
+    seen: set[int] = set()
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Secret):
+            found.append(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, BaseModel):
+            stack.extend(getattr(item, name, None) for name in type(item).model_fields)
+    return found
 
 
 __all__ = ["check", "has_errors", "profile_to_dict", "show"]

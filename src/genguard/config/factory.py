@@ -225,6 +225,10 @@ def build_provider(config: ProviderConfig, path: str, catalogue: Any = None) -> 
 # -- layers ----------------------------------------------------------------------------------
 
 
+#: Most fallback stacks one client builds (every target, targets of targets included).
+MAX_FALLBACK_STACKS = 64
+
+
 class _Build:
     """State shared while building one client: transport, clock, resources, the config file."""
 
@@ -245,6 +249,9 @@ class _Build:
         self.meter_provider: Any = None
         #: The file's ``catalogue:`` policy, parsed once (providers and fallback share it).
         self.catalogue: Any = None
+        #: Fallback stacks built so far: a fallback graph is expanded into a tree, so a
+        #: hostile lattice of profiles would build exponentially many without a cap.
+        self.fallback_stacks = 0
 
 
 def build_layers(
@@ -438,6 +445,11 @@ def _fallback(
     target_cls = _attr(module, "FallbackTarget", path, "layer fallback")
     targets = []
     for name in layer.to:
+        build.fallback_stacks += 1
+        if build.fallback_stacks > MAX_FALLBACK_STACKS:
+            raise ConfigError(
+                path, f"the fallback graph expands to more than {MAX_FALLBACK_STACKS} stacks"
+            )
         target = resolve_profile(build.config, name, env=build.env)
         provider = build_provider(target.provider, f"profiles.{name}.provider", build.catalogue)
         if isinstance(provider, SimBackedProvider):

@@ -8,9 +8,10 @@ that only ``prod`` needs does not have to be set to run ``dev``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,28 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError, ConfigErrors
+from ..files import FileRefused, read_bounded
 from .schema import SUPPORTED_VERSIONS, TOP_LEVEL_KEYS, FallbackLayerConfig, ProfileConfig
 from .validate import join, split_layer, suggest, type_name, unknown_key, validate_profile
 
 FORMATS = ("yaml", "toml")
+
+# A policy file may come from a pull request or a shared repository: it is read with
+# limits, so a hostile one ends in a ConfigError, never a hang, a RecursionError or a
+# MemoryError.
+#: Largest config file read.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: Deepest nesting of mappings and lists.
+MAX_DEPTH = 64
+#: Most YAML aliases (``*name``) in one document.
+MAX_ALIASES = 256
+#: Most values in the document with every alias expanded (a "billion laughs" grows x9 per level).
+MAX_NODES = 200_000
+#: Most profiles in one file, parents per ``extends``, and the longest ``extends`` or
+#: ``fallback`` chain.
+MAX_PROFILES = 256
+MAX_PARENTS = 16
+MAX_CHAIN = 32
 
 
 @dataclass(frozen=True)
@@ -74,6 +93,86 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
     return out
 
 
+class _LimitedLoader(_StrictLoader):
+    """Counts aliases and depth while composing, then measures the expanded size."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _LimitError(f"more than {MAX_ALIASES} aliases")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _LimitError(f"nested deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self) -> yaml.Node | None:
+        node = super().compose_document()
+        if node is not None:
+            _check_expanded_size(node)
+        return node
+
+
+class _LimitError(yaml.YAMLError):
+    """A config document over one of the reading limits."""
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Count the values with aliases expanded, without expanding them; refuse cycles."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            active.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            if total > MAX_NODES:
+                raise _LimitError(f"more than {MAX_NODES} values once aliases are expanded")
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise _LimitError("an alias refers to a value that contains it (a cycle)")
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
+
+
+def _depth_of(data: object) -> int:
+    """Nesting depth of parsed data (TOML), iteratively; stops counting past the limit."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        if isinstance(value, Mapping):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return deepest
+
+
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _construct_mapping,
@@ -82,15 +181,26 @@ _StrictLoader.add_constructor(
 
 def parse_text(text: str, fmt: str, source: str = "<config>") -> object:
     """The raw data of a YAML or TOML document; a ConfigError says where it is broken."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError("", f"{source}: larger than {MAX_CONFIG_BYTES} bytes")
     if fmt == "toml":
         try:
-            return tomllib.loads(text)
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("", f"{source}: invalid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError("", f"{source}: nested deeper than {MAX_DEPTH} levels") from None
+        if _depth_of(data) > MAX_DEPTH:
+            raise ConfigError("", f"{source}: nested deeper than {MAX_DEPTH} levels")
+        return data
     if fmt != "yaml":
         raise ConfigError("", f"unknown config format {fmt!r}; use one of {', '.join(FORMATS)}")
     try:
-        return yaml.load(text, Loader=_StrictLoader)
+        return yaml.load(text, Loader=_LimitedLoader)
+    except _LimitError as exc:
+        raise ConfigError("", f"{source}: refused: {exc}") from None
+    except RecursionError:
+        raise ConfigError("", f"{source}: nested deeper than {MAX_DEPTH} levels") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -118,11 +228,14 @@ def load_config(
     """Read and structurally check a config file. Raises ConfigErrors listing every problem."""
     file = Path(path)
     fmt = format_of(file)
+    if not file.exists():
+        raise ConfigError("", f"config file not found: {file}")
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("", f"config file not found: {file}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        data = read_bounded(file.parent, file.name, max_bytes=MAX_CONFIG_BYTES)
+        text = data.decode("utf-8")
+    except FileRefused as exc:
+        raise ConfigError("", f"cannot read config file {file}: {exc.reason}") from None
+    except UnicodeDecodeError as exc:
         raise ConfigError("", f"cannot read config file {file}: {exc}") from None
     return parse_config(text, fmt, path=file, env=env)
 
@@ -166,6 +279,8 @@ def config_from_data(
         profiles = {}
     elif not profiles:
         errors.append(ConfigError("profiles", "must define at least one profile"))
+    if isinstance(profiles, Mapping) and len(profiles) > MAX_PROFILES:
+        raise ConfigError("profiles", f"at most {MAX_PROFILES} profiles in one file")
     clean: dict[str, Mapping[str, Any]] = {}
     for name, body in profiles.items():
         where = join("profiles", str(name))
@@ -186,13 +301,13 @@ def config_from_data(
         except ConfigError as exc:
             errors.append(exc)
     if not errors:
-        for name in clean:
-            cycle = _find_cycle(clean, name)
-            if cycle:
-                errors.append(
-                    ConfigError(f"profiles.{name}.extends", f"cycle: {' -> '.join(cycle)}")
-                )
-                break
+        cycle = _find_cycle(clean)
+        if cycle:
+            errors.append(
+                ConfigError(f"profiles.{cycle[0]}.extends", f"cycle: {' -> '.join(cycle)}")
+            )
+        else:
+            errors.extend(_chain_errors(clean, _parents, "extends"))
     if errors:
         raise ConfigErrors(errors)
     assert isinstance(version, int)
@@ -239,28 +354,84 @@ def _extends_errors(
     return out
 
 
-def _find_cycle(profiles: Mapping[str, Mapping[str, Any]], start: str) -> list[str] | None:
-    def visit(name: str, stack: list[str]) -> list[str] | None:
-        if name in stack:
-            return [*stack[stack.index(name) :], name]
-        for parent in _parents(profiles.get(name, {})):
-            found = visit(parent, [*stack, name])
-            if found:
-                return found
-        return None
+def _find_cycle(
+    graph: Mapping[str, Any], edges: Callable[[str], list[str]] | None = None
+) -> list[str] | None:
+    """A cycle in the ``extends`` graph (or ``edges``), found in linear time without recursion."""
+    follow = edges or (lambda name: _parents(graph.get(name, {})))
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in graph:
+        if state.get(start):
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, Iterator[str]]] = []
+        state[start] = 1
+        path.append(start)
+        stack.append((start, iter(follow(start))))
+        while stack:
+            name, pending = stack[-1]
+            nxt = next(pending, None)
+            if nxt is None:
+                stack.pop()
+                path.pop()
+                state[name] = 2
+            elif state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            elif not state.get(nxt) and nxt in graph:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append((nxt, iter(follow(nxt))))
+    return None
 
-    return visit(start, [])
+
+def _chain_errors(
+    profiles: Mapping[str, Any], edges: Callable[[Mapping[str, Any]], list[str]], what: str
+) -> list[ConfigError]:
+    """The longest ``extends`` chain (graph known to be acyclic) is at most ``MAX_CHAIN``."""
+    depth: dict[str, int] = {}
+    for start in profiles:
+        stack = [start]
+        while stack:
+            name = stack[-1]
+            if name in depth:
+                stack.pop()
+                continue
+            parents = [p for p in edges(profiles.get(name, {})) if p in profiles]
+            if len(parents) > MAX_PARENTS:
+                return [ConfigError(f"profiles.{name}.{what}", f"at most {MAX_PARENTS} parents")]
+            missing = [p for p in parents if p not in depth]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            depth[name] = 1 + max((depth[p] for p in parents), default=0)
+            if depth[name] > MAX_CHAIN:
+                return [
+                    ConfigError(
+                        f"profiles.{name}.{what}", f"a chain longer than {MAX_CHAIN} profiles"
+                    )
+                ]
+    return []
 
 
 def _walk(
     profiles: Mapping[str, Mapping[str, Any]], name: str, order: list[str], stack: list[str]
 ) -> None:
-    """Post-order over ``extends``: ancestors first, each profile once."""
-    if name in order or name in stack:
+    """Post-order over ``extends``: ancestors first, each profile once (no recursion)."""
+    seen = set(order) | set(stack)
+    if name in seen:
         return
-    for parent in _parents(profiles.get(name, {})):
-        _walk(profiles, parent, order, [*stack, name])
-    order.append(name)
+    todo: list[tuple[str, Iterator[str]]] = [(name, iter(_parents(profiles.get(name, {}))))]
+    seen.add(name)
+    while todo:
+        current, parents = todo[-1]
+        parent = next(parents, None)
+        if parent is None:
+            todo.pop()
+            order.append(current)
+        elif parent not in seen:
+            seen.add(parent)
+            todo.append((parent, iter(_parents(profiles.get(parent, {})))))
 
 
 # -- merging -------------------------------------------------------------------------------
@@ -394,16 +565,19 @@ def _fallback_errors(config: ConfigFile, profile: ProfileConfig) -> list[ConfigE
                 )
             else:
                 loop = _fallback_loop(config, target, [profile.name])
-                if loop:
+                if loop and "..." in loop:
+                    errors.append(
+                        ConfigError(where, f"a fallback chain longer than {MAX_CHAIN} profiles")
+                    )
+                elif loop:
                     errors.append(ConfigError(where, f"fallback loop: {' -> '.join(loop)}"))
     return errors
 
 
-def _fallback_loop(config: ConfigFile, name: str, stack: list[str]) -> list[str] | None:
-    if name in stack:
-        return [*stack, name]
+def _fallback_targets(config: ConfigFile, name: str) -> list[str]:
     raw = merged_profile(config, name)
     layers = raw.get("layers")
+    out: list[str] = []
     for item in layers if isinstance(layers, list) else []:
         try:
             layer, options = split_layer(item, "")
@@ -413,10 +587,48 @@ def _fallback_loop(config: ConfigFile, name: str, stack: list[str]) -> list[str]
             options.get("to") if layer == "fallback" and isinstance(options, Mapping) else None
         )
         for target in targets if isinstance(targets, list) else []:
-            if isinstance(target, str) and target in config.profiles:
-                found = _fallback_loop(config, target, [*stack, name])
-                if found:
-                    return found
+            if isinstance(target, str) and target in config.profiles and target not in out:
+                out.append(target)
+    return out
+
+
+def _fallback_loop(config: ConfigFile, name: str, stack: list[str]) -> list[str] | None:
+    """A fallback loop reachable from ``name`` back into ``stack`` or itself (linear time)."""
+    cache: dict[str, list[str]] = {}
+
+    def targets(profile: str) -> list[str]:
+        if profile not in cache:
+            cache[profile] = _fallback_targets(config, profile)
+        return cache[profile]
+
+    graph = dict.fromkeys([*stack, *config.profiles])
+    # The starting stack is a path of fallbacks already taken: model it as edges.
+    chain = [*stack, name]
+    prefix = {a: b for a, b in itertools.pairwise(chain)}
+
+    def edges(profile: str) -> list[str]:
+        return [prefix[profile]] if profile in prefix else targets(profile)
+
+    state: dict[str, int] = {}
+    path: list[str] = []
+    todo: list[tuple[str, Iterator[str]]] = [(chain[0], iter(edges(chain[0])))]
+    state[chain[0]] = 1
+    path.append(chain[0])
+    while todo:
+        current, pending = todo[-1]
+        nxt = next(pending, None)
+        if nxt is None:
+            todo.pop()
+            path.pop()
+            state[current] = 2
+        elif state.get(nxt) == 1:
+            return [*path, nxt]
+        elif not state.get(nxt) and nxt in graph:
+            if len(path) >= MAX_CHAIN:
+                return [*path[:2], "...", nxt]
+            state[nxt] = 1
+            path.append(nxt)
+            todo.append((nxt, iter(edges(nxt))))
     return None
 
 

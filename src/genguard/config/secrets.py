@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import ConfigError
+from ..files import FileRefused, read_bounded
 from .interpolate import WHOLE_REF, interpolate
 
 MASK = "***"
+#: A secret file holds one key: anything bigger is not a key file.
+MAX_SECRET_FILE_BYTES = 64 * 1024
 SecretSource = Literal["env", "file", "value"]
 
 
@@ -39,19 +42,32 @@ class Secret:
 
     @classmethod
     def from_file(cls, file: str, path: str = "", *, base: Path | None = None) -> Secret:
+        """Read a mounted secret: a regular file of at most ``MAX_SECRET_FILE_BYTES``.
+
+        A relative name is read inside ``base`` (the config file's directory) and may
+        not leave it; an absolute name is read inside its own directory, so a
+        symlink cannot lead elsewhere (Kubernetes' ``..data`` links stay inside).
+        FIFOs, devices and ``/proc``-style files that exceed the cap are refused.
+        """
         target = Path(file).expanduser()
-        if base is not None and not target.is_absolute():
-            target = base / target
+        if target.is_absolute():
+            root, name = target.parent, target.name
+        else:
+            root, name = (base if base is not None else Path.cwd()), str(target)
         try:
-            value = target.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                path, f"cannot read secret file {file!r} ({exc.strerror or type(exc).__name__})"
-            ) from None
+            data = read_bounded(root, name, max_bytes=MAX_SECRET_FILE_BYTES)
+        except FileRefused as exc:
+            raise ConfigError(path, f"cannot read secret file {file!r} ({exc.reason})") from None
+        try:
+            value = data.decode("utf-8").strip()
         except UnicodeDecodeError:
             raise ConfigError(path, f"secret file {file!r} is not UTF-8 text") from None
         if not value:
             raise ConfigError(path, f"secret file {file!r} is empty")
+        if not value.isprintable():
+            # A key is one line of printable text; a file with NULs or several lines
+            # (``/proc/self/environ``, a certificate, a dump) is not a key file.
+            raise ConfigError(path, f"secret file {file!r} is not one line of printable text")
         return cls(value, source="file", ref=file)
 
     def get(self) -> str:

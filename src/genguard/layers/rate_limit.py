@@ -33,7 +33,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..clock import Clock
-from ..errors import BulkheadFull, ConfigError, QuotaExhausted, RateLimited
+from ..errors import (
+    AuthenticationError,
+    BadRequest,
+    BulkheadFull,
+    ConfigError,
+    InvalidRequest,
+    QuotaExhausted,
+    RateLimited,
+)
 from ..model import Call, GenerationResult, RateLimitInfo
 from ..pipeline import Handler, Scope
 from ..state.adaptive import (
@@ -407,6 +415,10 @@ class RateLimitLayer:
             if not error.local:
                 await self._quota_spent(call, key, error, clock)
             raise
+        except (BadRequest, AuthenticationError, InvalidRequest):
+            if demands:
+                await _refund(self._backend_for(clock), key, demands)
+            raise
         if self.adapt:
             self._throttles.add(key, clock.now(), False)
             self._learned.succeeded(key, clock.now(), waited)
@@ -714,6 +726,15 @@ def _refused(key: str, spent: Spent, now: float) -> QuotaExhausted:
     )
     error.local = True
     return error
+
+
+async def _refund(backend: LimiterBackend, key: str, demands: tuple[Demand, ...]) -> None:
+    """A refused request generated nothing: give back its images and tokens (not the
+    request itself, which the provider did receive). Backends without ``refund`` keep it."""
+    refund = getattr(backend, "refund", None)
+    given = tuple(d for d in demands if d.limit.name != "requests")
+    if refund is not None and given:
+        await refund(key, given)
 
 
 def _check_int(field: str, value: object, *, minimum: int) -> None:

@@ -85,6 +85,9 @@ class TelemetryLayer:
     """
 
     scope: Scope = "call"
+    #: Only records, never waits: the client runs it outside the deadline guard so the
+    #: span shows ``DeadlineExceeded`` rather than a cancellation.
+    outside_deadline = True
 
     def __init__(
         self,

@@ -158,6 +158,19 @@ def wire_token(value: object, *secrets: str | None, limit: int = 200) -> str | N
     return shorten(redact(value, *secrets), limit)
 
 
+def wire_code(value: object, known: frozenset[str], *secrets: str | None) -> str | None:
+    """A code from the wire for an error or result field: a ``known`` code as it is, anything
+    else redacted like :func:`wire_token`.
+
+    Classification compares the raw value before this is called; keeping known codes
+    intact also means a short key can never turn ``moderation_blocked`` into
+    ``moderation_bloc***ed`` in a field callers match on.
+    """
+    if isinstance(value, str) and value in known:
+        return value
+    return wire_token(value, *secrets)
+
+
 class Secret:
     """An API key that shows as ``***`` in every repr, so dumping a provider leaks nothing."""
 
@@ -281,5 +294,6 @@ __all__ = [
     "snippet",
     "try_loads",
     "type_name",
+    "wire_code",
     "wire_token",
 ]

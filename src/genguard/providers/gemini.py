@@ -13,6 +13,7 @@ import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from ..catalogue.policy import CataloguePolicy
 from ..catalogue.validate import RequestValidator, today_of
@@ -29,6 +30,7 @@ from ..errors import (
     ResponseError,
 )
 from ..model import Call, GenerationRequest, GenerationResult, Image, Part, Turn, Usage
+from ..request_checks import check_model_name
 from ..safety.categories import gemini_category
 from . import _wire
 from .hints import (
@@ -72,6 +74,41 @@ BLOCK_FINISH_REASONS = frozenset(
 #: Finish reasons without an image where a second try can plausibly succeed.
 RETRYABLE_NO_IMAGE_REASONS = frozenset({"NO_IMAGE", "IMAGE_OTHER", "OTHER"})
 
+#: Prompt-level ``blockReason`` values.
+PROMPT_BLOCK_REASONS = frozenset(
+    {
+        "SAFETY",
+        "OTHER",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "IMAGE_SAFETY",
+        "BLOCK_REASON_UNSPECIFIED",
+    }
+)
+BLOCK_REASONS = BLOCK_FINISH_REASONS | PROMPT_BLOCK_REASONS
+#: Finish reasons kept intact in results and errors (matched on; see ``_wire.wire_code``).
+FINISH_REASONS = (
+    BLOCK_FINISH_REASONS
+    | RETRYABLE_NO_IMAGE_REASONS
+    | frozenset({"STOP", "MAX_TOKENS", "FINISH_REASON_UNSPECIFIED", "LANGUAGE", "NO_IMAGE"})
+)
+#: ``google.rpc`` reasons and statuses kept intact (``API_KEY_INVALID`` is matched on).
+GOOGLE_REASONS = frozenset(
+    {
+        "API_KEY_INVALID",
+        "INVALID_ARGUMENT",
+        "FAILED_PRECONDITION",
+        "PERMISSION_DENIED",
+        "NOT_FOUND",
+        "RESOURCE_EXHAUSTED",
+        "UNAVAILABLE",
+        "INTERNAL",
+        "DEADLINE_EXCEEDED",
+        "UNAUTHENTICATED",
+        "RATE_LIMIT_EXCEEDED",
+    }
+)
+
 SafetySettings = Mapping[str, str] | Sequence[Mapping[str, str]]
 
 
@@ -111,7 +148,7 @@ class GoogleStatus:
             if kind == "RetryInfo":
                 retry_delay = parse_proto_duration(detail.get("retryDelay"))
             elif kind == "ErrorInfo" and isinstance(detail.get("reason"), str):
-                reason = _wire.wire_token(detail["reason"], *secrets)
+                reason = _wire.wire_code(detail["reason"], GOOGLE_REASONS, *secrets)
             elif kind == "QuotaFailure":
                 violations = detail.get("violations")
                 for violation in violations if isinstance(violations, list) else ():
@@ -121,7 +158,7 @@ class GoogleStatus:
                             quota_ids.append(quota)
         return cls(
             message=_wire.provider_text(error.get("message"), *secrets),
-            status=_wire.wire_token(error.get("status"), *secrets),
+            status=_wire.wire_code(error.get("status"), GOOGLE_REASONS, *secrets),
             reason=reason,
             retry_delay=retry_delay,
             quota_ids=tuple(quota_ids),
@@ -268,7 +305,7 @@ class GeminiProvider:
     def url_for(self, model: str) -> str:
         url = self._urls.get(model)
         if url is None:
-            name = model.removeprefix("models/")
+            name = quote(check_model_name(model).removeprefix("models/"), safe="")
             url = f"{self.base_url}/{self.api_version}/models/{name}:generateContent"
             if len(self._urls) < 64:
                 self._urls[model] = url
@@ -440,7 +477,8 @@ class _GenerateResponse:
         images = tuple(
             image for c in parsed if c.reason not in BLOCK_FINISH_REASONS for image in c.images
         )
-        model = _wire.lenient_str(data.get("modelVersion")) or self.call.model
+        key = self.provider._key.get()
+        model = _wire.wire_token(data.get("modelVersion"), key) or self.call.model
         return GenerationResult(
             images=images,
             generation_id=self.call.generation_id,
@@ -449,7 +487,7 @@ class _GenerateResponse:
             text=chosen.text,
             seed=self.call.request.seed,
             usage=_usage(data.get("usageMetadata")),
-            finish_reason=chosen.reason,
+            finish_reason=_wire.wire_code(chosen.reason, FINISH_REASONS, key),
             parts=chosen.parts,
             request_id=self.request_id,
         )
@@ -466,8 +504,9 @@ class _GenerateResponse:
                 )
         first = parsed[0]
         key = self.provider._key.get()
-        reason = _wire.wire_token(first.reason, key)
-        code = "NO_IMAGE" if reason in (None, "STOP") else reason
+        # Classify on the raw reason; only what is shown is redacted.
+        reason = _wire.wire_code(first.reason, FINISH_REASONS, key)
+        code = "NO_IMAGE" if first.reason in (None, "STOP") else reason
         text = f"gemini: no image in the response (finishReason {reason or 'missing'})"
         if first.text:
             text += f"; model said: {_wire.provider_text(first.text, key)!r}"
@@ -477,7 +516,7 @@ class _GenerateResponse:
             text,
             status=self.raw.status,
             code=code,
-            retryable=code in RETRYABLE_NO_IMAGE_REASONS,
+            retryable=(first.reason or "STOP") in RETRYABLE_NO_IMAGE_REASONS | {"STOP"},
             request_id=self.request_id,
             provider=self.provider.name,
         )
@@ -490,7 +529,7 @@ class _GenerateResponse:
         key = self.provider._key.get()
         harms = _blocked_harms(ratings)
         category = gemini_category(reason, harms)
-        safe_reason = _wire.wire_token(reason, key)
+        safe_reason = _wire.wire_code(reason, BLOCK_REASONS, key)
         what = "prompt" if stage == "input" else "output"
         text = f"gemini: {what} blocked by the provider ({safe_reason}"
         text += f", {_wire.provider_text(', '.join(harms), key)})" if harms else ")"

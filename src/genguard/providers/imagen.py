@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from ..catalogue.policy import CataloguePolicy
 from ..catalogue.validate import RequestValidator, today_of
 from ..errors import BadRequest, ContentBlocked
 from ..model import Call, GenerationRequest, GenerationResult, Image, Usage
+from ..request_checks import check_model_name
 from ..safety.categories import UNSPECIFIED
 from . import _wire
 from .gemini import DEFAULT_BASE_URL, google_error
@@ -74,7 +76,7 @@ class ImagenProvider:
         self._defaults = {k: v for k, v in defaults.items() if v is not None}
 
     def url_for(self, model: str) -> str:
-        name = model.removeprefix("models/")
+        name = quote(check_model_name(model).removeprefix("models/"), safe="")
         return f"{self.base_url}/{self.api_version}/models/{name}:predict"
 
     def build_body(self, request: GenerationRequest) -> dict[str, Any]:

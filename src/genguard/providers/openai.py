@@ -62,6 +62,8 @@ _MIME_BY_FORMAT = {
     "jpg": "image/jpeg",
     "webp": "image/webp",
 }
+#: Codes matched on: kept intact in error fields (see ``_wire.wire_code``).
+_KNOWN_CODES = frozenset(OPENAI_BLOCK_CODES) | QUOTA_CODES
 _EXT_BY_MIME = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 _NO_HEADERS: Mapping[str, str] = {}
 _RATELIMIT_NAMES = (
@@ -125,20 +127,23 @@ def openai_error(
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
         text = _wire.provider_text(error.get("message"), api_key)
-        code = _wire.wire_token(error.get("code"), api_key)
-        kind = _wire.wire_token(error.get("type"), api_key)
+        # Classify on the raw values; redact only what is shown (never before matching).
+        raw_code = _wire.lenient_str(error.get("code"))
+        raw_kind = _wire.lenient_str(error.get("type"))
+        code = _wire.wire_code(raw_code, _KNOWN_CODES, api_key)
+        kind = _wire.wire_code(raw_kind, _KNOWN_CODES, api_key)
         param = _wire.wire_token(error.get("param"), api_key)
         details = error.get("moderation_details")
     else:
         text = _wire.snippet(raw.body, api_key) if data is None else ""
-        code = kind = param = None
+        code = kind = param = raw_code = raw_kind = None
         details = None
     label = code or kind
     what = f"{provider}: HTTP {status}" + (f" {label}" if label else "")
     message = f"{what}: {text}" if text else what
     common: dict[str, Any] = {"status": status, "code": code or kind, "request_id": request_id}
 
-    if code in OPENAI_BLOCK_CODES:
+    if raw_code in OPENAI_BLOCK_CODES:
         stage, categories = "input", []
         if isinstance(details, dict):
             if details.get("moderation_stage") == "output":
@@ -155,7 +160,7 @@ def openai_error(
             status=status,
             request_id=request_id,
         )
-    if code in QUOTA_CODES or kind in QUOTA_CODES:
+    if raw_code in QUOTA_CODES or raw_kind in QUOTA_CODES:
         return QuotaExhausted(message, provider=provider, **common)
     hint = retry_hint_from_headers(headers, now)
     hinted: dict[str, Any] = {}

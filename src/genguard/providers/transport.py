@@ -17,6 +17,7 @@ from ..billing import mark_sent
 from ..errors import (
     AttemptTimeout,
     BillingStatus,
+    ClientClosed,
     GenGuardError,
     ProviderUnavailable,
     ResponseError,
@@ -47,6 +48,12 @@ class HttpTransport:
     ``max_response_bytes`` caps what is buffered: a larger body is refused with a
     ``ResponseError`` instead of filling memory. ``connect_timeout`` bounds
     connection set-up; per-attempt time is the timeout layer's job.
+
+    Redirects are never followed: requests carry API keys (``x-goog-api-key``,
+    ``Authorization``), and aiohttp strips only ``Authorization`` on a change of
+    origin. A 3xx comes back to the provider as it is and becomes a typed error.
+    After ``aclose`` the transport stays closed: a retry still in flight gets
+    ``ClientClosed`` instead of opening a session nobody would close.
     """
 
     def __init__(
@@ -67,8 +74,15 @@ class HttpTransport:
         self._connection_limit = connection_limit
         self._session = session
         self._owns_session = session is None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     async def open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosed("the HTTP transport is closed; no new session is opened")
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._connection_limit, limit_per_host=0)
             self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
@@ -89,13 +103,17 @@ class HttpTransport:
         provider: str | None = None,
     ) -> RawResponse:
         """Send one request and read the whole (bounded) response."""
+        if self._closed:
+            raise ClientClosed("the HTTP transport is closed; the request was not sent")
         session = self._session if self._session is not None and not self._session.closed else None
         if session is None:
             session = await self.open()
         loop = asyncio.get_running_loop()
         mark_sent()
         try:
-            async with session.request(method, url, headers=headers, data=body) as resp:
+            async with session.request(
+                method, url, headers=headers, data=body, allow_redirects=False
+            ) as resp:
                 body_bytes = await self._read_bounded(resp, provider)
                 return RawResponse(
                     status=resp.status,
@@ -192,6 +210,7 @@ class HttpTransport:
         return b"".join(chunks)
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._session is not None and self._owns_session and not self._session.closed:
             await self._session.close()
         self._session = None

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from ..errors import ClassifierUnavailable, ConfigError, GenGuardError, ResponseError, redact
 from ..model import GenerationRequest
+from ..providers._wire import Secret, SecretHeaders
 from ..providers.transport import HttpTransport, json_headers
 from .categories import OPENAI_MODERATION_CATEGORIES, UNSPECIFIED
 from .verdict import Verdict
@@ -140,7 +141,10 @@ class ModerationClassifier:
         policy = _FAIL_ALIASES.get(fail) if isinstance(fail, str) else None
         if policy is None:
             raise ConfigError("fail", f"must be 'open' or 'closed', got {fail!r}")
-        self._api_key = api_key
+        self._key = Secret(api_key)
+        # The credential lives only in objects whose repr masks it, so a traceback
+        # captured with locals (Sentry's default) shows ``***``, never the key.
+        self._headers = SecretHeaders(json_headers({"authorization": f"Bearer {api_key}"}))
         self.transport = transport
         self.base_url = base_url.rstrip("/")
         self.url = f"{self.base_url}/v1/moderations"
@@ -154,7 +158,7 @@ class ModerationClassifier:
         if not text.strip():
             return Verdict.allow(self.name, reason="empty prompt")
         body = json.dumps({"model": self.model, "input": text}).encode()
-        headers = json_headers({"authorization": f"Bearer {self._api_key}"})
+        headers = self._headers
         try:
             async with asyncio.timeout(self.timeout):
                 response = await self.transport.request(
@@ -172,7 +176,7 @@ class ModerationClassifier:
             return self._unavailable(exc.message)
 
     def _unavailable(self, why: str) -> Verdict:
-        why = redact(why, self._api_key)
+        why = redact(why, self._key.get())
         if self.fail == "closed":
             raise ClassifierUnavailable(
                 f"{self.name} classifier unavailable ({why}); failing closed",

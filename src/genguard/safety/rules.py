@@ -23,13 +23,14 @@ Allowlisted phrases are blanked out of the text before any rule is tried.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidRequest
 from ..model import GenerationRequest
 from .defaults import BUILTIN_CATEGORIES, DEFAULT_ALLOWLIST, DEFAULT_CATEGORY_NAMES
 from .normalize import normalize, views
@@ -40,6 +41,13 @@ RuleSpec = str | Sequence[str]
 
 #: Longest rule text quoted in a verdict's reason.
 MAX_REASON_SOURCE = 60
+#: Longest text the classifier judges (characters): OpenAI's own prompt cap. A longer
+#: one is refused, not judged in part (an attacker would hide the payload past the cut).
+DEFAULT_MAX_CHARS = 32_000
+#: Texts up to this many characters are judged on the event loop (well under a
+#: millisecond); longer ones in a worker thread, so the loop keeps serving other calls
+#: and the call's deadline can still fire.
+DEFAULT_INLINE_CHARS = 2_000
 
 _NON_PATTERN = re.compile(r"[^\w*]+|_")
 _AND = re.compile(r"\s+&\s+")
@@ -172,8 +180,16 @@ class RulesClassifier:
         *,
         include_defaults: bool | None = None,
         name: str = "rules",
+        max_chars: int = DEFAULT_MAX_CHARS,
+        inline_chars: int = DEFAULT_INLINE_CHARS,
     ) -> None:
         self.name = name
+        for option, value in (("max_chars", max_chars), ("inline_chars", inline_chars)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(option, f"must be an integer >= 0, got {value!r}")
+        self.max_chars = max_chars
+        self.inline_chars = inline_chars
+        self._workers: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         if include_defaults is None:
             include_defaults = categories is None and file is None
         sources: dict[str, list[RuleSpec]] = {}
@@ -282,7 +298,20 @@ class RulesClassifier:
         return False
 
     async def classify(self, request: GenerationRequest) -> Verdict:
-        found = self.match(request.prompt)
+        text = request.prompt
+        if len(text) > self.max_chars:
+            raise InvalidRequest(
+                f"{self.name} classifier: text of {len(text)} characters is over its "
+                f"max_chars of {self.max_chars}",
+                field="prompt",
+            )
+        if len(text) <= self.inline_chars:
+            found = self.match(text)
+        else:
+            # One worker at a time: regex searches hold the GIL, so several threads at
+            # once would starve the event loop as surely as running them on it.
+            async with self._worker_for(asyncio.get_running_loop()):
+                found = await asyncio.to_thread(self.match, text)
         if not found:
             return Verdict(allowed=True, classifier=self.name)
         reason = "; ".join(
@@ -295,6 +324,12 @@ class RulesClassifier:
             reason=reason,
             classifier=self.name,
         )
+
+    def _worker_for(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+        """The one-worker gate of ``loop`` (a classifier may outlive a loop, e.g. in tests)."""
+        if self._workers is None or self._workers[0] is not loop:
+            self._workers = (loop, asyncio.Semaphore(1))
+        return self._workers[1]
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{c}: {len(r)}" for c, r in self.categories.items())

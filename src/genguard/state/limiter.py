@@ -194,6 +194,11 @@ class Bucket(AsyncLimiter):
         needed = amount - max(self.max_rate, amount) + self._level
         return max(0.0, needed / self._rate_per_sec)
 
+    def give_back(self, amount: float) -> None:
+        """Return ``amount`` booked units (an admitted attempt that produced nothing)."""
+        self._leak()
+        self._level = max(0.0, self._level - amount)
+
     def take(self, amount: float, start_in: float) -> None:
         """Book ``amount`` for admission ``start_in`` seconds from now."""
         self._leak()
@@ -347,6 +352,17 @@ class MemoryLimiterBackend:
             last = pending.pop()
             for name, free_at in last.prev.items():
                 state.buckets[name].set_free_at(free_at + (shift - last.shift_at))
+
+    async def refund(self, key: str, demands: Sequence[Demand]) -> None:
+        """Give back what an admitted attempt took when the provider refused it (nothing
+        was generated): later bookings of ``key`` may start that much sooner."""
+        state = self._keys.get(key)
+        if state is None:
+            return
+        for limit, amount in demands:
+            bucket = state.buckets.get(limit.name)
+            if bucket is not None and amount > 0:
+                bucket.give_back(amount)
 
     async def pause(self, key: str, seconds: float) -> float:
         now = self.clock.now()

@@ -28,7 +28,6 @@ import re
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, Protocol, Self, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -37,7 +36,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from ..clock import Clock, SystemClock
-from ..errors import ConfigError, StateUnavailable
+from ..deadline import remaining_budget
+from ..errors import ConfigError, DeadlineExceeded, StateUnavailable
+from ..masking import mask_url as _mask_url
 from ..observe import Observer
 from . import limiter as _limiter
 from .breaker import (
@@ -65,6 +66,11 @@ DEFAULT_TTL = 3600.0
 #: How long a half-open probe slot is held for a process that never reports back.
 DEFAULT_PROBE_LEASE = 120.0
 DEFAULT_RECHECK_INTERVAL = 1.0
+#: Share of the call's remaining deadline one Redis command may use, so a frozen Redis is
+#: detected (and the store falls back) while the call still has time to run locally.
+DEADLINE_SHARE = 0.5
+#: Below this many seconds of budget a command is not sent: the call has no time left.
+MIN_BUDGET = 0.005
 #: Pooled connections per process; a command is ~0.1 ms, so a few dozen serve thousands of calls/s.
 DEFAULT_MAX_CONNECTIONS = 32
 
@@ -77,17 +83,8 @@ _STATES: dict[str, BreakerState] = {"closed": "closed", "open": "open", "half_op
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for reprs and logs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port is not None else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    """``url`` with its password (userinfo or ``?password=``) replaced by ``***``."""
+    return _mask_url(url)
 
 
 def _positive(name: str, value: object) -> float:
@@ -194,10 +191,27 @@ class RedisConnection:
         self._users += 1
         return self
 
+    def budget(self) -> float:
+        """Seconds one command may take: ``connect_timeout + command_timeout``, or a share
+        of what is left of the running call's deadline if that is less.
+
+        A Redis that stops answering must fail *as a backend error* (so the store
+        switches to local state or, failing closed, raises ``StateUnavailable``)
+        before the call's deadline cancels the command and nobody learns why.
+        """
+        budget = self.connect_timeout + self.command_timeout
+        left = remaining_budget()
+        if left is not None:
+            budget = min(budget, left * DEADLINE_SHARE)
+        return budget
+
     async def run(self, lua: _Lua, keys: Sequence[str], args: Sequence[str]) -> Any:
         """Run ``lua`` atomically; raises one of ``BACKEND_ERRORS`` when Redis fails."""
+        budget = self.budget()
+        if budget < MIN_BUDGET:
+            raise DeadlineExceeded("no time left in the call's deadline for a shared-state call")
         try:
-            async with asyncio.timeout(self.connect_timeout + self.command_timeout):
+            async with asyncio.timeout(budget):
                 try:
                     return await self._evalsha(lua, keys, args)
                 except RedisConnectionError:
@@ -519,6 +533,7 @@ class RedisBreakerStore(_SharedStore[MemoryBreakerStore]):
         )
         self.probe_lease = _positive("probe_lease", probe_lease)
         self.server_time = bool(server_time)
+        self._background: set[asyncio.Future[None]] = set()
         self._lua = {name: _Lua(name, source) for name, source in BREAKER_SCRIPTS.items()}
 
     def keys(self, key: str) -> list[str]:
@@ -543,6 +558,36 @@ class RedisBreakerStore(_SharedStore[MemoryBreakerStore]):
         ]
 
     async def acquire(self, key: str, policy: BreakerPolicy, now: float) -> Admission:
+        """Admit an attempt, or not. A caller cancelled while Redis is answering does not
+        leak a probe slot: the answer is awaited in the background and a probe it
+        granted is given back at once (not after ``probe_lease``)."""
+        task = asyncio.ensure_future(self._acquire(key, policy, now))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._give_back_later(task, policy, now)
+            raise
+
+    def _give_back_later(
+        self, task: asyncio.Future[Admission], policy: BreakerPolicy, now: float
+    ) -> None:
+        async def give_back() -> None:
+            with contextlib.suppress(Exception):
+                admission = await task
+                permit = admission.permit
+                if permit is not None and permit.probe:
+                    await self.record(permit, "ignored", policy, now)
+
+        background = asyncio.ensure_future(give_back())
+        self._background.add(background)
+        background.add_done_callback(self._background.discard)
+
+    async def aclose(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await super().aclose()
+
+    async def _acquire(self, key: str, policy: BreakerPolicy, now: float) -> Admission:
         async def remote() -> Admission:
             token = "r:" + os.urandom(8).hex()
             reply = await self.connection.run(

@@ -70,6 +70,7 @@ _OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
     (errors.ProviderError, "provider_error"),
     (errors.ResponseError, "response_error"),
     (errors.ConfigError, "config_error"),
+    (errors.InvalidRequest, "invalid_request"),
 )
 OUTCOMES: tuple[str, ...] = ("success", *(name for _, name in _OUTCOMES), "error")
 

@@ -1,0 +1,78 @@
+"""The call's deadline as one guarantee of the pipeline, whatever layers it holds.
+
+Layers that wait (retry backoff, rate-limit bookings, attempt timeouts) respect
+the deadline themselves and fail with their own facts. This guard is the outer
+promise: the whole stack below it (safety classifiers on input and output,
+fallback targets, a stack with no retry or timeout layer at all) is cancelled
+when the deadline passes, and the caller gets ``DeadlineExceeded``.
+
+The deadline is on the call's injected clock (``call.remaining()``); the timer
+that enforces it runs for that many seconds on the event loop, as the timeout
+layer's does. While a call runs, :func:`remaining_budget` tells code that has no
+``Call`` at hand (a state store's round trip) how long it may take, so it fails
+on its own terms (a backend error, a local fallback) before the guard cancels it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from typing import TYPE_CHECKING
+
+from .errors import DeadlineExceeded
+from .model import Call, GenerationResult
+
+if TYPE_CHECKING:
+    from .pipeline import Handler, Scope
+
+_CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
+    "genguard_call_deadline", default=None
+)
+
+
+def remaining_budget() -> float | None:
+    """Seconds left before the deadline of the call running in this task, or None."""
+    call = _CURRENT.get()
+    return None if call is None else call.remaining()
+
+
+class DeadlineGuard:
+    """Cancels everything inside it when the call's deadline passes: ``DeadlineExceeded``.
+
+    ``Client`` puts it right inside the layers that only observe (telemetry), so
+    they see the guard's ``DeadlineExceeded`` rather than a cancellation.
+    """
+
+    scope: Scope = "call"
+
+    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
+        if call.deadline is None:
+            return await next(call)
+        remaining = call.remaining()
+        assert remaining is not None
+        if remaining <= 0:
+            raise DeadlineExceeded(
+                "deadline passed before the attempt started (no time left for the call)",
+                attempts=0,
+            )
+        token = _CURRENT.set(call)
+        scope = asyncio.timeout(remaining)
+        try:
+            async with scope:
+                return await next(call)
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise
+            raise DeadlineExceeded(
+                f"the call's deadline passed after {call.clock.now() - call.started_at:.3g}s "
+                f"(attempt {call.attempt})",
+                attempts=call.attempt,
+            ) from exc
+        finally:
+            _CURRENT.reset(token)
+
+    def __repr__(self) -> str:
+        return "DeadlineGuard()"
+
+
+__all__ = ["DeadlineGuard", "remaining_budget"]

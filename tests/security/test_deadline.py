@@ -147,7 +147,7 @@ async def test_after_aclose_an_in_flight_retry_opens_no_new_session() -> None:
         retry = RetryLayer(attempts=3, initial=0.2, jitter="none")
         client = Client(provider, [retry])
         call = asyncio.create_task(client.generate("a cat"))
-        while not sim.log:
+        while not sim.log:  # noqa: ASYNC110 - the simulator has no event to wait on
             await asyncio.sleep(0.01)
         await client.aclose()  # the call is now sleeping before its retry
         with pytest.raises(ClientClosed):

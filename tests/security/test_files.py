@@ -81,10 +81,12 @@ async def test_a_conversation_file_cannot_leave_image_dir_and_nothing_is_sent(
 
 
 async def test_a_conversation_file_inside_image_dir_is_sent_over_http(image_dir: Path) -> None:
-    async with Simulator(strict_signatures=False) as sim:
-        async with Client(GeminiProvider("k", base_url=sim.base_url)) as client:
-            conv = Conversation.from_json(client, _document("ok.png"), image_dir=image_dir)
-            await conv.send("make it blue")
+    async with (
+        Simulator(strict_signatures=False) as sim,
+        Client(GeminiProvider("k", base_url=sim.base_url)) as client,
+    ):
+        conv = Conversation.from_json(client, _document("ok.png"), image_dir=image_dir)
+        await conv.send("make it blue")
     sent = sim.log[0].body["contents"][1]["parts"][0]["inlineData"]["data"]
     assert base64.b64decode(sent) == TINY_PNG
 
@@ -116,7 +118,7 @@ def test_a_secret_file_is_a_bounded_regular_file_inside_its_directory(
 
 @pytest.mark.parametrize("target", ["/dev/zero", "/dev/null", "/proc/self/environ"])
 def test_an_absolute_secret_file_must_be_a_small_regular_file(target: str) -> None:
-    with pytest.raises(ConfigError, match="cannot read secret file|is empty|printable"):
+    with pytest.raises(ConfigError, match=r"cannot read secret file|is empty|printable"):
         Secret.from_file(target, "p.api_key")
 
 

@@ -131,10 +131,12 @@ async def test_a_short_key_never_changes_how_a_block_is_classified(key: str) -> 
         }
         return await json_reply(body, status=400)
 
-    async with HostileServer(blocked) as server:
-        async with Client(OpenAIProvider(key, base_url=server.base_url)) as client:
-            with pytest.raises(ContentBlocked) as info:
-                await client.generate("a cat")
+    async with (
+        HostileServer(blocked) as server,
+        Client(OpenAIProvider(key, base_url=server.base_url)) as client,
+    ):
+        with pytest.raises(ContentBlocked) as info:
+            await client.generate("a cat")
     assert info.value.reason == "moderation_blocked"
 
 
@@ -144,10 +146,12 @@ async def test_a_short_gemini_key_never_changes_a_finish_reason(key: str) -> Non
         candidate = {"content": {"parts": [{"text": "no"}]}, "finishReason": "STOP"}
         return await json_reply({"candidates": [candidate]})
 
-    async with HostileServer(no_image) as server:
-        async with Client(GeminiProvider(key, base_url=server.base_url)) as client:
-            with pytest.raises(ProviderError) as info:
-                await client.generate("a cat")
+    async with (
+        HostileServer(no_image) as server,
+        Client(GeminiProvider(key, base_url=server.base_url)) as client,
+    ):
+        with pytest.raises(ProviderError) as info:
+            await client.generate("a cat")
     assert info.value.code == "NO_IMAGE" and info.value.retryable
 
 

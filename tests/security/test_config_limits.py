@@ -113,7 +113,8 @@ def test_a_secret_file_that_never_ends_is_a_config_error_with_its_path(
         target = "/dev/zero"
     path = _write(
         tmp_path,
-        f"version: 1\nprofiles:\n  p:\n    provider: {{type: gemini, api_key: {{file: {target}}}}}\n",
+        "version: 1\nprofiles:\n  p:\n"
+        f"    provider: {{type: gemini, api_key: {{file: {target}}}}}\n",
     )
     problems = config_api.check(path, env={})
     assert {p.path for p in problems} == {"profiles.p.provider.api_key"}

@@ -315,7 +315,7 @@ def _load_part(raw: Any, directory: Path | None, where: str, max_file_bytes: int
     signature = raw.get("thought_signature")
     extra = raw.get("extra")
     if extra is not None and not isinstance(extra, dict):
-        raise BadRequest(f"conversation JSON: {where}.extra must be an object")
+        raise InvalidRequest(f"conversation JSON: {where}.extra must be an object")
     if text is not None and not isinstance(text, str):
         raise InvalidRequest(f"conversation JSON: {where}.text must be a string")
     if signature is not None and not isinstance(signature, str):

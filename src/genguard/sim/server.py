@@ -437,7 +437,7 @@ class Simulator:
         if 200 <= status < 300 and sreq.api != "moderations":
             bill = self.ledger.charge(sreq, body, delivered=kind != "truncated")
         payload = _encode(body)
-        if kind in ("ok", "truncated"):
+        if kind in ("ok", "truncated", "blocked"):  # Imagen's partly filtered results
             payload = expand_tokens(payload)
         if kind == "truncated":
             return await _send_truncated(request, payload, headers, reply.keep, reply.close)

@@ -45,6 +45,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("config", "genguard.commands.config:register"),
     ("batch", "genguard.commands.batch:register"),
     ("check-stack", "genguard.commands.check_stack:register"),
+    ("models", "genguard.catalogue.cli:register"),
 ]
 
 T = TypeVar("T")

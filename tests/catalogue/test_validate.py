@@ -130,7 +130,7 @@ def test_a_model_of_another_provider_is_refused_before_sending() -> None:
     with pytest.raises(InvalidRequest) as info:
         validator.check(GenerationRequest(prompt="x"), "gpt-image-2", today=TODAY)
     assert info.value.field == "model" and "gemini-3-pro-image" in info.value.allowed
-    assert "is a openai model" in str(info.value)
+    assert "is served by openai, not by gemini" in str(info.value)
 
 
 @pytest.mark.parametrize(("policy", "outcome"), [("allow", None), ("warn", None), ("fail", "x")])

@@ -3,10 +3,11 @@ image finish and block reasons typed, Imagen on ``:predict`` with RAI filtering 
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
-from catalogue_support import TODAY, clock_on
+from catalogue_support import PNG, TODAY, clock_on
 
 from genguard import Client, GenerationRequest
 from genguard.errors import ContentBlocked, NoImageGenerated
@@ -15,9 +16,7 @@ from genguard.providers.gemini import GeminiProvider, history_turn
 from genguard.providers.imagen import RAI_FILTERED, ImagenProvider
 from genguard.sim import Reply, Simulator
 
-IMAGE_B64 = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
+IMAGE_B64 = base64.b64encode(PNG).decode("ascii")
 
 
 def _ok(body: dict[str, Any]) -> Reply:

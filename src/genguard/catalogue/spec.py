@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 from ..errors import ConfigError
@@ -138,7 +139,8 @@ class Lifecycle:
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """One catalogue entry. ``prices`` is filled from the price table when one ships."""
+    """One catalogue entry. ``prices`` is the model's entry in the shipped price table
+    (``genguard.catalogue.prices.ModelPrice``), None when the table has none."""
 
     name: str
     provider: str
@@ -147,7 +149,7 @@ class ModelSpec:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     capabilities: Capabilities = field(default_factory=Capabilities)
     sources: tuple[str, ...] = ()
-    prices: Mapping[str, Any] | None = None
+    prices: Any = None
 
     def status(self, on: date) -> Status:
         return self.lifecycle.status(on)
@@ -170,8 +172,27 @@ class ModelSpec:
         out["note"] = life.note
         out["capabilities"] = self.capabilities.to_dict()
         out["sources"] = list(self.sources)
-        out["prices"] = dict(self.prices) if self.prices is not None else None
+        out["prices"] = price_view(self.prices)
         return out
+
+
+def price_view(price: Any) -> dict[str, Any] | None:
+    """A JSON-ready view of a price entry (a mapping or a dataclass; Decimals as text)."""
+    if price is None:
+        return None
+    if is_dataclass(price) and not isinstance(price, type):
+        price = {f.name: getattr(price, f.name) for f in fields(price)}
+    return _plain(price) if isinstance(price, Mapping) else {"value": _plain(price)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
 
 
 _CAPABILITY_FIELDS: tuple[str, ...] = tuple(Capabilities.__dataclass_fields__)
@@ -359,4 +380,5 @@ __all__ = [
     "parse_capabilities",
     "parse_lifecycle",
     "parse_spec",
+    "price_view",
 ]

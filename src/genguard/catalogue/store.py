@@ -158,8 +158,8 @@ class Catalogue:
                 raw[name] = dict(body)
         return Catalogue(raw, as_of=self.as_of, sources=self.sources, path=path)
 
-    def with_prices(self, prices: Mapping[str, Mapping[str, Any]]) -> Catalogue:
-        """A copy whose entries carry ``prices[name]`` (names or aliases) as ``prices``."""
+    def with_prices(self, prices: Mapping[str, Any]) -> Catalogue:
+        """A copy whose entries carry ``prices[name]`` (found by name or alias) as ``prices``."""
         new = Catalogue.__new__(Catalogue)
         by_name = dict(self._by_name)
         priced: dict[str, ModelSpec] = {}
@@ -187,10 +187,12 @@ class Catalogue:
         return f"Catalogue({len(self)} models, as_of={self.as_of.isoformat()})"
 
 
-def _replace_prices(spec: ModelSpec, table: Mapping[str, Any]) -> ModelSpec:
+def _replace_prices(spec: ModelSpec, table: Any) -> ModelSpec:
     from dataclasses import replace
 
-    return replace(spec, prices=MappingProxyType(dict(table)))
+    if isinstance(table, Mapping):
+        table = MappingProxyType(dict(table))
+    return replace(spec, prices=table)
 
 
 def _expand(raw: Mapping[str, Mapping[str, Any]], name: str, path: str) -> dict[str, Any]:
@@ -251,9 +253,12 @@ def load_catalogue(data: object, *, path: str = "") -> Catalogue:
 
 @lru_cache(maxsize=1)
 def default_catalogue() -> Catalogue:
-    """The catalogue shipped with genguard (read once; immutable)."""
+    """The catalogue shipped with genguard, each entry with its shipped prices (read once;
+    immutable)."""
+    from .prices import default_prices
+
     text = resources.files(__package__).joinpath(DATA_FILE).read_text(encoding="utf-8")
-    return load_catalogue(json.loads(text))
+    return load_catalogue(json.loads(text)).with_prices(default_prices().models)
 
 
 __all__ = ["DATA_FILE", "MAX_MODELS", "Catalogue", "default_catalogue", "load_catalogue"]

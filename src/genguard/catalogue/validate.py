@@ -284,8 +284,8 @@ class RequestValidator:
         if spec.provider != self.provider:
             mine = tuple(s.name for s in policy.catalogue.for_provider(self.provider))
             raise InvalidRequest(
-                f"model {model!r} is a {spec.provider} model; the {self.provider} provider "
-                f"serves: {_shown(mine)}",
+                f"model {model!r} is served by {spec.provider}, not by {self.provider}; "
+                f"{self.provider} serves: {_shown(mine)}",
                 field="model",
                 value=model,
                 allowed=mine,

@@ -169,14 +169,26 @@ def test_bad_entries_name_the_field(entries: dict[str, Any], path: str, words: s
 
 
 def test_with_prices_attaches_tables_by_name_or_alias() -> None:
-    priced = default_catalogue().with_prices(
+    bare = load_catalogue(_shipped())
+    assert all(spec.prices is None for spec in bare)
+    priced = bare.with_prices(
         {"gpt-image-2-2026-04-21": {"output_image_per_mtok": 30.0}, "dall-e-3": {"image": 0.04}}
     )
     assert priced.resolve("gpt-image-2").prices == {"output_image_per_mtok": 30.0}
     assert priced.resolve("gpt-image-2-2026-04-21").prices == {"output_image_per_mtok": 30.0}
     assert priced.resolve("dall-e-3").prices == {"image": 0.04}
     assert priced.resolve("gpt-image-1").prices is None
-    assert default_catalogue().resolve("dall-e-3").prices is None
+
+
+def test_the_default_catalogue_carries_the_shipped_prices() -> None:
+    from genguard.catalogue.prices import default_prices
+
+    catalogue = default_catalogue()
+    for name, price in default_prices().models.items():
+        spec = catalogue.get(name)
+        if spec is not None:
+            assert spec.prices is price
+    assert catalogue.resolve("gpt-image-2").to_dict()["prices"]["tokens"]["image_output"]
 
 
 def test_to_dict_is_json_ready() -> None:

@@ -29,6 +29,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "config_stacks.py": ("retries scheduled:",),
     "conversation.py": ("resumed after 4 turns: 1 image(s)",),
     "fallback_gemini_openai.py": ("half_open -> closed (probes_succeeded)",),
+    "model_catalogue.py": ("requests the simulator saw: 0", "OpenAI got size=2048x880"),
     "providers_direct.py": ("openai: edit ok",),
     "rate_limit.py": ("20/s limiter:", "limiter waits"),
     "redis_replicas.py": ("3 replicas, one quota",),

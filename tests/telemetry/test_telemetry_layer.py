@@ -197,6 +197,7 @@ EXPECTED_OUTCOME = {
     "ProviderUnavailable": "unavailable",
     "BadRequest": "bad_request",
     "AuthenticationError": "auth_error",
+    "NoImageGenerated": "provider_error",  # a 200 with no image and no block
     "InvalidRequest": "error",
     "UnknownModel": "error",
     "ModelRetired": "error",

@@ -22,21 +22,23 @@ from collections import Counter
 from pathlib import Path
 
 from genguard import Client
-from genguard.batch import BatchRunner, RunOptions, read_jobs, run_batch
+from genguard.batch import BatchRunner, Job, RunOptions, read_jobs, run_batch
 from genguard.layers.retry import RetryLayer
 from genguard.providers.gemini import GeminiProvider
 from genguard.sim import Simulator
 
 
-async def main(folder: Path) -> None:
+def write_job_file(folder: Path) -> Path:
+    """200 prompts, one JSON object per line (blocking file work, before the loop starts)."""
     folder.mkdir(parents=True, exist_ok=True)
     jobs_file = folder / "jobs.jsonl"
     with jobs_file.open("w") as handle:
         for i in range(200):
             handle.write(json.dumps({"id": f"shot-{i:03d}", "prompt": f"product shot {i}"}) + "\n")
-    jobs = read_jobs(jobs_file)
-    out = folder / "out"
+    return jobs_file
 
+
+async def main(jobs: list[Job], out: Path) -> None:
     async with Simulator("flaky", failure_rate=0.2, max_hint=0.05, seed=1) as sim:
         retry = RetryLayer(attempts=10, initial=0.01, max_delay=0.1, max_retry_after=1.0)
         async with Client(GeminiProvider("sim-key", base_url=sim.base_url), [retry]) as client:
@@ -45,6 +47,8 @@ async def main(folder: Path) -> None:
             async with contextlib.aclosing(run_batch(client, jobs, out, concurrency=8)) as run:
                 async for outcome in run:
                     seen += 1
+                    if seen == 1:
+                        print(f"first outcome: {outcome.id} {outcome.status} {outcome.files}")
                     if seen == 50:
                         break
             print(f"first run stopped after {seen} outcomes")
@@ -65,4 +69,5 @@ async def main(folder: Path) -> None:
 
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="genguard-"))
-    asyncio.run(main(target))
+    jobs = read_jobs(write_job_file(target))
+    asyncio.run(main(jobs, target / "out"))

@@ -207,3 +207,21 @@ async def test_edits_go_through_the_batch_api_with_their_input_images(
     assert sim.batches.created == (2 if api == "openai" else 1)
     sent = json.dumps(bodies)
     assert "image_url" in sent if api == "openai" else "inlineData" in sent
+
+
+async def test_a_batch_gone_at_the_provider_fails_its_jobs_once(tmp_path: Path) -> None:
+    work = jobs(6)
+    async with Simulator("clean") as sim:
+        sim.batches.faults = BatchFaults(polls=10_000)
+        async with client_for("openai", sim, FakeClock()) as client:
+            first = asyncio.create_task(runner(client, work, tmp_path).run())
+            while sim.batches.polls < 1:  # noqa: ASYNC110 - another server's counter
+                await asyncio.sleep(0.001)
+            first.cancel()
+            await asyncio.gather(first, return_exceptions=True)
+            sim.batches.batches.clear()  # the provider lost it
+            tally = await runner(client, work, tmp_path).run()
+    assert tally.failed == 6 and sim.batches.created == 1
+    entries = manifest(tmp_path).values()
+    errors = {(e["error"]["type"], "gone" in e["error"]["message"]) for e in entries}
+    assert errors == {("BatchJobFailed", True)}

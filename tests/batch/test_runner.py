@@ -132,3 +132,17 @@ async def test_cancelling_the_consumer_stops_every_task(tmp_path: Path) -> None:
         await journal.close()
     # The four stuck requests were sent: the next run treats them as uncertain.
     assert states["sending"] == 4
+
+
+async def test_a_task_group_error_comes_out_as_itself() -> None:
+    import pytest
+
+    from genguard.batch import JournalError
+    from genguard.batch.runner import first_error
+
+    async def broken() -> None:
+        raise JournalError("out", "disk full")
+
+    with pytest.raises(JournalError, match="disk full"):
+        async with first_error(), asyncio.TaskGroup() as group:
+            group.create_task(broken())

@@ -24,7 +24,7 @@ from .errors import BatchJobFailed
 from .jobs import Job, load_images
 from .journal import Journal
 from .output import write_images
-from .runner import Emit, Outcome, RemoteExecutor, Tally, _done, _failed
+from .runner import Emit, Outcome, RemoteExecutor, Tally, _done, _failed, first_error
 
 if TYPE_CHECKING:
     from ..pipeline import Client
@@ -159,8 +159,9 @@ class ProviderBatches(RemoteExecutor):
                 if submitted is not None:
                     active.append(submitted)
         if active:
-            await asyncio.gather(*(self._follow(a, by_id, journal, folder, tally, emit)
-                                   for a in active))  # fmt: skip
+            async with first_error(), asyncio.TaskGroup() as followers:
+                for batch in active:
+                    followers.create_task(self._follow(batch, by_id, journal, folder, tally, emit))
 
     async def _submit(
         self, group: str, chunk: list[Job], journal: Journal, tally: Tally, emit: Emit
@@ -200,6 +201,9 @@ class ProviderBatches(RemoteExecutor):
             try:
                 status = await self.api.status(active.batch_id)
             except GenGuardError as error:
+                if getattr(error, "status", None) == 404:  # gone at the provider: say so per job
+                    status = RemoteStatus("not_found", "failed", message="the batch is gone")
+                    break
                 if not error.retryable:
                     raise
                 status = None
@@ -213,7 +217,11 @@ class ProviderBatches(RemoteExecutor):
             await clock.sleep(active.delay)
             active.delay = min(poll.max_delay, active.delay * poll.multiplier)
         calls = {i: self._call(jobs[i]) for i in active.ids if i in jobs}
-        results = await self.api.results(active.batch_id, status, calls)
+        results = (
+            []
+            if status.state == "not_found"
+            else await self.api.results(active.batch_id, status, calls)
+        )
         await self._settle(active, status, dict(results), jobs, journal, folder, emit)
 
     async def _settle(

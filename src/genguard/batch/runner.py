@@ -318,7 +318,7 @@ class BatchRunner:
                 outcome = await self._live(job, journal)
                 await emit(outcome)
 
-        async with asyncio.TaskGroup() as group:
+        async with first_error(), asyncio.TaskGroup() as group:
             for _ in range(min(self.options.concurrency, len(jobs))):
                 group.create_task(worker())
 
@@ -340,6 +340,19 @@ class BatchRunner:
             outcome = _done(job.id, result, files, "live", clock.now() - start)
         await journal.finish((outcome.finish(),))
         return outcome
+
+
+@contextlib.asynccontextmanager
+async def first_error() -> AsyncIterator[None]:
+    """Let a task group's first error out as itself (a ``JournalError``, say), not wrapped
+    in an ``ExceptionGroup``: callers and the command line handle typed errors."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        first = group.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
 
 
 def _done(
@@ -426,5 +439,6 @@ __all__ = [
     "Via",
     "billing_of",
     "cost_of",
+    "first_error",
     "run_batch",
 ]

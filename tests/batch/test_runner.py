@@ -146,3 +146,30 @@ async def test_a_task_group_error_comes_out_as_itself() -> None:
     with pytest.raises(JournalError, match="disk full"):
         async with first_error(), asyncio.TaskGroup() as group:
             group.create_task(broken())
+
+
+async def test_a_stopped_run_keeps_uncertain_only_what_was_sent(tmp_path: Path) -> None:
+    from genguard.layers.rate_limit import RateLimitLayer
+
+    work = jobs(12)
+    async with Simulator("clean") as sim:
+        sim.script("gemini", [Reply.delay(30, then=Reply.ok())])
+        provider = GeminiProvider("sim-key", base_url=sim.base_url)
+        # One call in flight at a time: the other workers wait for a permit, unsent.
+        async with Client(provider, [RateLimitLayer(concurrency=1)], clock=FakeClock()) as client:
+            runner = BatchRunner(client, work, tmp_path, RunOptions(concurrency=4))
+            task = asyncio.create_task(runner.run())
+            while sim.pending_scripts("gemini"):  # noqa: ASYNC110 - polling another server
+                await asyncio.sleep(0.01)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            journal = await Journal.open(tmp_path)
+            assert await journal.recover() == 1  # only the request that was on the wire
+            states = Counter((await journal.states()).values())
+            await journal.close()
+            assert states == {"uncertain": 1, "pending": 11}
+            rest = await BatchRunner(client, work, tmp_path).run()
+        assert (rest.done, rest.held_uncertain) == (11, 1)
+        sent = Counter(r.prompt for r in sim.log)
+        assert sorted(sent.values()) == [1] * 12  # the held job was not sent again
+        assert Counter(r.status for r in sim.log) == {200: 11, 499: 1}

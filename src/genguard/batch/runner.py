@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..clock import Clock
 from ..errors import ContentBlocked, GenGuardError
-from ..model import GenerationResult, Usage
+from ..model import Call, GenerationResult, Usage
 from .jobs import Job, load_images, shard_of
 from .journal import Finish, Journal
 from .output import write_images, write_manifest
@@ -212,6 +212,7 @@ class BatchRunner:
         self.manifest: Path | None = None
         #: Journal transactions the last run committed (group commit makes this << 2 per job).
         self.commits = 0
+        self._unsent: list[str] = []
 
     def _in_shard(self) -> list[Job]:
         shard = self.options.shard
@@ -258,6 +259,8 @@ class BatchRunner:
             if work is not None:
                 await asyncio.gather(work, return_exceptions=True)
             try:
+                if self._unsent:  # cancelled before any attempt was sent
+                    await journal.set_state(self._unsent, "pending")
                 records = await journal.records()
                 self.manifest = await asyncio.to_thread(write_manifest, self.folder, records)
             finally:
@@ -325,20 +328,29 @@ class BatchRunner:
     async def _live(self, job: Job, journal: Journal) -> Outcome:
         # Committed before the request can leave: a kill from here on makes the job uncertain.
         await journal.set_state((job.id,), "sending", count_send=True)
-        clock = self.clock
+        clock, client = self.clock, self.client
         start = clock.now()
+        call: Call | None = None
         try:
             images = await asyncio.to_thread(load_images, job) if job.images else ()
-            result = await self.client.generate(job.request(images))
+            call = client.new_call(job.request(images))
+            result = await client.run(call, client.handler)
             files = await asyncio.to_thread(write_images, self.folder, job.id, result.images)
         except GenGuardError as error:
             outcome = _failed(job.id, error, "live", clock.now() - start)
         except OSError as exc:
             unwritten = GenGuardError(f"cannot write the images of {job.id}: {exc.strerror}")
             outcome = _failed(job.id, unwritten, "live", clock.now() - start)
+        except asyncio.CancelledError:
+            # Stopped in an orderly way: if no attempt left this process, nothing can have
+            # been generated, so the job goes back to pending instead of uncertain.
+            if call is None or not call.billing.billed_or_uncertain:
+                self._unsent.append(job.id)
+            raise
         else:
             outcome = _done(job.id, result, files, "live", clock.now() - start)
-        await journal.finish((outcome.finish(),))
+        billing = call.billing.charges[-1].status if call and call.billing.charges else None
+        await journal.finish((outcome.finish(billing),))
         return outcome
 
 

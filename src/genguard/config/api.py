@@ -176,6 +176,7 @@ def profile_to_dict(profile: ProfileConfig) -> dict[str, Any]:
     out["state"] = state
     out["telemetry"] = _dump(profile.telemetry)
     out["transport"] = _dump(profile.transport)
+    out["stream"] = _dump(profile.stream)
     if profile.ignore_checks:
         out["ignore_checks"] = list(profile.ignore_checks)
     return out

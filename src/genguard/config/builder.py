@@ -60,6 +60,11 @@ class PipelineBuilder:
         self._raw["transport"] = options
         return self
 
+    def stream(self, **options: Any) -> PipelineBuilder:
+        """The profile's ``stream`` section: defaults of ``client.stream``."""
+        self._raw["stream"] = options
+        return self
+
     def ignore_checks(self, *codes: str) -> PipelineBuilder:
         self._raw["ignore_checks"] = list(codes)
         return self

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..billing import ResubmitPolicy
 from ..clock import Clock
 from ..errors import ConfigError, ConfigErrors
-from ..model import Call, GenerationResult
+from ..model import Call, GenerationRequest, GenerationResult
 from ..observe import Observer
 from ..pipeline import Client, Layer
 from ..providers.base import Provider
 from ..providers.transport import HttpTransport
+from ..streaming import ImageStream, StreamOptions
 from .checks import StackOrderWarning, check_order
 from .loader import ConfigFile, load_config, resolve_profile
 from .plugins import load_custom_layer
@@ -549,7 +550,26 @@ class ConfiguredClient(Client):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.profile = profile
+        settings = profile.stream
+        #: The profile's ``stream`` section: what ``stream()`` uses unless a call says otherwise.
+        self.stream_options = StreamOptions(
+            connect=settings.connect,
+            first_event=settings.first_event,
+            idle=settings.idle,
+            total=settings.total,
+            partial_images=settings.partial_images,
+        )
         self.resources = list(resources)
+
+    def stream(
+        self,
+        request: GenerationRequest | str,
+        *,
+        options: StreamOptions | None = None,
+        **fields: Any,
+    ) -> ImageStream:
+        """``Client.stream`` with the profile's ``stream`` section as the default options."""
+        return super().stream(request, options=options or self.stream_options, **fields)
 
     @property
     def simulator(self) -> Any:

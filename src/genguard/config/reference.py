@@ -26,6 +26,7 @@ from .schema import (
     RetryBudgetConfig,
     Section,
     StateConfig,
+    StreamConfig,
     TelemetryConfig,
     TransportConfig,
 )
@@ -163,6 +164,7 @@ def render() -> str:
         ("`telemetry.prometheus`", PrometheusConfig),
         ("`telemetry.logs`", LogsConfig),
         ("`transport`", TransportConfig),
+        ("`stream`", StreamConfig),
     ):
         out += [f"### {title}", "", model.doc, "", table(model), ""]
     out += ["### Order checks", "", "| code | why it is a warning |", "|---|---|"]

@@ -145,6 +145,38 @@ class TransportConfig(Section):
     connection_limit: Int = Field(0, ge=0, description="Open connections cap; 0 is unlimited.")
 
 
+def _stream_default(name: str) -> Any:
+    """A ``StreamOptions`` default: the options' one home is beside the code that uses them."""
+    from ..streaming import StreamOptions
+
+    return StreamOptions.__dataclass_fields__[name].default
+
+
+class StreamConfig(Section):
+    doc: ClassVar[str] = (
+        "Defaults of `client.stream` (see docs/streaming.md): its timers, and how many "
+        "partial images to ask for. `null` turns a timer off."
+    )
+
+    connect: Duration | None = Field(
+        _stream_default("connect"), gt=0, description="From the request to the headers."
+    )
+    first_event: Duration | None = Field(
+        _stream_default("first_event"), gt=0, description="From the request to the first event."
+    )
+    idle: Duration | None = Field(
+        _stream_default("idle"),
+        gt=0,
+        description="Longest silence, from the headers and then from each event.",
+    )
+    total: Duration | None = Field(
+        _stream_default("total"), gt=0, description="The whole stream, however lively."
+    )
+    partial_images: Int = Field(
+        _stream_default("partial_images"), ge=0, le=3, description="Partial images to ask for."
+    )
+
+
 class StateConfig(Section):
     doc: ClassVar[str] = "Where rate-limit buckets and breaker state live."
 
@@ -501,6 +533,7 @@ class ProfileConfig(Section):
     state: StateConfig = Field(default_factory=StateConfig, description="Shared state.")
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig, description="Exporters.")
     transport: TransportConfig = Field(default_factory=TransportConfig, description="HTTP.")
+    stream: StreamConfig = Field(default_factory=StreamConfig, description="Stream defaults.")
     ignore_checks: tuple[str, ...] = Field((), description="Order-check codes to silence.")
     prices: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -530,6 +563,7 @@ PROFILE_KEYS: tuple[str, ...] = (
     "state",
     "telemetry",
     "transport",
+    "stream",
     "ignore_checks",
     "prices",
 )
@@ -564,6 +598,7 @@ __all__ = [
     "Section",
     "SimProviderConfig",
     "StateConfig",
+    "StreamConfig",
     "TelemetryConfig",
     "TelemetryLayerConfig",
     "TimeoutLayerConfig",

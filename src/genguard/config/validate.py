@@ -29,6 +29,7 @@ from .schema import (
     ProfileConfig,
     Section,
     StateConfig,
+    StreamConfig,
     TelemetryConfig,
     TransportConfig,
 )
@@ -451,6 +452,7 @@ def validate_profile(
         "state": StateConfig,
         "telemetry": TelemetryConfig,
         "transport": TransportConfig,
+        "stream": StreamConfig,
     }
     for key, model_cls in sections.items():
         if data.get(key) is not None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from .clock import SystemClock
-from .errors import ConfigError, GenGuardError, StreamError, StreamTimeout
+from .errors import ConfigError, DeadlineExceeded, GenGuardError, StreamError, StreamTimeout
 from .model import Call, GenerationRequest, GenerationResult, Image
 from .pipeline import Handler, compose
 from .providers.sse import DEFAULT_MAX_EVENT_BYTES
@@ -135,6 +135,7 @@ class _Watchdog:
 
     __slots__ = (
         "_clock",
+        "_deadline_at",
         "_first_at",
         "_options",
         "_task",
@@ -145,13 +146,21 @@ class _Watchdog:
         "phase",
     )
 
-    def __init__(self, clock: Clock, options: StreamOptions, task: asyncio.Task[Any]) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        options: StreamOptions,
+        task: asyncio.Task[Any],
+        deadline: float | None = None,
+    ) -> None:
         self._clock = clock
         self._options = options
         self._task = task
         self._timer: asyncio.Task[None] | asyncio.TimerHandle | None = None
         now = clock.now()
         self._total_at = math.inf if options.total is None else now + options.total
+        #: The call's deadline (monotonic, on ``clock``): a stream never outlives its call.
+        self._deadline_at = math.inf if deadline is None else deadline
         self._first_at = math.inf if options.first_event is None else now + options.first_event
         self.fired = False
         self.phase = "connect"
@@ -167,6 +176,8 @@ class _Watchdog:
     def _arm(self, now: float, limits: tuple[tuple[str, float | None], ...], first: bool) -> None:
         options = self._options
         best = (self._total_at, "total", options.total)
+        if self._deadline_at < best[0]:
+            best = (self._deadline_at, "deadline", None)
         for phase, seconds in limits:
             if seconds is not None and now + seconds < best[0]:
                 best = (now + seconds, phase, seconds)
@@ -217,6 +228,7 @@ class _CallStream:
         "queue",
         "restarts",
         "result",
+        "served",
     )
 
     def __init__(self, options: StreamOptions) -> None:
@@ -228,6 +240,8 @@ class _CallStream:
         self.last_error: BaseException | None = None
         self.result: GenerationResult | None = None
         self.error: BaseException | None = None
+        #: Set when a streamed attempt produced the result.
+        self.served = False
 
     def begin(self, call: Call) -> None:
         """Before an attempt: if the last one showed partials, tell the consumer this
@@ -297,12 +311,19 @@ def stream_terminal(client: Client) -> Handler:
         task = asyncio.current_task()
         assert task is not None
         cancelling = task.cancelling()
-        dog = _Watchdog(call.clock, state.options, task)
+        dog = _Watchdog(call.clock, state.options, task, call.deadline)
         progress = _Progress(state, call, dog)
         try:
             result: GenerationResult = await stream(call, transport, progress)
         except asyncio.CancelledError as exc:
             if dog.fired and task.uncancel() <= cancelling:
+                if dog.phase == "deadline":
+                    late = DeadlineExceeded(
+                        f"deadline reached during streamed attempt {call.attempt}",
+                        attempts=call.attempt,
+                    )
+                    state.failed(late, progress.events)
+                    raise late from exc
                 timeout = StreamTimeout(
                     f"{call.provider}: stream {dog.phase} timeout ({dog.limit:g}s) "
                     f"in attempt {call.attempt}",
@@ -319,6 +340,7 @@ def stream_terminal(client: Client) -> Handler:
             dog.stop()
         if dog.fired:  # the attempt swallowed the cancellation and finished anyway
             task.uncancel()
+        state.served = True
         return result
 
     return terminal
@@ -337,6 +359,10 @@ async def _run(client: Client, handler: Handler, call: Call, state: _CallStream)
         if isinstance(error, asyncio.CancelledError):
             raise
         return
+    if not state.served and state.attempt_images:
+        # Served by a stack that did not stream (a fallback target): the drafts shown
+        # belong to a generation that did not finish.
+        state.begin(call)
     state.result = result
     state.queue.put_nowait(Completed(result))
     state.queue.put_nowait(_END)

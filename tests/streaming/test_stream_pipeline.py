@@ -27,7 +27,7 @@ from genguard.layers.timeout import TimeoutLayer
 from genguard.providers.static import StaticProvider
 from genguard.sim import Simulator
 from genguard.sim.replies import Reply
-from genguard.streaming import Completed, PartialImage, StreamOptions
+from genguard.streaming import Completed, PartialImage, Restarted, StreamOptions
 
 
 def _metric_points(reader: InMemoryMetricReader, name: str) -> list[object]:
@@ -202,3 +202,40 @@ async def test_dropping_an_abandoned_stream_cancels_its_call() -> None:
         gc.collect()
         await _settle()
         assert _others(baseline) == set()
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_the_call_deadline_bounds_a_stream(api: Api) -> None:
+    from genguard import GenerationRequest
+    from genguard.errors import DeadlineExceeded
+
+    clock = virtual_clock()
+    layers = [TimeoutLayer(attempt=600.0)]  # no retry layer: the stream's own timer must do it
+    async with (
+        Simulator(clock=clock) as sim,
+        make_client(sim, api, layers, clock=clock) as client,
+    ):
+        sim.script(api, [Reply.stream(partials=1, first_event=100.0)])
+        started = clock.now()
+        request = GenerationRequest(prompt="x", deadline=40.0)
+        events, error = await drain(client.stream(request, options=StreamOptions(idle=None)))
+    assert events == []
+    assert isinstance(error, DeadlineExceeded)
+    assert clock.now() - started == pytest.approx(40.0)
+
+
+async def test_a_fallback_after_partials_says_the_generation_restarted() -> None:
+    from genguard.layers.fallback import FallbackLayer, FallbackTarget
+    from genguard.providers.gemini import GeminiProvider
+
+    async with Simulator() as sim:
+        sim.script("openai", [Reply.stream(partials=2, fault="drop")])
+        target = FallbackTarget(GeminiProvider("sim-key", base_url=sim.base_url))
+        async with make_client(sim, "openai", [FallbackLayer([target])]) as client:
+            events, error = await drain(client.stream("x"))
+    assert error is None
+    assert kinds(events) == ["PartialImage", "PartialImage", "Restarted", "Completed"]
+    restarted = events[2]
+    assert isinstance(restarted, Restarted) and restarted.discarded == 2
+    final = events[-1]
+    assert isinstance(final, Completed) and final.result.provider == "gemini"

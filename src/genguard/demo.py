@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .billing import Cost
 from .errors import ContentBlocked, GenGuardError
 from .model import Call, GenerationRequest, GenerationResult
 from .observe import MultiObserver, Observer
@@ -70,6 +71,14 @@ class Tally(Observer):
     waits: float = 0.0
     breaker: list[str] = field(default_factory=list)
     input_blocks: int = 0
+    cost: Cost = field(default_factory=Cost)
+    duplicates: int = 0
+
+    def call_finished(
+        self, call: Call, result: GenerationResult | None, error: BaseException | None
+    ) -> None:
+        self.cost = self.cost + call.billing.cost()
+        self.duplicates += call.billing.possibly_billed_duplicates
 
     def retry_scheduled(
         self, call: Call, delay: float, reason: str, hint_source: str | None
@@ -168,6 +177,7 @@ async def demo_summary(
         attempts = sum(r.attempts for r in results)
         upstream = len(sim.log)
         violations = sim.retry_after_violations
+        bill = sim.ledger.total
     percentiles = {q: _percentile(latencies, q) for q in (0.5, 0.95, 0.99)}
     data: dict[str, Any] = {
         "calls": calls,
@@ -184,6 +194,13 @@ async def demo_summary(
         "limiter_wait_s": round(tally.waits, 3),
         "breaker_transitions": list(tally.breaker),
         "latency_s": {f"p{int(q * 100)}": round(v, 4) for q, v in percentiles.items()},
+        "cost": {
+            "settled": str(tally.cost.settled),
+            "possibly_billed": str(tally.cost.possibly_billed),
+            "currency": tally.cost.currency,
+            "simulator_bill": str(bill),
+            "possibly_billed_duplicates": tally.duplicates,
+        },
     }
     rows: list[tuple[str, str, list[str]]] = [
         ("calls", f"{calls}", []),
@@ -209,6 +226,13 @@ async def demo_summary(
             " / ".join(f"{v * 1000:.0f} ms" for v in percentiles.values()),
             [],
         ),
+        (
+            "cost",
+            f"{tally.cost.settled:.4f} {tally.cost.currency} settled"
+            f" + {tally.cost.possibly_billed:.4f} possibly billed",
+            [f"simulator's bill: {bill:.4f} {tally.cost.currency}"],
+        ),
+        ("possibly-billed duplicates", f"{tally.duplicates}", []),
         (
             "latency mean",
             f"{statistics.fmean(latencies) * 1000:.0f} ms" if latencies else "n/a",

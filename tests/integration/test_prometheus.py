@@ -24,6 +24,7 @@ import pytest
 
 from genguard import Client
 from genguard.errors import GenGuardError
+from genguard.layers.budget import BudgetLayer
 from genguard.layers.circuit_breaker import CircuitBreakerLayer
 from genguard.layers.rate_limit import RateLimitLayer
 from genguard.layers.retry import RetryLayer
@@ -137,12 +138,14 @@ async def prometheus(tmp_path: Path, metrics_server: MetricsServer) -> AsyncIter
 async def run_traffic(server: MetricsServer) -> dict[str, int]:
     """The default stack against the flaky simulator, with blocked prompts and a forced trip."""
     outcomes: dict[str, int] = {}
-    async with Simulator("flaky", failure_rate=0.35, max_hint=0.2, seed=3) as sim:
+    # resets: some answers are lost after the work was done (possibly-billed cost)
+    async with Simulator("flaky", failure_rate=0.35, max_hint=0.2, seed=3, resets=0.3) as sim:
         provider = GeminiProvider("sim-key-not-a-secret", base_url=sim.base_url)
         layers = [
             TelemetryLayer(meter_provider=server.meter_provider, logs=False),
             SafetyLayer(input=ClassifierChain([RulesClassifier()])),
             RetryLayer(attempts=4, initial=0.02, max_delay=0.1, max_retry_after=2.0),
+            BudgetLayer({"minute": "100", "day": "1000"}),
             CircuitBreakerLayer(fail_max=3, reset_timeout=0.3, max_reset_timeout=0.3),
             RateLimitLayer(requests="40/s", concurrency=4),
             TimeoutLayer(5.0),

@@ -204,7 +204,7 @@ EXPECTED_OUTCOME = {
     "ResponseError": "response_error",
     "ConfigError": "config_error",
     "ConfigErrors": "config_error",
-    "BudgetExceeded": "error",  # no label of its own yet (docs/observability.md)
+    "BudgetExceeded": "budget_exceeded",
     "PriceUnknown": "error",
     "StreamError": "error",
     "StreamTimeout": "timeout",

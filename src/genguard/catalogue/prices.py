@@ -480,6 +480,30 @@ def round_up(amount: Decimal, places: int = 9) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_CEILING)
 
 
+def render_table(book: PriceBook | None = None) -> str:
+    """The price book as a Markdown table (docs/cost.md carries it; a test keeps it current)."""
+    book = book or default_prices()
+    lines = [
+        "| model | prices (USD) | tiers | as of | source |",
+        "|---|---|---|---|---|",
+    ]
+    for name, price in book.models.items():
+        if price.tokens:
+            shown = ", ".join(f"{kind} {value}" for kind, value in price.tokens.items())
+            what = f"per 1M tokens: {shown}"
+        else:
+            rows = []
+            for size, row in price.per_image.items():
+                cells = ", ".join(
+                    str(v) if q == ANY_QUALITY else f"{q} {v}" for q, v in row.items()
+                )
+                rows.append(f"{size}: {cells}")
+            what = "per image: " + "; ".join(rows)
+        tiers = ", ".join(f"{t} ×{f}" for t, f in price.tiers.items())
+        lines.append(f"| `{name}` | {what} | {tiers} | {price.as_of} | {price.source} |")
+    return "\n".join(lines) + "\n"
+
+
 __all__ = [
     "TOKEN_KINDS",
     "ModelPrice",
@@ -487,5 +511,6 @@ __all__ = [
     "Shape",
     "default_prices",
     "parse_prices",
+    "render_table",
     "round_up",
 ]

@@ -28,6 +28,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "batch_jobs.py": ("second run:", "images on disk: 200"),
     "config_stacks.py": ("retries scheduled:",),
     "conversation.py": ("resumed after 4 turns: 1 image(s)",),
+    "cost_budget.py": ("possibly-billed duplicates:", "refused (", "simulator's bill:"),
     "fallback_gemini_openai.py": ("half_open -> closed (probes_succeeded)",),
     "model_catalogue.py": ("requests the simulator saw: 0", "OpenAI got size=2048x880"),
     "providers_direct.py": ("openai: edit ok",),

@@ -335,6 +335,8 @@ class InvalidRequest(GenGuardError):
     ``allowed`` the values the model accepts (empty when there is no list).
     """
 
+    billing: BillingStatus | None = "not_sent"
+
     def __init__(
         self,
         message: str,

@@ -266,3 +266,15 @@ def test_a_translated_request_is_one_the_target_can_serve(
                                "options.mask", "options.input_fidelity"}  # fmt: skip
     for change in translation.changes:
         assert change.field and change.before != change.after
+
+
+async def test_a_refused_request_is_not_billed_and_not_a_breaker_failure() -> None:
+    from genguard.layers.circuit_breaker import classify
+
+    async with Simulator() as sim:
+        spec = CATALOGUE.resolve("dall-e-3")
+        async with Client(provider_for(spec, sim.base_url), clock=clock_on(TODAY)) as client:
+            with pytest.raises(InvalidRequest) as info:
+                await client.generate(GenerationRequest(prompt="x", n=2))
+    assert info.value.billing == "not_sent" and not info.value.retryable
+    assert classify(info.value) == "ignored"

@@ -22,10 +22,10 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from .catalogue.prices import PriceBook, Shape, default_prices
 from .errors import BillingStatus, ConfigError, GenGuardError, PriceUnknown
 
 if TYPE_CHECKING:
-    from .catalogue.prices import PriceBook
     from .model import Call, GenerationResult, Usage
 
 ZERO = Decimal(0)
@@ -131,8 +131,6 @@ class CallLedger:
     @property
     def prices(self) -> PriceBook:
         if self._prices is None:
-            from .catalogue.prices import default_prices
-
             self._prices = default_prices()
         return self._prices
 
@@ -174,8 +172,6 @@ class CallLedger:
         usage: Usage | None,
         result: GenerationResult | None,
     ) -> tuple[Decimal | None, bool]:
-        from .catalogue.prices import Shape
-
         prices = self.prices
         model = prices.get(call.model)
         if model is None and result is not None:

@@ -7,6 +7,7 @@ import contextlib
 import statistics
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,17 +125,19 @@ async def demo_summary(
     seed: int = 7,
     telemetry: Layer | None = None,
     announce: Any = None,
+    profile_options: Mapping[str, Any] | None = None,
 ) -> DemoSummary:
     """Run ``calls`` generations against the simulator and summarise what the layers did.
 
-    ``announce(line)`` is called once the simulator is up (with its URL).
+    ``announce(line)`` is called once the simulator is up (with its URL);
+    ``profile_options`` tune the fault profile (e.g. ``{"resets": 0.3}``).
     """
     from .providers.gemini import GeminiProvider
     from .providers.openai import OpenAIProvider
     from .sim import Simulator
 
     tally = Tally()
-    async with Simulator(profile=profile, seed=seed) as sim:
+    async with Simulator(profile=profile, seed=seed, **dict(profile_options or {})) as sim:
         key = "demo-key"
         provider = (
             GeminiProvider(key, base_url=sim.base_url)

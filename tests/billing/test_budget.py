@@ -10,6 +10,8 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genguard import Client, RecordingObserver
 from genguard.billing import ResubmitPolicy
@@ -179,3 +181,30 @@ def test_memory_store_forgets_the_least_recent_tenant_beyond_its_bound() -> None
     for tenant in ("a", "b", "c"):
         store.reserve_now(tenant, limits, Decimal("0.5"), 0.0)
     assert repr(store) == "MemoryBudgetStore(tenants=2)"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.dictionaries(
+            st.sampled_from(["minute", "hour", "day", "month", "week", ""]),
+            st.one_of(
+                st.text(max_size=8),
+                st.integers(-10, 10**8),
+                st.floats(allow_nan=True),
+                st.booleans(),
+                st.none(),
+                st.decimals(allow_nan=True),
+            ),
+        ),
+        st.text(max_size=5),
+        st.integers(),
+        st.none(),
+    )
+)
+def test_limit_parser_never_fails_untyped(spec: object) -> None:
+    try:
+        limits = parse_limits(spec)
+    except ConfigError:
+        return
+    assert limits and all(Decimal(0) <= limit.amount <= Decimal(1_000_000) for limit in limits)

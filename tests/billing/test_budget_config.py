@@ -86,3 +86,24 @@ def test_bad_values_are_config_errors_with_a_path(
     with pytest.raises(ConfigError) as caught:
         resolve_profile(load_config(path), "default")
     assert where in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("layers", "code"),
+    [
+        ('[budget: {limits: {day: "1"}}, retry]', "budget_outside_retry"),
+        (
+            '[retry, rate_limit: {requests: 10/s}, budget: {limits: {day: "1"}}]',
+            "budget_after_rate_limit",
+        ),
+    ],
+)
+def test_misplaced_budget_is_warned(tmp_path: Path, layers: str, code: str) -> None:
+    from genguard.config import check
+
+    path = tmp_path / "order.yaml"
+    path.write_text(
+        "version: 1\nprofiles:\n  p:\n    provider: {type: sim}\n    deadline: 10s\n"
+        f"    layers: {layers}\n"
+    )
+    assert [w.code for w in check(path, env={}) if hasattr(w, "code")] == [code]

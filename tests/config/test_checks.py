@@ -34,6 +34,11 @@ CASES = [
     (lambda b: b.retry().safety(), ["safety_inside_retry"]),
     (lambda b: b.retry().fallback("x"), ["fallback_inside_retry"]),
     (lambda b: b.retry().retry(), ["duplicate_layer"]),
+    (lambda b: b.layer("budget", limits={"day": "1"}).retry(), ["budget_outside_retry"]),
+    (
+        lambda b: b.retry().rate_limit(requests="1/s").layer("budget", limits={"day": "1"}),
+        ["budget_after_rate_limit"],
+    ),
 ]
 
 
@@ -64,7 +69,7 @@ def test_every_code_is_documented() -> None:
 
 
 LAYER_WORDS = re.compile(
-    r"telemetry|rate_limit|circuit_breaker|retry|timeout|safety|fallback|deadline"
+    r"telemetry|rate_limit|circuit_breaker|retry|timeout|safety|fallback|deadline|budget"
 )
 
 

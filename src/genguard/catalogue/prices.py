@@ -56,6 +56,8 @@ MAX_PRICE = Decimal(1_000_000)
 MAX_TOKENS = 10_000_000
 #: A prompt's expected tokens: about four characters each.
 CHARS_PER_TOKEN = 4
+#: Model names whose lookup a book remembers (names come from requests: bounded).
+MAX_RESOLVED = 1024
 
 _N = TypeVar("_N", int, Decimal)
 
@@ -302,11 +304,13 @@ def _ratio(shape: Shape) -> float | None:
 class PriceBook:
     """Every known model's prices. Immutable; ``with_overrides`` returns a new book."""
 
-    __slots__ = ("_models", "currency")
+    __slots__ = ("_models", "_resolved", "currency")
 
     def __init__(self, models: Mapping[str, ModelPrice], currency: str = "USD") -> None:
         self._models = dict(models)
         self.currency = currency
+        #: name -> prices (or None), remembered: aliases resolve once, not per attempt
+        self._resolved: dict[str, ModelPrice | None] = {}
 
     @property
     def models(self) -> Mapping[str, ModelPrice]:
@@ -315,6 +319,10 @@ class PriceBook:
     def get(self, model: str) -> ModelPrice | None:
         """The prices of ``model``: by exact name (``models/`` prefix dropped), else by
         the canonical name the model catalogue resolves an alias to; None if unknown."""
+        try:
+            return self._resolved[model]
+        except KeyError:
+            pass
         name = model.removeprefix("models/")
         found = self._models.get(name)
         if found is None:
@@ -323,6 +331,8 @@ class PriceBook:
             spec = default_catalogue().get(name)
             if spec is not None:
                 found = self._models.get(spec.name)
+        if len(self._resolved) < MAX_RESOLVED:
+            self._resolved[model] = found
         return found
 
     def require(self, model: str) -> ModelPrice:

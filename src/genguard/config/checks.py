@@ -45,6 +45,14 @@ CHECK_CODES: Mapping[str, str] = {
         "fallback is inside retry, so every retry walks the whole fallback chain; "
         "put fallback before retry"
     ),
+    "budget_outside_retry": (
+        "budget is outside retry, so one reservation covers every attempt and retried "
+        "attempts can overspend it; put budget after retry"
+    ),
+    "budget_after_rate_limit": (
+        "budget comes after rate_limit or circuit_breaker, so a call the budget refuses "
+        "has already taken a permit; put budget right after retry"
+    ),
     "duplicate_layer": "the same built-in layer appears twice; its effect multiplies",
 }
 
@@ -93,6 +101,14 @@ def check_order(profile: ProfileConfig, path: str) -> list[ConfigWarning]:
                     code="retry_without_deadline",
                 )
             )
+    budget = first.get("budget")
+    if budget is not None:
+        if retry is not None and budget < retry:
+            warn("budget_outside_retry", budget)
+        if any(
+            name in first and first[name] < budget for name in ("rate_limit", "circuit_breaker")
+        ):
+            warn("budget_after_rate_limit", budget)
     if "timeout" in first and "rate_limit" in first and first["timeout"] < first["rate_limit"]:
         warn("timeout_outside_rate_limit", first["timeout"])
     seen: set[str] = set()

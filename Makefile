@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Every extra the suite, the docs and the benchmarks need (one list for every Python).
-EXTRAS := dev,redis,prometheus,bench,batch,testing,docs
+EXTRAS := dev,redis,prometheus,bench,batch,testing,docs,sdk,pil
 
 .PHONY: demo test test-fast lint typecheck bench bench-quick clean install docs smoke test-pythons
 

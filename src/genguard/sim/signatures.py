@@ -33,7 +33,9 @@ class SignatureIssuer:
         if not isinstance(signature, str) or len(signature) > 256:
             return False
         try:
-            raw = base64.b64decode(signature, validate=True)
+            # proto3 JSON takes bytes in either base64 alphabet (the google-genai SDK
+            # sends the URL-safe one), so the simulator does too
+            raw = base64.b64decode(signature.replace("-", "+").replace("_", "/"), validate=True)
         except (binascii.Error, ValueError):
             return False
         if len(raw) != len(_TAG) + _NONCE + _MAC or not raw.startswith(_TAG):

@@ -24,6 +24,7 @@ from .errors import (
 from .model import Call, GenerationRequest, GenerationResult, Image, Part, Turn, Usage
 from .observe import Observer, RecordingObserver
 from .pipeline import Client, Handler, Layer, compose
+from .sync import SyncClient, agenerate, generate
 
 # A guest in the application: silent until it configures logging (see telemetry/logging.py).
 _logging.getLogger("genguard").addHandler(_logging.NullHandler())
@@ -59,9 +60,12 @@ __all__ = [
     "RecordingObserver",
     "ResponseError",
     "RetryBudgetExhausted",
+    "SyncClient",
     "SystemClock",
     "Turn",
     "Usage",
     "__version__",
+    "agenerate",
     "compose",
+    "generate",
 ]

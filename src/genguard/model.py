@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+from .errors import InvalidRequest
 from .request_checks import check_request
 
 if TYPE_CHECKING:
@@ -176,6 +178,42 @@ class GenerationRequest:
         )
 
 
+class RequestFields(TypedDict, total=False):
+    """The fields of ``GenerationRequest`` other than ``prompt``, for ``**fields`` typing:
+    ``client.generate("a fox", seed=0)`` is checked, ``sed=0`` is a type error."""
+
+    size: str | None
+    aspect_ratio: str | None
+    n: int
+    model: str | None
+    seed: int | None
+    images: tuple[Image, ...]
+    history: tuple[Turn, ...]
+    metadata: Mapping[str, str]
+    idempotency_key: str | None
+    deadline: float | None
+    token_estimate: int | None
+    options: Mapping[str, Any]
+
+
+def make_request(request: GenerationRequest | str, fields: Mapping[str, Any]) -> GenerationRequest:
+    """``request`` (or a prompt) with ``fields`` applied; an unknown name is an
+    ``InvalidRequest`` naming the closest field, not a ``TypeError``."""
+    known = GenerationRequest.__dataclass_fields__
+    for name in fields:
+        if name not in known or name == "prompt":
+            close = difflib.get_close_matches(name, [f for f in known if f != "prompt"], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InvalidRequest(
+                f"unknown request field {name!r}{hint}",
+                field=name,
+                allowed=tuple(f for f in known if f != "prompt"),
+            )
+    if isinstance(request, str):
+        return GenerationRequest(prompt=request, **fields)
+    return replace(request, **fields) if fields else request
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationResult:
     """What came back: images, any text, and how it was obtained."""
@@ -268,7 +306,9 @@ __all__ = [
     "Image",
     "Part",
     "RateLimitInfo",
+    "RequestFields",
     "Role",
     "Turn",
     "Usage",
+    "make_request",
 ]

@@ -13,12 +13,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Unpack, runtime_checkable
 
 from .billing import CallLedger
 from .clock import Clock, SystemClock
 from .errors import ClientClosed, GenGuardError
-from .model import Call, GenerationRequest, GenerationResult
+from .model import Call, GenerationRequest, GenerationResult, RequestFields, make_request
 from .observe import NOOP_OBSERVER, Observer
 from .providers.transport import HttpTransport
 
@@ -181,14 +181,14 @@ class Client:
             billing=CallLedger(self.prices),
         )
 
-    async def generate(self, request: GenerationRequest | str, **fields: Any) -> GenerationResult:
+    async def generate(
+        self, request: GenerationRequest | str, **fields: Unpack[RequestFields]
+    ) -> GenerationResult:
         """Generate images for ``request`` (or a prompt string plus request fields)."""
         if self._closed:
             raise ClientClosed("Client is closed")
-        if isinstance(request, str):
-            request = GenerationRequest(prompt=request, **fields)
-        elif fields:
-            request = replace(request, **fields)
+        if isinstance(request, str) or fields:
+            request = make_request(request, fields)
         return await self.run(self.new_call(request), self._handler)
 
     async def run(self, call: Call, handler: Handler) -> GenerationResult:
@@ -217,7 +217,7 @@ class Client:
         request: GenerationRequest | str,
         *,
         options: StreamOptions | None = None,
-        **fields: Any,
+        **fields: Unpack[RequestFields],
     ) -> ImageStream:
         """Generate with partial images as they arrive: an async iterator of stream events
         through the same layers as ``generate`` (see ``genguard.streaming``)."""
@@ -225,10 +225,8 @@ class Client:
 
         if self._closed:
             raise RuntimeError("Client is closed")
-        if isinstance(request, str):
-            request = GenerationRequest(prompt=request, **fields)
-        elif fields:
-            request = replace(request, **fields)
+        if isinstance(request, str) or fields:
+            request = make_request(request, fields)
         return ImageStream(self, request, options or StreamOptions())
 
     def conversation(self, **options: Any) -> Conversation:

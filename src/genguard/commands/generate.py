@@ -98,41 +98,28 @@ def _check_out(out: Path) -> None:
 def _client(args: argparse.Namespace, output: Output) -> tuple[ConfiguredClient, str]:
     """The client to use and a word on where its policy came from."""
     from .. import profiles
-    from ..config import ENV_CONFIG, client_from_config, load_config
+    from ..config import ENV_CONFIG
 
-    config_path = args.config or os.environ.get(ENV_CONFIG) or None
-    if config_path is not None:
-        if not Path(config_path).exists():
-            raise CommandError(f"no such config file: {config_path}", exit_code=EXIT_USAGE)
-        if args.sim:
-            config = load_config(Path(config_path))
-            name = args.profile or os.environ.get("GENGUARD_PROFILE") or "default"
-            profile = profiles.with_simulator(config, name, args.sim_profile)
-            from ..config import build_client
-
-            return build_client(profile, config=config), f"profile {name} of {config_path}"
-        client = client_from_config(config_path, profile=args.profile)
-        return client, f"profile {client.profile.name} of {config_path}"
-
-    name = args.profile
-    if name is None:
-        keys = {api: os.environ.get(var) for api, var in profiles.KEY_VARIABLES.items()}
-        name = args.provider or next((api for api in APIS if keys[api]), "gemini")
-    else:
-        profiles.file_of(name)  # an unknown name is a clear error, listing the shipped ones
-    if args.sim:
-        return profiles.production_client(name, simulator=args.sim_profile), f"shipped {name}"
-    variable = profiles.KEY_VARIABLES.get(name)
-    if variable is not None and not os.environ.get(variable):
-        other = next(v for api, v in profiles.KEY_VARIABLES.items() if api != name)
+    config = args.config or os.environ.get(ENV_CONFIG) or None
+    try:
+        client = profiles.default_client(
+            config=config,
+            profile=args.profile,
+            api=args.provider,
+            simulator=args.sim_profile if args.sim else None,
+        )
+    except profiles.MissingKey as missing:
+        name = "openai" if missing.variable == "OPENAI_API_KEY" else "gemini"
+        other = "gemini" if name == "openai" else "openai"
         raise CommandError(
-            f"no {variable} set. Set {variable} to call the real {name} API "
-            f"(or {other} with --provider {'openai' if name == 'gemini' else 'gemini'}), "
+            f"no {missing.variable} set. Set {missing.variable} to call the real {name} API "
+            f"(or {profiles.KEY_VARIABLES[other]} with --provider {other}), "
             "pass --config FILE, or add --sim to use the embedded simulator",
             exit_code=EXIT_USAGE,
-            details={"missing": variable},
-        )
-    return profiles.production_client(name), f"shipped {name}"
+            details={"missing": missing.variable},
+        ) from None
+    name = client.profile.name
+    return client, (f"profile {name} of {config}" if config else f"shipped {name}")
 
 
 def _request(args: argparse.Namespace) -> GenerationRequest:

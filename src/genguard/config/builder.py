@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..keys import key_text
 from .schema import ProfileConfig
 from .secrets import Secret
 from .validate import validate_profile
@@ -35,7 +36,16 @@ class PipelineBuilder:
 
     # -- profile parts --------------------------------------------------------------------------
     def provider(self, type: str, **options: Any) -> PipelineBuilder:
-        """``provider("gemini", api_key="${GEMINI_API_KEY}", model=...)`` or ``provider("sim")``."""
+        """``provider("gemini", api_key="${GEMINI_API_KEY}", model=...)`` or ``provider("sim")``.
+
+        In code, ``api_key`` may also be the key itself: a ``str`` (without ``${``) or a
+        pydantic ``SecretStr``. It is held as a ``Secret`` and shown as ``***``.
+        """
+        key = options.get("api_key")
+        if isinstance(key, str) and "${" not in key and key:
+            options["api_key"] = Secret(key, source="value", ref="code")
+        elif key is not None and not isinstance(key, str | Secret | Mapping):
+            options["api_key"] = Secret(key_text(key), source="value", ref="code")
         self._raw["provider"] = {"type": type, **options}
         return self
 

@@ -123,11 +123,82 @@ def production_client(
     return build_client(profile, config=config, observer=observer, clock=clock, env=env)
 
 
+class MissingKey(ConfigError):
+    """No key for the real API, and neither a policy file nor the simulator was asked for.
+
+    ``variable`` is the environment variable that would hold the key.
+    """
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__("", message)
+        self.variable = variable
+
+
+#: The shipped production profiles, in the order a key picks them.
+APIS = ("gemini", "openai")
+
+
+def default_client(
+    *,
+    config: str | os.PathLike[str] | None = None,
+    profile: str | None = None,
+    api: str | None = None,
+    simulator: str | None = None,
+    observer: Observer | None = None,
+    clock: Clock | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ConfiguredClient:
+    """The client a script gets without set-up, from a policy file or the environment.
+
+    1. ``config`` (or ``$GENGUARD_CONFIG``): its ``profile`` (or ``$GENGUARD_PROFILE``,
+       then ``default``).
+    2. Otherwise the shipped profile ``profile``, or the production profile of ``api``,
+       or of whichever key is set (``GEMINI_API_KEY`` first, then ``OPENAI_API_KEY``).
+
+    ``simulator`` (a fault profile name) keeps the chosen policy and puts the embedded
+    simulator behind it. Without a key, a file or ``simulator``: ``MissingKey``,
+    whose message says how to go on.
+    """
+    from ..config.factory import ENV_CONFIG, ENV_PROFILE
+
+    environ = os.environ if env is None else env
+    file = config if config is not None else environ.get(ENV_CONFIG) or None
+    if file is not None:
+        name = profile or environ.get(ENV_PROFILE) or "default"
+        if not Path(file).exists():
+            raise ConfigError("", f"no such config file: {file}")
+        loaded = load_config(Path(file), env=environ)
+        if simulator is not None:
+            resolved = with_simulator(loaded, name, simulator, env=environ)
+        else:
+            resolved = resolve_profile(loaded, name, env=environ)
+        return build_client(resolved, config=loaded, observer=observer, clock=clock, env=env)
+    if profile is None:
+        if api is not None and api not in APIS:
+            raise ConfigError("", f"unknown API {api!r}; choose from {', '.join(APIS)}")
+        profile = api or next((a for a in APIS if environ.get(KEY_VARIABLES[a])), APIS[0])
+    file_of(profile)  # an unknown name is a ConfigError listing the shipped ones
+    variable = KEY_VARIABLES.get(profile)
+    if simulator is None and variable is not None and not environ.get(variable):
+        other = next(a for a in APIS if a != profile)
+        raise MissingKey(
+            variable,
+            f"no {variable} set. Set {variable} to call the real {profile} API "
+            f"(or {KEY_VARIABLES[other]} for {other}), point GENGUARD_CONFIG at a policy "
+            'file, or ask for the embedded simulator (simulator="clean"; --sim on the '
+            "command line)",
+        )
+    return production_client(profile, simulator=simulator, observer=observer, clock=clock, env=env)
+
+
 __all__ = [
+    "APIS",
     "KEY_VARIABLES",
     "PRODUCTION",
     "SHIPPED",
     "SIMULATOR",
+    "MissingKey",
+    "default_client",
     "file_of",
     "is_simulator_scale",
     "load",

@@ -29,6 +29,7 @@ from ..errors import (
     RateLimited,
     ResponseError,
 )
+from ..keys import ApiKey, key_text
 from ..model import Call, GenerationRequest, GenerationResult, Image, Part, Turn, Usage
 from ..request_checks import check_model_name
 from ..safety.categories import gemini_category
@@ -41,6 +42,7 @@ from .hints import (
     parse_retry_in_message,
     retry_hint_from_headers,
 )
+from .options import check_options
 from .transport import HttpTransport, RawResponse
 
 if TYPE_CHECKING:
@@ -273,7 +275,7 @@ class GeminiProvider:
 
     def __init__(
         self,
-        api_key: str,
+        api_key: ApiKey,
         *,
         model: str = DEFAULT_MODEL,
         base_url: str = DEFAULT_BASE_URL,
@@ -283,8 +285,7 @@ class GeminiProvider:
         api_version: str = "v1beta",
         catalogue: CataloguePolicy | None = None,
     ) -> None:
-        if not isinstance(api_key, str) or not api_key:
-            raise ValueError("api_key must be a non-empty string")
+        api_key = key_text(api_key)
         if image_size is not None and image_size not in IMAGE_SIZES:
             raise ValueError(f"image_size must be one of {', '.join(IMAGE_SIZES)}")
         if api_version not in API_VERSIONS:
@@ -317,6 +318,7 @@ class GeminiProvider:
         ``model`` picks the aspect ratios a ``WxH`` size is mapped to (the catalogue's
         list for that model; the common list otherwise).
         """
+        check_options(self.name, request.options, ())
         contents: list[dict[str, Any]] = [
             {
                 "role": turn.role,

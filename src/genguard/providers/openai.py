@@ -27,10 +27,12 @@ from ..errors import (
     RateLimited,
     ResponseError,
 )
+from ..keys import ApiKey, key_text
 from ..model import Call, GenerationRequest, GenerationResult, Image, RateLimitInfo, Usage
 from ..safety.categories import OPENAI_BLOCK_CODES, openai_category
 from . import _wire
 from .hints import header_int, parse_go_duration, retry_hint_from_headers
+from .options import check_options
 from .transport import HttpTransport, RawResponse
 
 if TYPE_CHECKING:
@@ -54,6 +56,8 @@ PASSTHROUGH_OPTIONS: tuple[str, ...] = (
     "input_fidelity",
     "user",
 )
+#: Every ``request.options`` name this provider reads; any other is an InvalidRequest.
+OPENAI_OPTIONS = frozenset({*PASSTHROUGH_OPTIONS, "mask"})
 _EDIT_SKIPS = frozenset({"moderation", "style"})  # generation-only parameters
 _GENERATE_SKIPS = frozenset({"input_fidelity"})  # edit-only parameter
 _MIME_BY_FORMAT = {
@@ -198,7 +202,7 @@ class OpenAIProvider:
 
     def __init__(
         self,
-        api_key: str,
+        api_key: ApiKey,
         *,
         model: str = DEFAULT_MODEL,
         base_url: str = DEFAULT_BASE_URL,
@@ -209,8 +213,7 @@ class OpenAIProvider:
         moderation: str | None = None,
         catalogue: CataloguePolicy | None = None,
     ) -> None:
-        if not isinstance(api_key, str) or not api_key:
-            raise ValueError("api_key must be a non-empty string")
+        api_key = key_text(api_key)
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.organization = organization
@@ -235,6 +238,7 @@ class OpenAIProvider:
     def _params(
         self, request: GenerationRequest, model: str, skip: frozenset[str]
     ) -> dict[str, Any]:
+        check_options(self.name, request.options, OPENAI_OPTIONS)
         params: dict[str, Any] = {}
         size = request.size
         if size is None and request.aspect_ratio:

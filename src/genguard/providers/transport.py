@@ -47,7 +47,9 @@ class HttpTransport:
 
     ``max_response_bytes`` caps what is buffered: a larger body is refused with a
     ``ResponseError`` instead of filling memory. ``connect_timeout`` bounds
-    connection set-up; per-attempt time is the timeout layer's job.
+    connection set-up; per-attempt time is the timeout layer's job. ``trust_env``
+    (default on) sends requests through the proxies named in ``HTTPS_PROXY`` /
+    ``HTTP_PROXY`` (minus ``NO_PROXY``) and reads ``~/.netrc``, like the official SDKs.
 
     Redirects are never followed: requests carry API keys (``x-goog-api-key``,
     ``Authorization``), and aiohttp strips only ``Authorization`` on a change of
@@ -64,6 +66,7 @@ class HttpTransport:
         read_timeout: float | None = 300.0,
         connection_limit: int = 0,
         session: aiohttp.ClientSession | None = None,
+        trust_env: bool = True,
     ) -> None:
         if max_response_bytes < 1:
             raise ValueError("max_response_bytes must be >= 1")
@@ -72,6 +75,8 @@ class HttpTransport:
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
         self._connection_limit = connection_limit
+        #: Honour HTTP(S)_PROXY, NO_PROXY and ~/.netrc, as curl and the official SDKs do.
+        self.trust_env = trust_env
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -85,7 +90,9 @@ class HttpTransport:
             raise ClientClosed("the HTTP transport is closed; no new session is opened")
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._connection_limit, limit_per_host=0)
-            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, connector=connector, trust_env=self.trust_env
+            )
             self._owns_session = True
         return self._session
 

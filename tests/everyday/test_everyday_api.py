@@ -246,16 +246,18 @@ async def test_the_builtin_transport_honours_proxy_variables(
 
     async def forward(request: web.Request) -> web.StreamResponse:
         seen.append(str(request.url))
-        async with ClientSession() as session:
-            async with session.request(
+        async with (
+            ClientSession() as session,
+            session.request(
                 request.method, request.url, headers=request.headers, data=await request.read()
-            ) as upstream:
-                body = await upstream.read()
-                return web.Response(
-                    status=upstream.status,
-                    body=body,
-                    content_type=upstream.content_type,
-                )
+            ) as upstream,
+        ):
+            body = await upstream.read()
+            return web.Response(
+                status=upstream.status,
+                body=body,
+                content_type=upstream.content_type,
+            )
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forward)
@@ -268,9 +270,11 @@ async def test_the_builtin_transport_honours_proxy_variables(
         for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-        async with Simulator("clean") as sim:
-            async with Client(OpenAIProvider("k", base_url=sim.base_url)) as client:
-                result = await client.generate("a boat")
+        async with (
+            Simulator("clean") as sim,
+            Client(OpenAIProvider("k", base_url=sim.base_url)) as client,
+        ):
+            result = await client.generate("a boat")
         assert result.image.format == "image/png"
         assert seen == [f"{sim.base_url}/v1/images/generations"]
     finally:

@@ -225,7 +225,9 @@ class TelemetryConfig(Section):
     service_name: str = Field("genguard", min_length=1, description="OpenTelemetry service name.")
     prometheus: PrometheusConfig | None = Field(None, description="Off unless set.")
     logs: LogsConfig | None = Field(
-        None, description="Configure structlog process-wide; unset leaves it to the application."
+        None,
+        description="A handler on the `genguard` logger (stdlib); unset leaves logging to the "
+        "application.",
     )
 
 

@@ -26,6 +26,7 @@ from ..config.schema import ProfileConfig
 from ..config.validate import suggest, validate_profile
 from ..errors import ConfigError
 from ..observe import Observer
+from ..providers.base import Provider
 
 PRODUCTION = "production.yaml"
 SIMULATOR = "simulator.yaml"
@@ -105,6 +106,7 @@ def production_client(
     *,
     simulator: str | None = None,
     simulator_options: Mapping[str, Any] | None = None,
+    provider: Provider | None = None,
     observer: Observer | None = None,
     clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
@@ -112,15 +114,44 @@ def production_client(
     """A client on shipped profile ``name`` (``gemini``, ``openai``, or a ``sim`` one).
 
     With ``simulator`` set (a fault profile name), the same policy runs against
-    the embedded simulator instead of the real API, and no key is needed.
+    the embedded simulator instead of the real API, and no key is needed. With
+    ``provider`` (e.g. ``OpenAISDKProvider(your_client)``), the profile's layers,
+    deadline and transport wrap that provider instead, and no key is read either.
     """
     file = file_of(name)
     config = load_config(file, env=env)
+    if provider is not None:
+        return _around(provider, config, name, observer=observer, clock=clock, env=env)
     if simulator is not None:
         profile = with_simulator(config, name, simulator, env=env, options=simulator_options)
     else:
         profile = resolve_profile(config, name, env=env)
     return build_client(profile, config=config, observer=observer, clock=clock, env=env)
+
+
+def _around(
+    provider: Provider,
+    config: ConfigFile,
+    name: str,
+    *,
+    observer: Observer | None,
+    clock: Clock | None,
+    env: Mapping[str, str] | None,
+) -> ConfiguredClient:
+    """Profile ``name``'s layers, deadline and transport around a provider built elsewhere
+    (an SDK adapter): no key is read, and the profile's own provider is never started."""
+    profile = with_simulator(config, name, "clean", env=env)
+    built = build_client(profile, config=config, observer=observer, clock=clock, env=env)
+    return ConfiguredClient(
+        provider,
+        built.layers,
+        deadline=built.deadline,
+        observer=observer,
+        clock=clock,
+        transport=built.transport,
+        profile=profile,
+        resources=[r for r in built.resources if r is not built.provider],
+    )
 
 
 class MissingKey(ConfigError):

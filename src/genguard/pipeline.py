@@ -217,7 +217,7 @@ class Client:
         request: GenerationRequest | str,
         *,
         options: StreamOptions | None = None,
-        **fields: Unpack[RequestFields],
+        **fields: Any,
     ) -> ImageStream:
         """Generate with partial images as they arrive: an async iterator of stream events
         through the same layers as ``generate`` (see ``genguard.streaming``)."""

@@ -47,9 +47,7 @@ class GeminiOptions(CommonOptions, total=False):
     """``request.options`` for Gemini: only the common ones (settings live on the provider)."""
 
 
-def check_options(
-    provider: str, options: Mapping[str, Any] | None, known: Collection[str]
-) -> None:
+def check_options(provider: str, options: Mapping[str, Any] | None, known: Collection[str]) -> None:
     """Raise ``InvalidRequest`` naming the first option ``provider`` does not read."""
     if not options:
         return

@@ -194,13 +194,13 @@ def test_make_request_never_raises_a_type_error(fields: dict[str, int]) -> None:
 
 @given(st.dictionaries(st.text(max_size=12), st.none(), max_size=4))
 def test_check_options_names_the_unknown_one(options: dict[str, None]) -> None:
-    known = frozenset({"quality", "style"})
+    known = frozenset({"style", "mask"})
     try:
         check_options("openai", options, known)
     except InvalidRequest as error:
         assert error.field.removeprefix("options.") in options
     else:
-        assert set(options) <= known | {"prompt_policy", "service_tier"}
+        assert set(options) <= known | {"prompt_policy", "service_tier", "quality"}
 
 
 # -- keys -------------------------------------------------------------------------------------

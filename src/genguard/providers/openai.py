@@ -57,7 +57,7 @@ PASSTHROUGH_OPTIONS: tuple[str, ...] = (
     "user",
 )
 #: Every ``request.options`` name this provider reads; any other is an InvalidRequest.
-OPENAI_OPTIONS = frozenset({*PASSTHROUGH_OPTIONS, "mask"})
+OPENAI_OPTIONS = frozenset({*PASSTHROUGH_OPTIONS, "mask", "partial_images"})
 _EDIT_SKIPS = frozenset({"moderation", "style"})  # generation-only parameters
 _GENERATE_SKIPS = frozenset({"input_fidelity"})  # edit-only parameter
 _MIME_BY_FORMAT = {

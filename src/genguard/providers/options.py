@@ -14,8 +14,10 @@ from typing import Any, Literal, TypedDict
 
 from ..errors import InvalidRequest
 
-#: Options read by genguard itself (layers, pricing), valid with every provider.
-COMMON_OPTIONS = frozenset({"prompt_policy", "service_tier"})
+#: Options read by genguard itself, valid with every provider: the prompt-policy
+#: opt-out, and the price book's ``quality`` and ``service_tier`` (a provider that has
+#: no such parameter ignores them; they still price the call).
+COMMON_OPTIONS = frozenset({"prompt_policy", "service_tier", "quality"})
 
 
 class CommonOptions(TypedDict, total=False):
@@ -25,12 +27,13 @@ class CommonOptions(TypedDict, total=False):
     prompt_policy: bool
     #: The price tier the cost layer charges this request at.
     service_tier: str
+    #: The quality the price book charges (and, for OpenAI, the API parameter).
+    quality: str
 
 
 class OpenAIOptions(CommonOptions, total=False):
     """``request.options`` for OpenAI Images (passed through as API fields)."""
 
-    quality: Literal["auto", "low", "medium", "high", "standard", "hd"]
     background: Literal["auto", "transparent", "opaque"]
     output_format: Literal["png", "jpeg", "webp"]
     output_compression: int
@@ -41,6 +44,8 @@ class OpenAIOptions(CommonOptions, total=False):
     user: str
     #: Edits: the mask, an ``Image`` or PNG bytes.
     mask: Any
+    #: Streams: partial images per image (0-3).
+    partial_images: int
 
 
 class GeminiOptions(CommonOptions, total=False):

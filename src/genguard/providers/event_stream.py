@@ -164,7 +164,13 @@ async def open_event_stream(
         session = await transport.open()
     mark_sent()
     try:
-        resp = await session.post(url, headers=headers, data=body, timeout=_STREAM_TIMEOUT)
+        resp = await session.post(
+            url,
+            headers=headers,
+            data=body,
+            timeout=_STREAM_TIMEOUT,
+            proxy=transport.proxy_for(url),
+        )
     except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
         failed = ProviderUnavailable(
             f"{provider}: connection failed ({type(exc).__name__})",

@@ -7,9 +7,11 @@ socket is here, so there is one place that knows aiohttp's exceptions.
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -26,6 +28,7 @@ from ..errors import (
 _E = TypeVar("_E", bound=GenGuardError)
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+_UNSET = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +52,7 @@ class HttpTransport:
     ``ResponseError`` instead of filling memory. ``connect_timeout`` bounds
     connection set-up; per-attempt time is the timeout layer's job. ``trust_env``
     (default on) sends requests through the proxies named in ``HTTPS_PROXY`` /
-    ``HTTP_PROXY`` (minus ``NO_PROXY``) and reads ``~/.netrc``, like the official SDKs.
+    ``HTTP_PROXY`` (minus ``NO_PROXY``), like curl and the official SDKs.
 
     Redirects are never followed: requests carry API keys (``x-goog-api-key``,
     ``Authorization``), and aiohttp strips only ``Authorization`` on a change of
@@ -75,8 +78,10 @@ class HttpTransport:
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
         self._connection_limit = connection_limit
-        #: Honour HTTP(S)_PROXY, NO_PROXY and ~/.netrc, as curl and the official SDKs do.
+        #: Honour HTTP(S)_PROXY and NO_PROXY, as curl and the official SDKs do.
         self.trust_env = trust_env
+        self._proxies: dict[str, str] | None = None
+        self._proxy_cache: dict[tuple[str, str], str | None] = {}
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -90,11 +95,33 @@ class HttpTransport:
             raise ClientClosed("the HTTP transport is closed; no new session is opened")
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._connection_limit, limit_per_host=0)
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout, connector=connector, trust_env=self.trust_env
-            )
+            # Proxies are picked per request by ``proxy_for`` (not aiohttp's trust_env,
+            # which also reads ~/.netrc in a thread on every request).
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
             self._owns_session = True
         return self._session
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy the environment names for ``url`` (None: connect directly).
+
+        ``HTTPS_PROXY`` / ``HTTP_PROXY`` by scheme, ``NO_PROXY`` honoured, read once
+        per transport; off with ``trust_env=False``.
+        """
+        if not self.trust_env:
+            return None
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        cached = self._proxy_cache.get(key, _UNSET)
+        if cached is not _UNSET:
+            return cast("str | None", cached)
+        if self._proxies is None:
+            self._proxies = urllib.request.getproxies_environment()
+        proxy = self._proxies.get(parts.scheme)
+        if proxy and urllib.request.proxy_bypass_environment(key[1], self._proxies):
+            proxy = None
+        if len(self._proxy_cache) < 256:
+            self._proxy_cache[key] = proxy or None
+        return proxy or None
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -119,7 +146,12 @@ class HttpTransport:
         mark_sent()
         try:
             async with session.request(
-                method, url, headers=headers, data=body, allow_redirects=False
+                method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                proxy=self.proxy_for(url),
             ) as resp:
                 body_bytes = await self._read_bounded(resp, provider)
                 return RawResponse(

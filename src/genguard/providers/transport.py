@@ -117,7 +117,8 @@ class HttpTransport:
         if self._proxies is None:
             self._proxies = urllib.request.getproxies_environment()
         proxy = self._proxies.get(parts.scheme)
-        if proxy and urllib.request.proxy_bypass_environment(key[1], self._proxies):
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if proxy and bypass(key[1], self._proxies):
             proxy = None
         if len(self._proxy_cache) < 256:
             self._proxy_cache[key] = proxy or None

@@ -25,6 +25,7 @@ from genguard.profiles import MissingKey
 from genguard.providers.gemini import GeminiProvider
 from genguard.providers.openai import OpenAIProvider
 from genguard.providers.options import check_options
+from genguard.providers.transport import HttpTransport
 from genguard.sim import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -270,12 +271,17 @@ async def test_the_builtin_transport_honours_proxy_variables(
         for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-        async with (
-            Simulator("clean") as sim,
-            Client(OpenAIProvider("k", base_url=sim.base_url)) as client,
-        ):
-            result = await client.generate("a boat")
-        assert result.image.format == "image/png"
-        assert seen == [f"{sim.base_url}/v1/images/generations"]
+        async with Simulator("clean") as sim:
+            async with Client(OpenAIProvider("k", base_url=sim.base_url)) as client:
+                result = await client.generate("a boat")
+            assert result.image.format == "image/png"
+            assert seen == [f"{sim.base_url}/v1/images/generations"]
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            async with Client(OpenAIProvider("k", base_url=sim.base_url)) as direct:
+                await direct.generate("a boat")
+            assert len(seen) == 1  # NO_PROXY: straight to the host
+            transport = HttpTransport(trust_env=False)
+            monkeypatch.delenv("NO_PROXY")
+            assert transport.proxy_for(sim.base_url) is None
     finally:
         await runner.cleanup()

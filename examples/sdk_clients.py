@@ -41,7 +41,8 @@ async def main() -> None:
                     attempts += result.attempts
                     print(f"{name}: {result}")
             sent = len(sim.log) - before
-            print(f"{name}: {attempts} genguard attempts, {sent} requests seen by the simulator")
+            verdict = "one request per attempt" if sent == attempts else "SDK retries leaked"
+            print(f"{name}: {attempts} genguard attempts, {sent} requests seen: {verdict}")
         await openai_sdk.close()
         await genai_sdk.aio.aclose()
 

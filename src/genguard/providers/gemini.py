@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_MODEL = "gemini-2.5-flash-image"
+#: Every ``request.options`` name this provider reads; any other is an InvalidRequest.
+GEMINI_OPTIONS = frozenset({"image_size"})
 
 #: Aspect ratios the Gemini image models accept (``imageConfig.aspectRatio``).
 ASPECT_RATIOS: tuple[str, ...] = (
@@ -318,7 +320,7 @@ class GeminiProvider:
         ``model`` picks the aspect ratios a ``WxH`` size is mapped to (the catalogue's
         list for that model; the common list otherwise).
         """
-        check_options(self.name, request.options, ())
+        check_options(self.name, request.options, GEMINI_OPTIONS)
         contents: list[dict[str, Any]] = [
             {
                 "role": turn.role,

@@ -49,7 +49,10 @@ class OpenAIOptions(CommonOptions, total=False):
 
 
 class GeminiOptions(CommonOptions, total=False):
-    """``request.options`` for Gemini: only the common ones (settings live on the provider)."""
+    """``request.options`` for Gemini (most settings live on the provider)."""
+
+    #: ``1K``, ``2K`` or ``4K`` for the models that take it (the catalogue says which).
+    image_size: str
 
 
 def check_options(provider: str, options: Mapping[str, Any] | None, known: Collection[str]) -> None:

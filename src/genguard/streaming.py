@@ -165,7 +165,7 @@ class _Watchdog:
         self.fired = False
         self.phase = "connect"
         self.limit = 0.0
-        self._arm(now, (("connect", options.connect),), first=False)
+        self._arm(now, (("connect", options.connect),), first=True)
 
     def opened(self) -> None:
         self._arm(self._clock.now(), (("idle", self._options.idle),), first=True)

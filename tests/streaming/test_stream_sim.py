@@ -411,3 +411,16 @@ async def test_gemini_stream_without_alt_sse_reads_the_json_array(
         events, error = await drain(client.stream("x"))
     assert error is None
     assert kinds(events) == ["PartialImage", "Completed"]
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_first_event_timeout_counts_from_the_request_not_the_headers(api: Api) -> None:
+    clock = virtual_clock()
+    options = StreamOptions(connect=None, first_event=5.0, idle=None, total=None)
+    async with Simulator(clock=clock) as sim, make_client(sim, api, clock=clock) as client:
+        sim.script(api, [Reply.stream(before_headers=20.0)])
+        started = clock.now()
+        events, error = await drain(client.stream("x", options=options))
+    assert events == []
+    assert isinstance(error, StreamTimeout) and error.phase == "first_event"
+    assert clock.now() - started == pytest.approx(5.0)

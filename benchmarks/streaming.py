@@ -11,13 +11,18 @@ same streams, one after another on one connection:
 - ``genguard, no layers``: ``client.stream(prompt)`` on a bare ``Client``.
 - ``genguard, default stack``: the same through ``genguard.demo.default_stack``
   (safety, retry, breaker, rate limit, timeout).
+- ``generate (no stream)``, with no layers and with the default stack: the
+  same clients asking without ``stream``, so the stack's own cost (the same
+  for every call) can be told apart from the stream's.
 
 Two measurements per API. **Time to first partial**: wall time from the start
 of a call to its first partial image, with the simulator holding the first
 event back 20 ms (a paced stream, as a real one is) and with no delay (the
 machinery alone). **Overhead per stream**: client CPU seconds
-(``time.process_time``, the simulator's process excluded) and wall time for a
-whole unpaced stream. Medians over the rounds; ratios are genguard / raw.
+(``time.process_time``, the simulator's process excluded; the mean per round)
+and wall time (the median per round) for a whole unpaced stream. The contenders
+take turns stream by stream, so a change in the shared machine's load hits all
+three alike. Figures are medians over the rounds; ratios are genguard / raw.
 """
 
 from __future__ import annotations
@@ -165,43 +170,65 @@ class GenguardReader:
         return first
 
 
+class GenerateReader(GenguardReader):
+    """``client.generate`` on the same client (no stream): what the layers cost a call
+    that does not stream, for telling the stack's cost from the stream's."""
+
+    def __init__(self, api: str, base_url: str, *, layers: bool) -> None:
+        super().__init__(api, base_url, layers=layers)
+        self.name = "generate (no stream), " + ("default stack" if layers else "no layers")
+
+    async def stream(self, prompt: str) -> float | None:
+        await self.client.generate(prompt)
+        return None
+
+
 # -- measuring --------------------------------------------------------------------------------
 
 
-async def _round(reader: Any, count: int, tag: str) -> dict[str, Any]:
-    """``count`` sequential streams: per-stream client CPU and wall, and first-partial times."""
-    firsts: list[float] = []
-    gc.collect()
+async def _one(reader: Any, prompt: str) -> tuple[float, float, float | None]:
+    """One stream: client CPU seconds, wall seconds, seconds to the first partial."""
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    for i in range(count):
-        first = await reader.stream(f"a lighthouse at dusk, {tag} {i}")
-        if first is not None:
-            firsts.append(first)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return {"cpu": cpu / count, "wall": wall / count, "firsts": firsts}
+    first = await reader.stream(prompt)
+    return time.process_time() - cpu0, time.perf_counter() - wall0, first
 
 
-async def _measure(api: str, url: str, count: int, rounds: int) -> dict[str, dict[str, Any]]:
-    readers = [
+async def _measure(
+    api: str, url: str, count: int, rounds: int, *, with_generate: bool = False
+) -> dict[str, dict[str, Any]]:
+    """``rounds`` x ``count`` streams per contender, the contenders taking turns stream by
+    stream, so a change in the machine's load hits all of them alike."""
+    readers: list[Any] = [
         RawReader(api, url),
         GenguardReader(api, url, layers=False),
         GenguardReader(api, url, layers=True),
     ]
+    if with_generate:
+        readers += [GenerateReader(api, url, layers=False), GenerateReader(api, url, layers=True)]
     results: dict[str, dict[str, Any]] = {
         r.name: {"cpu": [], "wall": [], "firsts": []} for r in readers
     }
     for reader in readers:
         await reader.open()
     try:
-        for reader in readers:  # warm-up: connections, imports, caches
-            await _round(reader, max(2, count // 10), "warm")
+        for i in range(max(2, count // 10)):  # warm-up: connections, imports, caches
+            for reader in readers:
+                await _one(reader, f"a lighthouse at dusk, warm {i}")
         for r in range(rounds):
-            for reader in readers:  # interleaved, so drift in machine load hits all alike
-                got = await _round(reader, count, f"r{r}")
+            gc.collect()
+            cpu: dict[str, list[float]] = {reader.name: [] for reader in readers}
+            wall: dict[str, list[float]] = {reader.name: [] for reader in readers}
+            for i in range(count):
+                for reader in readers:
+                    used, took, first = await _one(reader, f"a lighthouse at dusk, r{r} {i}")
+                    cpu[reader.name].append(used)
+                    wall[reader.name].append(took)
+                    if first is not None:
+                        results[reader.name]["firsts"].append(first)
+            for reader in readers:  # per round: the mean (CPU adds up), then medians of rounds
                 row = results[reader.name]
-                row["cpu"].append(got["cpu"])
-                row["wall"].append(got["wall"])
-                row["firsts"].extend(got["firsts"])
+                row["cpu"].append(statistics.fmean(cpu[reader.name]))
+                row["wall"].append(statistics.median(wall[reader.name]))
     finally:
         for reader in readers:
             await reader.close()
@@ -230,7 +257,7 @@ async def run(size: str) -> tuple[str, dict[str, Any]]:
             urls[name] = url
         for api in APIS:
             data[api] = {
-                "unpaced": await _measure(api, urls["unpaced"], count, rounds),
+                "unpaced": await _measure(api, urls["unpaced"], count, rounds, with_generate=True),
                 "paced": await _measure(api, urls["paced"], max(10, count // 3), rounds),
             }
     return render(data), data
@@ -305,6 +332,8 @@ def render(data: dict[str, Any]) -> str:
             for key in ("unpaced", "paced")
         }
         for name in unpaced:
+            if not unpaced[name]["firsts"]:
+                continue  # generate: no partials
             for key, label in (
                 ("unpaced", "no delay"),
                 ("paced", f"{_ms(PACED_FIRST_EVENT):.0f} ms delay"),

@@ -237,48 +237,11 @@ class _Gate:
 class _Pace:
     """A key's learned-rate pacing: when it last sent, and the FIFO line to send next."""
 
-    __slots__ = ("last", "lock")
+    __slots__ = ("last", "line")
 
     def __init__(self) -> None:
         self.last = -math.inf
-        self.lock = asyncio.Lock()
-
-
-async def _acquire(lock: asyncio.Lock, call: Call, clock: Clock, key: str) -> None:
-    """Take ``lock`` (FIFO), giving up with ``RateLimited`` when the call's deadline passes."""
-    remaining = call.remaining()
-    if remaining is None:
-        await lock.acquire()
-        return
-    if not lock.locked():
-        await lock.acquire()
-        return
-    loop = asyncio.get_running_loop()
-    taking = loop.create_task(lock.acquire())
-    timer = loop.create_task(clock.sleep(max(0.0, remaining)))
-    try:
-        await asyncio.wait((taking, timer), return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        timer.cancel()
-        if taking.done() and not taking.cancelled():
-            lock.release()
-        else:
-            taking.cancel()
-        raise
-    timer.cancel()
-    if taking.done() and not taking.cancelled():
-        return
-    taking.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await taking
-    if taking.done() and not taking.cancelled() and taking.exception() is None:
-        return  # it was granted just as the deadline fired: use it
-    raise RateLimited(
-        f"client rate limit on {key}: no turn before the call's deadline",
-        retry_after=remaining,
-        scope="client",
-        status=None,
-    )
+        self.line: list[object] = []
 
 
 class RateLimitLayer:
@@ -451,36 +414,43 @@ class RateLimitLayer:
     async def _pace(self, call: Call, key: str, clock: Clock) -> bool:
         """Space this key's sends at its learned rate; True when that made it wait.
 
-        One caller at a time (FIFO) waits for ``1 / rate`` after the previous send,
-        re-reading the rate at least every ``PACE_RECHECK`` seconds, so a rate that
-        grows or is cut while callers wait takes effect at once (bookings made in
-        advance at an old rate could not follow it).
+        Callers line up FIFO; each sleeps on the clock until its predicted turn
+        (``position / rate`` after the last send), re-reading the rate at least
+        every ``PACE_RECHECK`` seconds, so a rate that grows or is cut while
+        callers wait takes effect at once (bookings made in advance at an old
+        rate could not follow it). Only the head of the line may send. Waiting
+        is always a sleep on the call's clock, never on a lock.
         """
         pace = self._paces.get(key)
         if pace is None:
             if len(self._paces) >= self.max_keys:
                 self._paces.pop(next(iter(self._paces)))
             pace = self._paces[key] = _Pace()
+        token = object()
+        line = pace.line
+        line.append(token)
         started = clock.now()
-        await _acquire(pace.lock, call, clock, key)
         waited = False
         try:
             while True:
                 rate = self._learned.learned(key)
                 if rate is None:
                     break
-                wait = pace.last + 1.0 / rate - clock.now()
-                if wait <= EPSILON:
+                position = line.index(token)
+                wait = pace.last + (position + 1) / rate - clock.now()
+                if position == 0 and wait <= EPSILON:
                     break
                 remaining = call.remaining()
                 if remaining is not None and wait > remaining - DEADLINE_HEADROOM:
                     raise self._too_late(key, wait, "rate")
                 waited = True
-                await clock.sleep(min(wait, PACE_RECHECK))
-            pace.last = clock.now()
+                # Not yet at the head although due: the head is about to go.
+                step = wait if wait > EPSILON else 0.5 / rate
+                await clock.sleep(min(step, PACE_RECHECK))
         finally:
-            pace.lock.release()
-        if waited or clock.now() > started:
+            line.remove(token)
+        pace.last = clock.now()
+        if waited:
             call.observer.limiter_waited(call, key, clock.now() - started, "learned-rate")
         return waited
 

@@ -187,6 +187,9 @@ class RateLimit:
 class HttpDate:
     """429/503 with ``Retry-After`` as an HTTP-date, rotating the three RFC forms.
 
+    ``codes`` are the statuses used in turn (both by default; ``429`` alone is a
+    server refusing a share of requests at random, with no quota behind it).
+
     The date is ``ceil(now + delay)`` (dates have 1-s resolution, and the date
     itself is the earliest allowed time).
     """
@@ -200,8 +203,14 @@ class HttpDate:
         delay: float = 1.0,
         seed: int = 0,
         wall: Callable[[], float] = time.time,
+        codes: Sequence[int] | str = (429, 503),
     ) -> None:
         _check_fraction("failure_rate", failure_rate)
+        if isinstance(codes, str):
+            codes = [int(c) for c in codes.split(",") if c.strip()]
+        if not codes or any(c not in (429, 503) for c in codes):
+            raise ValueError(f"codes must be a non-empty list of 429 and/or 503, got {codes!r}")
+        self.codes = tuple(codes)
         if isinstance(forms, str):
             forms = [f.strip() for f in forms.split(",")]
         bad = [f for f in forms if f not in DATE_FORMS]
@@ -223,7 +232,7 @@ class HttpDate:
         if self._rng.random() >= self.failure_rate:
             return None
         form = self.forms[self._count % len(self.forms)]
-        code = 429 if self._count % 2 == 0 else 503
+        code = self.codes[self._count % len(self.codes)]
         self._count += 1
         date = format_http_date(math.ceil(self._wall() + self.delay), form)
         return Reply.status(code, retry_after=date)
@@ -338,6 +347,100 @@ class Safety:
         return Reply.blocked(categories=cats)
 
 
+class DailyQuota:
+    """A per-day quota per (API, API key) that runs out after ``images`` images.
+
+    Once spent, every request is refused the way each API refuses a spent quota:
+    Gemini 429 ``RESOURCE_EXHAUSTED`` with a ``QuotaFailure`` naming a per-day quota
+    and a ``RetryInfo`` (which a client must not sleep on: the quota resets at
+    midnight Pacific time), OpenAI 429 ``insufficient_quota``.
+    """
+
+    name = "quota"
+
+    def __init__(self, images: int = 100, retry_info: float = 30.0, seed: int = 0) -> None:
+        del seed
+        if images < 0:
+            raise ValueError("images must be >= 0")
+        self.images = int(images)
+        self.retry_info = retry_info
+        self._used: dict[tuple[str, str | None], int] = {}
+
+    def start(self, now: float) -> None:
+        self._used.clear()
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None:
+        key = (req.api, req.key)
+        used = self._used.get(key, 0)
+        if used + req.n <= self.images:
+            self._used[key] = used + req.n
+            return None
+        if req.api == "gemini":
+            return Reply.status(429, body=wire.gemini_daily_quota_error(req.model, self.retry_info))
+        return Reply.status(429, body=wire.openai_insufficient_quota())
+
+
+class Soak:
+    """A long run that switches between fault phases, each for its duration, in a loop.
+
+    ``phases`` is a sequence of ``(profile name, seconds, options)``; the default
+    cycles clean, flaky, a server rate limit, a 5 s outage and stalls. Each phase
+    starts (its clocks, buckets) when it is switched in.
+    """
+
+    name = "soak"
+
+    DEFAULT_PHASES: tuple[tuple[str, float, dict[str, Any]], ...] = (
+        ("clean", 10.0, {}),
+        ("flaky", 10.0, {}),
+        ("ratelimit", 10.0, {"rate": 20.0}),
+        ("outage", 5.0, {"duration": 5.0}),
+        ("slow", 10.0, {"fraction": 0.1, "delay": 10.0}),
+    )
+
+    def __init__(
+        self,
+        phases: Sequence[tuple[str, float, Mapping[str, Any]]] | None = None,
+        seed: int = 0,
+    ) -> None:
+        chosen = self.DEFAULT_PHASES if phases is None else tuple(phases)
+        if not chosen:
+            raise ValueError("phases must not be empty")
+        built: list[tuple[float, Profile]] = []
+        for name, seconds, options in chosen:
+            if name == "soak" or not seconds > 0:
+                raise ValueError(f"bad soak phase {name!r} ({seconds!r} s)")
+            built.append((float(seconds), make_profile(name, seed, **dict(options))))
+        self.phases = tuple(built)
+        self.cycle = sum(seconds for seconds, _ in built)
+        self._start: float | None = None
+        self._current = -1
+
+    def phase_at(self, now: float) -> int:
+        """Index of the phase running at ``now``."""
+        start = now if self._start is None else self._start
+        offset = (now - start) % self.cycle
+        for index, (seconds, _) in enumerate(self.phases):
+            if offset < seconds:
+                return index
+            offset -= seconds
+        return len(self.phases) - 1  # pragma: no cover - float rounding at the cycle's end
+
+    def start(self, now: float) -> None:
+        self._start = now
+        self._current = -1
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None:
+        if self._start is None:
+            self.start(now)
+        index = self.phase_at(now)
+        profile = self.phases[index][1]
+        if index != self._current:
+            self._current = index
+            profile.start(now)
+        return profile.decide(req, now)
+
+
 def _check_fraction(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
@@ -352,6 +455,20 @@ PROFILES: dict[str, Callable[..., Profile]] = {
     "slow": Slow,
     "safety": Safety,
     "realistic": Realistic,
+    "quota": DailyQuota,
+    "soak": Soak,
+}
+
+#: The faults genguard's whole-stack tests and fault benchmark run under, by name:
+#: ``(profile, options)`` at production scale.
+FAULTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "flaky": ("flaky", {}),
+    "server-rate": ("ratelimit", {"rate": 20.0}),
+    "random-429": ("httpdate", {"failure_rate": 0.3, "delay": 2.0, "codes": "429"}),
+    "outage": ("outage", {"duration": 5.0}),
+    "stall": ("slow", {"fraction": 0.1, "delay": 10.0}),
+    "daily-quota": ("quota", {"images": 100}),
+    "soak": ("soak", {}),
 }
 
 

@@ -187,6 +187,36 @@ def gemini_retry_info_error(model: str, retry_delay: str, seconds: float) -> dic
     return gemini_error(429, message, details=details)
 
 
+def gemini_daily_quota_error(model: str, retry_after: float) -> dict[str, Any]:
+    """The 429 RESOURCE_EXHAUSTED of a spent per-day quota: QuotaFailure (PerDay), RetryInfo."""
+    message = (
+        "You exceeded your current quota, please check your plan and billing details. "
+        "* Quota exceeded for metric: "
+        "generativelanguage.googleapis.com/generate_content_free_tier_requests, "
+        f"limit: 100, model: {model}\nPlease retry in {retry_after:.6f}s."
+    )
+    details: list[dict[str, Any]] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": (
+                        "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+                    ),
+                    "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+                    "quotaDimensions": {"location": "global", "model": model},
+                    "quotaValue": "100",
+                }
+            ],
+        },
+        {
+            "@type": "type.googleapis.com/google.rpc.RetryInfo",
+            "retryDelay": format_duration(retry_after),
+        },
+    ]
+    return gemini_error(429, message, details=details)
+
+
 def gemini_api_key_invalid() -> dict[str, Any]:
     message = "API key not valid. Please pass a valid API key."
     return gemini_error(
@@ -361,6 +391,17 @@ def openai_rate_limited(model: str, seconds: float) -> dict[str, Any]:
         "to learn more.",
         type_="requests",
         err_code="rate_limit_exceeded",
+    )
+
+
+def openai_insufficient_quota() -> dict[str, Any]:
+    return openai_error(
+        429,
+        "You exceeded your current quota, please check your plan and billing details. For "
+        "more information on this error, read the docs: "
+        "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+        type_="insufficient_quota",
+        err_code="insufficient_quota",
     )
 
 

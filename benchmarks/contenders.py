@@ -5,6 +5,7 @@
 - ``tenacity+aiolimiter+pybreaker``: what a careful engineer writes in an afternoon
   around the same aiohttp call (see ``Handwritten``).
 - ``openai SDK``: ``AsyncOpenAI`` with its built-in retries (OpenAI API only).
+- ``google-genai``: Google's SDK with its retries on (Gemini API only).
 - ``naive``: 3 retries on fixed 1/2/4 s delays, Retry-After read only as whole seconds.
 
 Every contender builds the request body per call and decodes the image, so the
@@ -360,6 +361,55 @@ class OpenAISDK:
         import openai
 
         return isinstance(error, openai.BadRequestError) and error.code in BLOCK_CODES
+
+
+# -- the official google-genai SDK ------------------------------------------------------------
+
+
+class GoogleGenAI:
+    """``google.genai.Client`` against the simulator, retries on (``HttpRetryOptions()``:
+    5 attempts, exponential backoff with jitter from 1 s, on 408, 429 and 5xx)."""
+
+    api = "gemini"
+
+    def __init__(self, base_url: str, *, name: str = "google-genai") -> None:
+        self.base_url = base_url
+        self.name = name
+        self._client: Any = None
+
+    async def open(self) -> None:
+        from google import genai
+        from google.genai import types
+
+        self._client = genai.Client(
+            api_key=API_KEY,
+            http_options=types.HttpOptions(
+                base_url=self.base_url,
+                api_version="v1beta",
+                retry_options=types.HttpRetryOptions(),
+            ),
+        )
+
+    async def generate(self, prompt: str) -> None:
+        from google.genai import types
+
+        response = await self._client.aio.models.generate_content(
+            model=GEMINI_MODEL,
+            contents=prompt,
+            config=types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"]),
+        )
+        for candidate in response.candidates or ():
+            for part in (candidate.content.parts if candidate.content else None) or ():
+                if part.inline_data is not None and part.inline_data.data:
+                    return
+        raise NoImage("no inline_data part")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aio.aclose()
+
+    def is_block(self, error: BaseException) -> bool:
+        return False
 
 
 # -- naive ------------------------------------------------------------------------------------

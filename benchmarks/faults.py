@@ -1,18 +1,21 @@
-"""Section 3: every contender under each fault profile of the simulator.
+"""Section 3: whole stacks under faults, every contender side by side in one run.
 
-Each contender gets its own simulator (same profile, same seed, same options:
-the profile defaults) in the simulator process, so upstream request counts and
-Retry-After violations are its own, and a rate-limit bucket is not shared. The
-contenders of both APIs run at the same time, fed the same prompts on the same
-open-loop schedule (calls arrive at a fixed rate, whatever the answers), and
-the profile is switched on for all of them at the same instant, so an outage
-starts together for everyone.
+Each contender gets its own simulator (same fault, same seed) in the simulator
+process, so upstream request counts and Retry-After violations are its own and
+a rate-limit bucket or a daily quota is not shared. All contenders of both APIs
+run at the same time: the fault is switched on for all of them at the same
+instant (an outage starts together for everyone), then each runs its calls
+closed-loop, ``concurrency`` at a time, each call with a 30 s deadline.
 
-Ground truth for safety blocks comes from the simulator's own rule
-(``genguard.sim.make_profile("safety").blocked(prompt)``): a block is
-misclassified when the client does not report it as a content block (a
-dedicated error type, or the SDK's documented error code), and a call the
-server did not block is misclassified when the client reports a block.
+The faults are ``genguard.sim.profiles.FAULTS`` at production scale: 30%
+503/429 with short hints (flaky), a server allowing 20 requests/s that the
+client is not told about (server-rate), 30% random 429s whose Retry-After is an
+HTTP-date 2 s ahead (random-429), 5 s of 503s (outage), 10% of responses
+stalling 10 s (stall), and a per-day quota that runs out half way through the
+calls (daily-quota: 100 images of 200).
+
+A call counts as a success only if it succeeded within its deadline (30 s);
+``max over`` is the largest ``latency - deadline`` of any call, success or not.
 """
 
 from __future__ import annotations
@@ -24,14 +27,35 @@ from typing import Any
 
 from genguard.model import Call
 from genguard.observe import Observer
-from genguard.sim import make_profile
+from genguard.pipeline import Layer
+from genguard.sim.profiles import FAULTS
 
 from . import contenders as C
-from .common import ALL_PROFILES, Budget, Section, Target, percentile, prompt, table
+from .common import Budget, Section, Target, percentile, prompt, table
 from .simproc import SimProcess
 
-PROFILES = ALL_PROFILES
+DEADLINE = 30.0
+CONCURRENCY = 16
 GUARD = 120.0  # seconds; a call still running then is a failure ("hung")
+#: What told the tuned stack: the server-rate fault's rate, and more attempts.
+TUNED_RATE = "20/s"
+TUNED_ATTEMPTS = 6
+#: Upstream requests per call each fault allows (None: judged per spent call).
+AMPLIFICATION = {
+    "flaky": 1.45,
+    "random-429": 1.45,
+    "server-rate": 1.15,
+    "outage": 1.15,
+    "stall": 1.15,
+    "daily-quota": None,
+}
+#: Calls and faults per budget (the report is written from ``full``).
+SIZES: dict[str, tuple[int, tuple[str, ...]]] = {
+    "full": (200, ("flaky", "server-rate", "random-429", "outage", "stall", "daily-quota")),
+    "quick": (48, ("random-429", "daily-quota")),
+    "smoke": (12, ("daily-quota",)),
+}
+GENGUARD = ("genguard (defaults)", "genguard (tuned)")
 
 Factory = Callable[[str, str], C.Contender]
 
@@ -41,14 +65,12 @@ class Tally(Observer):
 
     def __init__(self) -> None:
         self.pauses = 0
-        self.paused_s = 0.0
         self.breaker_opens = 0
         self.retries = 0
         self.gave_up: Counter[str] = Counter()
 
     def limiter_paused(self, call: Call, key: str, seconds: float, source: str) -> None:
         self.pauses += 1
-        self.paused_s += seconds
 
     def breaker_changed(self, call: Call | None, key: str, old: str, new: str, reason: str) -> None:
         self.breaker_opens += new == "open"
@@ -62,17 +84,60 @@ class Tally(Observer):
         self.gave_up[reason] += 1
 
 
-def _genguard(api: str, url: str) -> C.Contender:
-    return C.Genguard(api, url, C.default_layers, observer=Tally())
+def default_stack() -> list[Layer]:
+    """The documented stack, every option at the library's default."""
+    from genguard.layers.circuit_breaker import CircuitBreakerLayer
+    from genguard.layers.rate_limit import RateLimitLayer
+    from genguard.layers.retry import RetryLayer
+    from genguard.layers.safety import SafetyLayer
+    from genguard.layers.telemetry import TelemetryLayer
+    from genguard.layers.timeout import TimeoutLayer
+    from genguard.safety import ClassifierChain, RulesClassifier
+
+    return [
+        TelemetryLayer(logs=False),
+        SafetyLayer(input=ClassifierChain([RulesClassifier()])),
+        RetryLayer(),
+        CircuitBreakerLayer(),
+        RateLimitLayer(concurrency=CONCURRENCY),
+        TimeoutLayer(),
+    ]
+
+
+def tuned_stack() -> list[Layer]:
+    """The same stack told the server's rate and given more attempts."""
+    from genguard.layers.rate_limit import RateLimitLayer
+    from genguard.layers.retry import RetryLayer
+
+    out: list[Layer] = []
+    for layer in default_stack():
+        if isinstance(layer, RateLimitLayer):
+            layer = RateLimitLayer(requests=TUNED_RATE, concurrency=CONCURRENCY)
+        elif isinstance(layer, RetryLayer):
+            layer = RetryLayer(attempts=TUNED_ATTEMPTS)
+        out.append(layer)
+    return out
 
 
 FACTORIES: list[tuple[str, Factory]] = [
-    ("raw aiohttp", lambda api, url: C.RawAiohttp(api, url)),
-    ("genguard", _genguard),
+    (
+        "genguard (defaults)",
+        lambda api, url: C.Genguard(
+            api, url, default_stack, name=GENGUARD[0], deadline=DEADLINE, observer=Tally()
+        ),
+    ),
+    (
+        "genguard (tuned)",
+        lambda api, url: C.Genguard(
+            api, url, tuned_stack, name=GENGUARD[1], deadline=DEADLINE, observer=Tally()
+        ),
+    ),
     ("tenacity+aiolimiter+pybreaker", lambda api, url: C.Handwritten(api, url)),
     ("openai SDK", lambda api, url: C.OpenAISDK(url)),
+    ("google-genai", lambda api, url: C.GoogleGenAI(url)),
     ("naive", lambda api, url: C.Naive(api, url)),
 ]
+ONLY = {"openai SDK": "openai", "google-genai": "gemini"}
 
 
 def _pairs() -> list[tuple[str, str, Factory]]:
@@ -80,91 +145,86 @@ def _pairs() -> list[tuple[str, str, Factory]]:
         (api, name, make)
         for api in C.APIS
         for name, make in FACTORIES
-        if not (name == "openai SDK" and api != "openai")
+        if ONLY.get(name, api) == api
     ]
 
 
-async def _calls(
-    contender: C.Contender, n: int, rate: float, truth: Callable[[str], bool]
-) -> dict[str, Any]:
+async def _calls(contender: C.Contender, n: int) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    t0 = loop.time() + 0.05
     latencies: list[float] = []
+    failed_latencies: list[float] = []
     outcomes: Counter[str] = Counter()
-    misclassified = 0
+    queue = list(range(n))
 
-    async def one(i: int) -> None:
-        nonlocal misclassified
-        await asyncio.sleep(max(0.0, t0 + i / rate - loop.time()))
-        text = prompt(i)
-        start = loop.time()
-        reported_block = False
-        try:
-            async with asyncio.timeout(GUARD):
-                await contender.generate(text)
-            outcomes["ok"] += 1
-        except TimeoutError:
-            outcomes["hung"] += 1
-        except Exception as error:
-            reported_block = contender.is_block(error)
-            outcomes["blocked" if reported_block else type(error).__name__] += 1
-        latencies.append(loop.time() - start)
-        if reported_block != truth(text):
-            misclassified += 1
+    async def worker() -> None:
+        while queue:
+            i = queue.pop(0)
+            start = loop.time()
+            try:
+                async with asyncio.timeout(GUARD):
+                    await contender.generate(prompt(i))
+                outcome = "ok"
+            except TimeoutError:
+                outcome = "hung"
+            except Exception as error:
+                outcome = type(error).__name__
+            latency = loop.time() - start
+            if outcome == "ok" and latency > DEADLINE:
+                outcome = "late"
+            outcomes[outcome] += 1
+            latencies.append(latency)
+            if outcome != "ok":
+                failed_latencies.append(latency)
 
-    await asyncio.gather(*(one(i) for i in range(n)))
-    return {"outcomes": outcomes, "latencies": latencies, "misclassified": misclassified}
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return {"outcomes": outcomes, "latencies": latencies, "failed": failed_latencies}
 
 
-async def _profile(
-    sim: SimProcess, sims: list[tuple[str, str, int, str]], profile: str, budget: Budget
+async def _fault(
+    sim: SimProcess, sims: list[tuple[str, str, int, str]], fault: str, calls: int
 ) -> list[dict[str, Any]]:
-    safety = make_profile("safety") if profile == "safety" else None
-
-    def truth(text: str) -> bool:
-        return safety is not None and safety.blocked(text) is not None  # type: ignore[attr-defined]
-
     makers = {(api, name): make for api, name, make in _pairs()}
     contenders = [makers[(api, name)](api, url) for api, name, _, url in sims]
     for c in contenders:
         await c.open()
+    profile, options = FAULTS[fault]
+    if fault == "daily-quota":  # the quota runs out half way through the calls
+        options = {**options, "images": calls // 2}
     try:
-        await sim.set_profile([index for _, _, index, _ in sims], profile)
-        results = await asyncio.gather(
-            *(_calls(c, budget.fault_calls, budget.fault_rate, truth) for c in contenders)
-        )
+        await sim.set_profile([index for _, _, index, _ in sims], profile, **options)
+        results = await asyncio.gather(*(_calls(c, calls) for c in contenders))
     finally:
         for c in contenders:
             await c.close()
     rows = []
     for (api, name, index, _), result, c in zip(sims, results, contenders, strict=True):
         stats = await sim.stats(index)
-        tally = getattr(c, "_observer", None)
-        n = budget.fault_calls
         outcomes: Counter[str] = result["outcomes"]
         ok = outcomes["ok"]
+        failed = calls - ok
         lat = result["latencies"]
+        tally = getattr(c, "_observer", None)
         rows.append(
             {
                 "api": api,
                 "contender": name,
-                "profile": profile,
-                "calls": n,
+                "fault": fault,
+                "calls": calls,
                 "ok": ok,
-                "success": ok / n,
-                "upstream_per_call": stats["requests"] / n,
-                "upstream_per_success": stats["requests"] / ok if ok else float("nan"),
+                "success": ok / calls,
+                "upstream": stats["requests"],
+                "upstream_per_call": stats["requests"] / calls,
+                "upstream_per_failed": (stats["requests"] - ok) / failed if failed else None,
                 "violations": stats["violations"],
-                "misclassified": result["misclassified"],
-                "truly_blocked": sum(truth(prompt(i)) for i in range(n)),
-                "p50_ms": percentile(lat, 0.5) * 1000,
-                "p99_ms": percentile(lat, 0.99) * 1000,
+                "max_over": max(lat) - DEADLINE,
+                "max_failed_s": max(result["failed"], default=None),
+                "p50_s": percentile(lat, 0.5),
+                "p99_s": percentile(lat, 0.99),
                 "failures": {k: v for k, v in outcomes.items() if k != "ok"},
                 "tally": None
                 if not isinstance(tally, Tally)
                 else {
                     "pauses": tally.pauses,
-                    "paused_s": tally.paused_s,
                     "breaker_opens": tally.breaker_opens,
                     "retries": tally.retries,
                     "gave_up": dict(tally.gave_up),
@@ -174,17 +234,19 @@ async def _profile(
     return rows
 
 
-async def _all(budget: Budget) -> list[dict[str, Any]]:
+async def _all(calls: int, faults: tuple[str, ...]) -> list[dict[str, Any]]:
     pairs = _pairs()
     async with SimProcess() as sim:
-        started = await sim.start("clean", count=len(pairs), record=True)
-        sims = [
-            (api, name, index, url)
-            for (api, name, _), (index, url) in zip(pairs, started, strict=True)
-        ]
         rows: list[dict[str, Any]] = []
-        for profile in budget.fault_profiles:
-            rows += await _profile(sim, sims, profile, budget)
+        for fault in faults:
+            # Fresh simulators per fault: a spent quota or a learned bucket starts over.
+            started = await sim.start("clean", count=len(pairs), record=False)
+            sims = [
+                (api, name, index, url)
+                for (api, name, _), (index, url) in zip(pairs, started, strict=True)
+            ]
+            rows += await _fault(sim, sims, fault, calls)
+            await sim.stop([index for _, _, index, _ in sims])
     return rows
 
 
@@ -194,25 +256,28 @@ def _failures(row: dict[str, Any]) -> str:
 
 
 def run(budget: Budget) -> Section:
-    rows = asyncio.run(_all(budget))
+    calls, faults = SIZES.get(budget.name, SIZES["quick"])
+    rows = asyncio.run(_all(calls, faults))
     tables = []
     for api in C.APIS:
         body = []
-        for profile in budget.fault_profiles:
+        for fault in faults:
             for row in rows:
-                if row["api"] != api or row["profile"] != profile:
+                if row["api"] != api or row["fault"] != fault:
                     continue
                 body.append(
                     [
-                        profile,
+                        fault,
                         row["contender"],
-                        f"{100 * row['success']:.0f}%",
-                        f"{row['upstream_per_call']:.2f}",
-                        row["upstream_per_success"],
+                        f"{100 * row['success']:.1f}%",
+                        f"{row['upstream_per_call']:.3f}",
+                        "-"
+                        if row["upstream_per_failed"] is None
+                        else f"{row['upstream_per_failed']:.2f}",
                         row["violations"],
-                        row["misclassified"],
-                        row["p50_ms"],
-                        row["p99_ms"],
+                        f"{row['max_over']:+.2f}",
+                        row["p50_s"],
+                        row["p99_s"],
                         _failures(row),
                     ]
                 )
@@ -220,138 +285,119 @@ def run(budget: Budget) -> Section:
         tables.append(
             table(
                 [
-                    "profile",
+                    "fault",
                     "contender",
                     "success",
                     "upstream req/call",
-                    "upstream req/success",
+                    "upstream req/failed call",
                     "Retry-After violations",
-                    "misclassified blocks",
-                    "p50 ms",
-                    "p99 ms",
+                    "max(latency - deadline) s",
+                    "p50 s",
+                    "p99 s",
                     "failures (by error type)",
                 ],
                 body,
-                caption=f"**{label}**, {budget.fault_calls} calls per contender and profile.",
+                caption=f"**{label}**, {calls} calls per contender and fault, "
+                f"{CONCURRENCY} at a time, {DEADLINE:g} s deadline.",
             )
         )
-    targets = _targets(rows, budget.fault_profiles)
-    blocked = next((r["truly_blocked"] for r in rows if r["profile"] == "safety"), 0)
     notes = [
-        f"Under `safety`, the simulator blocks {blocked} of the {budget.fault_calls} prompts, "
-        f"so {100 * (budget.fault_calls - blocked) / budget.fault_calls:.0f}% is the best "
-        "possible success rate there.",
-        "Latency is the time to the call's outcome, success or failure.",
-        "raw aiohttp makes one attempt and never retries: it is the floor for success "
-        "and amplification, not a contender for the fault targets, which compare genguard "
-        "with the clients that retry.",
+        "A success after the deadline counts as a failure (`late`); `hung` is a call "
+        f"still running after {GUARD:g} s.",
+        "`upstream req/failed call` is (upstream requests - successes) / failed calls: "
+        "what each failure cost the provider. Under `daily-quota` it is at most 1 when "
+        "a spent quota is not retried, and below 1 once the key refuses locally.",
+        "All contenders and both APIs run at once on a 2-core machine shared with other "
+        "work, with the simulator in a second process: latencies include that load.",
     ]
     return Section(
         key="faults",
         title="3. Under faults",
         method=(
-            f"{budget.fault_calls} calls per contender and profile, arriving at "
-            f"{budget.fault_rate:g} calls/s (open loop). Profile options are the simulator's "
-            "defaults (flaky: 30% 503/429 with hints up to 1 s; ratelimit: 20/s per key, "
-            "burst 1; httpdate: 50% 429/503 with Retry-After as an HTTP-date 1-2 s ahead; "
-            "outage: every request 503 for 5 s; slow: 30% of bodies stall 2 s; safety: "
-            "about 30% of prompts blocked). genguard is `genguard.demo.default_stack()` at "
-            "simulator time scale (5 attempts, 50 ms initial backoff capped at 2 s, breaker "
-            "8 failures / 2 s, 100 requests/s with 16 in flight, 5 s attempt timeout, 30 s "
-            "deadline); the hand-written stack has the same numbers (5 attempts, "
-            "`wait_random_exponential(0.05, max=2)` raised to a numeric Retry-After, "
-            "`AsyncLimiter(100, 1)`, `CircuitBreaker(fail_max=8, reset_timeout=2)`, 5 s "
-            "timeout); the OpenAI SDK uses its defaults (2 retries, honours retry-after-ms "
-            "and Retry-After); the naive client retries anything after 1, 2, 4 s, replaced "
-            "by a whole-second Retry-After."
+            f"{calls} calls per contender and fault, {CONCURRENCY} at a time (closed loop), "
+            f"each with a {DEADLINE:g} s deadline, both APIs, every contender at once, each "
+            "with its own simulator. Faults (`genguard.sim.profiles.FAULTS`): flaky (30% "
+            "503/429 with hints up to 1 s), server-rate (20 requests/s per key, burst 1, the "
+            "client not told), random-429 (30% 429 with Retry-After an HTTP-date 2 s ahead), "
+            "outage (every request 503 for 5 s), stall (10% of bodies stall 10 s), "
+            f"daily-quota (per-day quota spent after {calls // 2} images: Gemini "
+            "QuotaFailure PerDay with RetryInfo, OpenAI insufficient_quota). genguard "
+            "(defaults) is telemetry, "
+            "safety, retry, circuit_breaker, rate_limit {concurrency: 16}, timeout with every "
+            "other option at the library default; genguard (tuned) is the same told the "
+            f"rate ({TUNED_RATE}) with {TUNED_ATTEMPTS} attempts. The hand-written stack is "
+            "tenacity (5 attempts, `wait_random_exponential(0.05, max=2)` raised to a numeric "
+            "Retry-After), `AsyncLimiter(100, 1)`, `CircuitBreaker(fail_max=8, "
+            "reset_timeout=2)`, 5 s attempt timeout; the openai SDK and google-genai use "
+            "their defaults with retries on (google-genai: `HttpRetryOptions()`, 5 attempts); "
+            "the naive client retries anything after 1, 2, 4 s (a whole-second Retry-After "
+            "replaces the delay)."
         ),
         tables=tables,
-        targets=targets,
+        targets=_targets(rows, faults),
         notes=notes,
         data={"rows": rows},
     )
 
 
-def _targets(rows: list[dict[str, Any]], profiles: tuple[str, ...]) -> list[Target]:
+def _targets(rows: list[dict[str, Any]], faults: tuple[str, ...]) -> list[Target]:
     targets: list[Target] = []
     for api in C.APIS:
-        for profile in profiles:
-            cell = [r for r in rows if r["api"] == api and r["profile"] == profile]
-            gg = next(r for r in cell if r["contender"] == "genguard")
-            others = [r for r in cell if r["contender"] not in ("genguard", "raw aiohttp")]
+        for fault in faults:
+            cell = [r for r in rows if r["api"] == api and r["fault"] == fault]
+            others = [r for r in cell if r["contender"] not in GENGUARD]
             best = max(others, key=lambda r: r["success"])
-            least = min(others, key=lambda r: r["upstream_per_call"])
-            success_ok = gg["success"] >= best["success"]
-            amp_ok = gg["upstream_per_call"] <= least["upstream_per_call"]
-            clean = gg["violations"] == 0 and gg["misclassified"] == 0
-            misses = []
-            if not success_ok:
-                misses.append(
-                    f"success {100 * gg['success']:.0f}% < {best['contender']} "
-                    f"{100 * best['success']:.0f}%"
+            bound = AMPLIFICATION.get(fault)
+            for gg in (r for r in cell if r["contender"] in GENGUARD):
+                misses = []
+                if gg["success"] < best["success"]:
+                    misses.append(
+                        f"success {100 * gg['success']:.1f}% < {best['contender']} "
+                        f"{100 * best['success']:.1f}%"
+                    )
+                if bound is not None and gg["upstream_per_call"] > bound:
+                    misses.append(f"{gg['upstream_per_call']:.3f} req/call > {bound}")
+                if bound is None:
+                    per_failed = gg["upstream_per_failed"]
+                    if per_failed is not None and per_failed > 1.0:
+                        misses.append(f"{per_failed:.2f} requests per failed call > 1")
+                    slowest = gg["max_failed_s"]
+                    if slowest is not None and slowest >= 1.0:
+                        misses.append(f"a failure took {slowest:.2f} s (>= 1 s)")
+                if gg["violations"]:
+                    misses.append(f"{gg['violations']} Retry-After violations")
+                amp = (
+                    f"<= {bound} req/call"
+                    if bound is not None
+                    else "<= 1 req per spent call, failures < 1 s"
                 )
-            if not amp_ok:
-                misses.append(
-                    f"amplification {gg['upstream_per_call']:.2f} > {least['contender']} "
-                    f"{least['upstream_per_call']:.2f}"
+                measured = (
+                    f"{100 * gg['success']:.1f}% success, {gg['upstream_per_call']:.3f} req/call, "
+                    f"{gg['violations']} violations, max over {gg['max_over']:+.2f} s"
                 )
-            if gg["violations"]:
-                misses.append(f"{gg['violations']} Retry-After violations")
-            if gg["misclassified"]:
-                misses.append(f"{gg['misclassified']} misclassified blocks")
-            targets.append(
-                Target(
-                    f"{api}/{profile}: success >= others, amplification <= others, "
-                    "0 violations, 0 misclassified",
-                    f"{100 * gg['success']:.0f}% success, {gg['upstream_per_call']:.2f} req/call, "
-                    f"{gg['violations']} violations, {gg['misclassified']} misclassified",
-                    success_ok and amp_ok and clean,
-                    _why(gg, best, least, success_ok, amp_ok, misses),
+                if bound is None and gg["upstream_per_failed"] is not None:
+                    measured += (
+                        f", {gg['upstream_per_failed']:.2f} req/failed call, slowest failure "
+                        f"{gg['max_failed_s']:.3f} s"
+                    )
+                targets.append(
+                    Target(
+                        f"{api}/{fault}, {gg['contender']}: success >= best other, {amp}, "
+                        "0 violations",
+                        measured,
+                        not misses,
+                        "; ".join(misses) + _why(gg, misses),
+                    )
                 )
-            )
     return targets
 
 
-def _why(
-    gg: dict[str, Any],
-    best: dict[str, Any],
-    least: dict[str, Any],
-    success_ok: bool,
-    amp_ok: bool,
-    misses: list[str],
-) -> str:
-    """The misses, and the mechanism behind each, from what genguard's layers reported."""
+def _why(gg: dict[str, Any], misses: list[str]) -> str:
     if not misses:
         return ""
     tally = gg.get("tally") or {}
-    reasons: list[str] = []
-    if not success_ok:
-        failures = gg["failures"]
-        if tally.get("pauses"):
-            reasons.append(
-                f"the rate-limit layer paused the whole key {tally['pauses']} times "
-                f"({tally['paused_s']:.0f} s in all) on server 429 hints, holding every "
-                "queued call; calls that could not be sent before their 30 s deadline "
-                f"failed ({_pretty(failures)})"
-            )
-        elif failures.get("CircuitOpen"):
-            reasons.append(
-                f"{failures['CircuitOpen']} calls ran out of attempts while the breaker was "
-                f"open (it opened {tally.get('breaker_opens', 0)} times); "
-                f"{best['contender']} waits longer in all before giving up"
-            )
-        elif failures:
-            reasons.append(f"genguard failures: {_pretty(failures)}")
-    if not amp_ok:
-        if least["success"] < gg["success"]:
-            reasons.append(
-                f"{least['contender']} sent fewer requests by giving up: "
-                f"{100 * least['success']:.0f}% success"
-            )
-        else:
-            reasons.append(f"genguard retried {tally.get('retries', 0)} times in all")
-    return "; ".join(misses) + (": " + "; ".join(reasons) if reasons else "")
-
-
-def _pretty(failures: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(failures.items(), key=lambda kv: -kv[1]))
+    return (
+        f" (failures: {_failures(gg)}; retries {tally.get('retries', 0)}, "
+        f"breaker opened {tally.get('breaker_opens', 0)} times, key paused "
+        f"{tally.get('pauses', 0)} times)"
+    )

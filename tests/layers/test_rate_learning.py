@@ -258,3 +258,50 @@ def test_pacific_midnight_is_the_next_local_midnight(wall: float) -> None:
     at = dt.datetime.fromtimestamp(wall + seconds, zone)
     if seconds > 1.0:  # a clamped second past midnight is not exactly midnight
         assert (at.hour, at.minute, at.second) == (0, 0, 0)
+
+
+async def test_a_quota_shaped_429_among_good_answers_pauses_but_sets_no_rate(
+    fake_clock: FakeClock,
+) -> None:
+    recorder = RecordingObserver()
+    layer = RateLimitLayer(concurrency=16, clock=fake_clock)
+    for _ in range(10):
+        await layer(make_call(fake_clock), Recorder(fake_clock))
+
+    async def once(call: Call) -> GenerationResult:
+        raise per_minute_429(0.5)
+
+    with pytest.raises(RateLimited):
+        await layer(make_call(fake_clock, recorder), once)
+    assert layer.learned_rate(KEY) is None  # 1 of 11 answers: luck, not a rate
+    assert [e["seconds"] for e in recorder.of("limiter_paused")] == [0.5]
+
+
+async def test_a_caller_waiting_for_its_slot_leaves_when_the_quota_is_spent(
+    fake_clock: FakeClock,
+) -> None:
+    layer = RateLimitLayer(requests="1/s", clock=fake_clock)
+    start = fake_clock.now()
+
+    async def spent_later(call: Call) -> GenerationResult:
+        await fake_clock.sleep(0.4)  # in flight when the next caller queues
+        raise per_day()
+
+    first = asyncio.create_task(layer(make_call(fake_clock), spent_later))
+    await asyncio.sleep(0)
+    downstream = Recorder(fake_clock)
+    ended: list[float] = []
+
+    async def waiter() -> None:
+        try:
+            await layer(make_call(fake_clock), downstream)  # its slot is 1 s away
+        finally:
+            ended.append(fake_clock.now())
+
+    second = asyncio.create_task(waiter())
+    with pytest.raises(QuotaExhausted):
+        await first
+    with pytest.raises(QuotaExhausted) as refused:
+        await second
+    assert refused.value.local and downstream.times == []
+    assert ended[0] - start < 1.0  # left before its slot came, without sending

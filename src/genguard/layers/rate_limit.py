@@ -66,8 +66,14 @@ KeyFunc = Callable[[Call], str]
 DEFAULT_QUEUE = 1000
 #: Longest pause a server hint can impose on a key (an absurd Retry-After is clamped).
 DEFAULT_MAX_PAUSE = 60.0
-#: How often a caller pacing at a learned rate re-reads it while waiting.
+#: How often a caller pacing at a learned rate re-reads it while waiting, and how
+#: often a caller waiting for its slot checks whether the key's quota was spent.
 PACE_RECHECK = 0.25
+#: A key with no learned rate yet learns one only when 429s are at least this share
+#: of its recent answers: a quota-shaped 429 among mostly good answers (a provider
+#: that refuses a few requests at random, with a per-minute quota id on each) is
+#: answered by a pause alone, not by slowing the key down.
+FIRST_CUT_SHARE = 0.25
 #: How long a key refuses locally after a billing quota ran out (OpenAI
 #: ``insufficient_quota``): long enough that a fleet stops sending, short enough that
 #: a topped-up account is used again within minutes.
@@ -367,6 +373,9 @@ class RateLimitLayer:
             waited = await self._admit(call, key, backend, clock, demands)
         if self.adapt and self._learned.learned(key) is not None:
             waited = await self._pace(call, key, clock) or waited
+        spent = self._ledger.spent(key, clock.now())
+        if spent is not None:  # spent while this caller waited its turn
+            raise _refused(key, spent, clock.now())
         sent_at = clock.now()
         try:
             result = await next(call)
@@ -447,6 +456,9 @@ class RateLimitLayer:
                 # Not yet at the head although due: the head is about to go.
                 step = wait if wait > EPSILON else 0.5 / rate
                 await clock.sleep(min(step, PACE_RECHECK))
+                spent = self._ledger.spent(key, clock.now())
+                if spent is not None:
+                    raise _refused(key, spent, clock.now())
         finally:
             line.remove(token)
         pace.last = clock.now()
@@ -474,7 +486,14 @@ class RateLimitLayer:
         started = clock.now()
         try:
             while booking.wait > 0:
-                await clock.sleep(booking.wait)
+                wake_at = clock.now() + booking.wait
+                while True:  # sleep in steps, to leave at once if the quota is spent
+                    await clock.sleep(min(wake_at - clock.now(), PACE_RECHECK))
+                    spent = self._ledger.spent(key, clock.now())
+                    if spent is not None:
+                        raise _refused(key, spent, clock.now())
+                    if clock.now() >= wake_at - EPSILON:
+                        break
                 booking = await backend.confirm(booking)
                 if booking.wait <= 0:
                     break
@@ -522,7 +541,11 @@ class RateLimitLayer:
                 evidence = "429-at-learned-rate"
         if evidence is None:
             return  # a lone 429: the retry layer delays this call alone
-        if self.adapt:
+        learning = self.adapt and (
+            self._learned.learned(key) is not None
+            or self._throttles.throttled_share(key) >= FIRST_CUT_SHARE
+        )
+        if learning:
             observed = self._throttles.sent_last_second(key, now)
             rate = self._learned.throttled(key, now, sent_at, observed)
             if rate is not None:

@@ -169,7 +169,7 @@ class RetryLayer:
     def __init__(
         self,
         *,
-        attempts: int = 4,
+        attempts: int = 5,
         initial: float = 1.0,
         multiplier: float = 2.0,
         max_delay: float = 30.0,

@@ -182,6 +182,13 @@ class ThrottleWindow:
         throttled = sum(1 for _, t in events if t)
         return throttled >= self.min_429s and throttled >= self.share * len(events)
 
+    def throttled_share(self, key: str) -> float:
+        """The share of the window's answers that were 429s (0.0 without answers)."""
+        events = self._keys.get(key)
+        if not events:
+            return 0.0
+        return sum(1 for _, t in events if t) / len(events)
+
     def sent_last_second(self, key: str, now: float) -> float:
         """Answers in the last second (a lower bound on what the key was sending)."""
         events = self._keys.get(key)

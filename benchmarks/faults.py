@@ -152,7 +152,7 @@ def _pairs() -> list[tuple[str, str, Factory]]:
 async def _calls(contender: C.Contender, n: int) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
-    failed_latencies: list[float] = []
+    failed: list[tuple[float, float]] = []  # (start, end) of each failed call
     outcomes: Counter[str] = Counter()
     queue = list(range(n))
 
@@ -174,10 +174,19 @@ async def _calls(contender: C.Contender, n: int) -> dict[str, Any]:
             outcomes[outcome] += 1
             latencies.append(latency)
             if outcome != "ok":
-                failed_latencies.append(latency)
+                failed.append((start, start + latency))
 
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return {"outcomes": outcomes, "latencies": latencies, "failed": failed_latencies}
+    # Once the first failure came back the client knew the quota was spent: how
+    # long did the calls that started after that take to fail?
+    known = min((end for _, end in failed), default=None)
+    after = [end - start for start, end in failed if known is not None and start >= known]
+    return {
+        "outcomes": outcomes,
+        "latencies": latencies,
+        "failed": [end - start for start, end in failed],
+        "failed_after": after,
+    }
 
 
 async def _fault(
@@ -218,6 +227,7 @@ async def _fault(
                 "violations": stats["violations"],
                 "max_over": max(lat) - DEADLINE,
                 "max_failed_s": max(result["failed"], default=None),
+                "max_failed_after_s": max(result["failed_after"], default=None),
                 "p50_s": percentile(lat, 0.5),
                 "p99_s": percentile(lat, 0.99),
                 "failures": {k: v for k, v in outcomes.items() if k != "ok"},
@@ -307,6 +317,10 @@ def run(budget: Budget) -> Section:
         "`upstream req/failed call` is (upstream requests - successes) / failed calls: "
         "what each failure cost the provider. Under `daily-quota` it is at most 1 when "
         "a spent quota is not retried, and below 1 once the key refuses locally.",
+        'Under `daily-quota`, "failures < 1 s" is judged on the calls that started after '
+        "the first failure came back (the client could know the quota was spent); calls "
+        "already queued or in flight then also wait their turn or their answer, and the "
+        "slowest failure of any call is shown beside it.",
         "All contenders and both APIs run at once on a 2-core machine shared with other "
         "work, with the simulator in a second process: latencies include that load.",
     ]
@@ -361,9 +375,9 @@ def _targets(rows: list[dict[str, Any]], faults: tuple[str, ...]) -> list[Target
                     per_failed = gg["upstream_per_failed"]
                     if per_failed is not None and per_failed > 1.0:
                         misses.append(f"{per_failed:.2f} requests per failed call > 1")
-                    slowest = gg["max_failed_s"]
+                    slowest = gg["max_failed_after_s"]
                     if slowest is not None and slowest >= 1.0:
-                        misses.append(f"a failure took {slowest:.2f} s (>= 1 s)")
+                        misses.append(f"a failure once spent took {slowest:.2f} s (>= 1 s)")
                 if gg["violations"]:
                     misses.append(f"{gg['violations']} Retry-After violations")
                 amp = (
@@ -376,9 +390,11 @@ def _targets(rows: list[dict[str, Any]], faults: tuple[str, ...]) -> list[Target
                     f"{gg['violations']} violations, max over {gg['max_over']:+.2f} s"
                 )
                 if bound is None and gg["upstream_per_failed"] is not None:
+                    after = gg["max_failed_after_s"]
                     measured += (
                         f", {gg['upstream_per_failed']:.2f} req/failed call, slowest failure "
-                        f"{gg['max_failed_s']:.3f} s"
+                        f"once spent {'n/a' if after is None else f'{after:.3f} s'} (any: "
+                        f"{gg['max_failed_s']:.3f} s)"
                     )
                 targets.append(
                     Target(

@@ -42,6 +42,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "streaming.py": ("restarted as attempt 2 after IncompleteStream", "StreamTimeout("),
     "telemetry_otel.py": ("from /metrics:",),
     "testing_kit.py": ("verdict", "replayed: RateLimited"),
+    "whole_stack_faults.py": ("learned rate:", "QuotaExhausted"),
 }
 
 

@@ -14,14 +14,17 @@ from .errors import (
     DeadlineExceeded,
     GenGuardError,
     InvalidRequest,
+    ModelRetired,
+    NoImageGenerated,
     ProviderError,
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
     ResponseError,
     RetryBudgetExhausted,
+    UnknownModel,
 )
-from .model import Call, GenerationRequest, GenerationResult, Image, Part, Turn, Usage
+from .model import Call, Change, GenerationRequest, GenerationResult, Image, Part, Turn, Usage
 from .observe import Observer, RecordingObserver
 from .pipeline import Client, Handler, Layer, compose
 from .sync import SyncClient, agenerate, generate
@@ -37,6 +40,7 @@ __all__ = [
     "BadRequest",
     "BulkheadFull",
     "Call",
+    "Change",
     "CircuitOpen",
     "Client",
     "Clock",
@@ -51,6 +55,8 @@ __all__ = [
     "Image",
     "InvalidRequest",
     "Layer",
+    "ModelRetired",
+    "NoImageGenerated",
     "Observer",
     "Part",
     "ProviderError",
@@ -63,6 +69,7 @@ __all__ = [
     "SyncClient",
     "SystemClock",
     "Turn",
+    "UnknownModel",
     "Usage",
     "__version__",
     "agenerate",

@@ -17,7 +17,10 @@ from genguard.catalogue.policy import CataloguePolicy
 from genguard.catalogue.translate import Untranslatable, translate
 from genguard.catalogue.validate import RequestValidator, check_request
 from genguard.errors import InvalidRequest, ModelRetired, UnknownModel
-from genguard.model import GenerationRequest, Image
+from genguard.model import GenerationRequest, Image, Part, Turn
+from genguard.providers.gemini import GeminiProvider
+from genguard.providers.imagen import ImagenProvider
+from genguard.providers.openai import OpenAIProvider
 from genguard.sim import Simulator
 
 CATALOGUE = default_catalogue()
@@ -277,3 +280,29 @@ async def test_a_refused_request_is_not_billed_and_not_a_breaker_failure() -> No
                 await client.generate(GenerationRequest(prompt="x", n=2))
     assert info.value.billing == "not_sent" and not info.value.retryable
     assert classify(info.value) == "ignored"
+
+
+def _history() -> tuple[Turn, ...]:
+    return (Turn("user", (Part(text="hi"),)),)
+
+
+@pytest.mark.parametrize(
+    ("cls", "model", "request_kwargs", "field"),
+    [
+        (GeminiProvider, "gemini-house-model", {"size": "huge"}, "size"),  # not in the catalogue
+        (ImagenProvider, "imagen-house-model", {"size": "huge"}, "size"),
+        (ImagenProvider, "imagen-4.0-generate-001", {"history": _history()}, "history"),
+        (OpenAIProvider, "gpt-image-1",
+         {"images": (Image(PNG),), "options": {"mask": "not an image"}}, "options.mask"),
+    ],
+)  # fmt: skip
+async def test_the_adapters_local_refusals_are_invalid_requests_too(
+    cls: Any, model: str, request_kwargs: dict[str, Any], field: str
+) -> None:
+    async with Simulator() as sim:
+        provider = cls("k", model=model, base_url=sim.base_url)
+        async with Client(provider, clock=clock_on(TODAY)) as client:
+            with pytest.raises(InvalidRequest) as info:
+                await client.generate(GenerationRequest(prompt="x", **request_kwargs))
+        assert sim.log == []
+    assert info.value.field == field

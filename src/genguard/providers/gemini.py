@@ -22,6 +22,7 @@ from ..errors import (
     BadRequest,
     ContentBlocked,
     GenGuardError,
+    InvalidRequest,
     NoImageGenerated,
     ProviderError,
     ProviderUnavailable,
@@ -242,7 +243,10 @@ def _part_json(part: Part, where: str) -> dict[str, Any]:
     has_image = part.raw_data is not None or part.image is not None
     if part.text is not None:
         if has_image:
-            raise BadRequest(f"gemini: {where} has both text and an image; split it in two parts")
+            raise InvalidRequest(
+                f"gemini: {where} has both text and an image; split it in two parts",
+                field=where,
+            )
         out["text"] = part.text
     elif has_image:
         mime = part.image.mime_type if part.image is not None else "image/png"
@@ -370,10 +374,12 @@ class GeminiProvider:
             else:
                 dims = _wire.parse_size(request.size)
                 if dims is None:
-                    raise BadRequest(
+                    raise InvalidRequest(
                         f"gemini: size {request.size!r} is neither WIDTHxHEIGHT nor "
                         f"one of {', '.join(IMAGE_SIZES)}",
-                        provider=self.name,
+                        field="size",
+                        value=request.size,
+                        allowed=(*IMAGE_SIZES, "WIDTHxHEIGHT"),
                     )
                 config["aspectRatio"] = _wire.nearest_ratio(*dims, ratios)
         if image_size:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from ..catalogue.policy import CataloguePolicy
 from ..catalogue.validate import RequestValidator, today_of
-from ..errors import BadRequest, ContentBlocked
+from ..errors import ContentBlocked, InvalidRequest
 from ..model import Call, GenerationRequest, GenerationResult, Image, Usage
 from ..request_checks import check_model_name
 from ..safety.categories import UNSPECIFIED
@@ -81,10 +81,10 @@ class ImagenProvider:
 
     def build_body(self, request: GenerationRequest) -> dict[str, Any]:
         if request.images or request.history:
-            raise BadRequest(
+            raise InvalidRequest(
                 "imagen: input images and conversation history are not supported; "
                 "use GeminiProvider for edits",
-                provider=self.name,
+                field="images" if request.images else "history",
             )
         options = request.options or {}
         parameters: dict[str, Any] = {"sampleCount": request.n}
@@ -96,7 +96,12 @@ class ImagenProvider:
             else:
                 dims = _wire.parse_size(request.size)
                 if dims is None:
-                    raise BadRequest(f"imagen: size {request.size!r} is not WIDTHxHEIGHT")
+                    raise InvalidRequest(
+                        f"imagen: size {request.size!r} is not WIDTHxHEIGHT",
+                        field="size",
+                        value=request.size,
+                        allowed=("1K", "2K", "WIDTHxHEIGHT"),
+                    )
                 ratio = _wire.nearest_ratio(*dims, ASPECT_RATIOS)
         if ratio:
             parameters["aspectRatio"] = ratio

@@ -21,6 +21,7 @@ from ..errors import (
     BadRequest,
     ContentBlocked,
     GenGuardError,
+    InvalidRequest,
     ProviderError,
     ProviderUnavailable,
     QuotaExhausted,
@@ -281,7 +282,9 @@ class OpenAIProvider:
             if isinstance(mask, bytes | bytearray):
                 mask = Image(bytes(mask))
             if not isinstance(mask, Image):
-                raise BadRequest("openai: options['mask'] must be an Image or PNG bytes")
+                raise InvalidRequest(
+                    "openai: options['mask'] must be an Image or PNG bytes", field="options.mask"
+                )
             form.add_field("mask", mask.data, filename="mask.png", content_type=mask.mime_type)
         for key, value in self._params(request, model, _EDIT_SKIPS).items():
             form.add_field(key, str(value))

@@ -1,7 +1,7 @@
 """Batch runs: 10,000 jobs against the clean simulator, the runner against a plain asyncio
 loop over the same client, and what the journal costs.
 
-    python -m benchmarks.batch [--jobs 10000] [--concurrency 16] [--out docs/batch-benchmark.md]
+    python -m benchmarks.batch [--jobs 10000] [--concurrency 16] [--rounds 3] [--out FILE]
 
 The simulator runs in its own process (``benchmarks.simproc``), so the CPU figures
 are this process's alone: the client, plus the runner's journal, files and manifest.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import shutil
 import sys
 import tempfile
@@ -79,47 +80,56 @@ async def _journal_alone(folder: Path, jobs: list[Job], concurrency: int) -> int
     return journal.commits
 
 
-async def run(count: int, concurrency: int) -> dict[str, Any]:
+async def run(count: int, concurrency: int, rounds: int = 3) -> dict[str, Any]:
+    """Every contender ``rounds`` times, interleaved (so drift in a shared machine's load
+    hits them alike); each figure is the median round."""
     jobs = _jobs(count)
     root = Path(tempfile.mkdtemp(prefix="genguard-bench-batch-"))
-    rows: dict[str, dict[str, float]] = {}
+    samples: dict[str, list[tuple[float, float]]] = {}
+    commits: list[int] = []
+    commits_alone: list[int] = []
+
+    def keep(name: str, measured: tuple[float, float]) -> None:
+        samples.setdefault(name, []).append(measured)
+
     try:
         async with SimProcess() as sims:
             (_, url), = await sims.start("clean", record=False)  # fmt: skip
             provider = GeminiProvider("bench-key", base_url=url)
             async with Client(provider) as client:
                 await _plain(client, _jobs(min(500, count)), concurrency, None)  # warm up
-
-                async def plain() -> None:
-                    await _plain(client, jobs, concurrency, None)
-
-                async def plain_files() -> None:
-                    await _plain(client, jobs, concurrency, root / "plain")
-
                 options = RunOptions(concurrency=concurrency)
-                runner = BatchRunner(client, jobs, root / "run", options)
-                resumed = BatchRunner(client, jobs, root / "run", options)
-                for name, body in (
-                    ("plain loop", plain),
-                    ("plain loop + files", plain_files),
-                    ("runner (journal, files, manifest)", runner.run),
-                    ("runner, resumed (all done)", resumed.run),
-                ):
-                    wall, cpu = await _measure(body)
-                    rows[name] = {"wall": wall, "cpu": cpu}
-                assert runner.tally.done == count and resumed.tally.done_before == count
-                commits = runner.commits
-        commits_alone = 0
+                for index in range(rounds):
+                    folder = root / f"round-{index}"
+                    plain = functools.partial(_plain, client, jobs, concurrency)
+                    keep("plain loop", await _measure(functools.partial(plain, None)))
+                    files = functools.partial(plain, folder / "plain")
+                    keep("plain loop + files", await _measure(files))
+                    runner = BatchRunner(client, jobs, folder / "run", options)
+                    keep("runner (journal, files, manifest)", await _measure(runner.run))
+                    resumed = BatchRunner(client, jobs, folder / "run", options)
+                    keep("runner, resumed (all done)", await _measure(resumed.run))
+                    assert runner.tally.done == count and resumed.tally.done_before == count
+                    commits.append(runner.commits)
 
-        async def alone() -> None:
-            nonlocal commits_alone
-            commits_alone = await _journal_alone(root / "alone", jobs, concurrency)
+                    async def alone(f: Path = folder) -> None:
+                        commits_alone.append(await _journal_alone(f / "alone", jobs, concurrency))
 
-        wall, cpu = await _measure(alone)
-        rows["journal alone (no HTTP)"] = {"wall": wall, "cpu": cpu}
+                    keep("journal alone (no HTTP)", await _measure(alone))
+                    shutil.rmtree(folder, ignore_errors=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return {"rows": rows, "commits": commits, "commits_alone": commits_alone}
+    rows = {}
+    for name, values in samples.items():
+        walls = sorted(w for w, _ in values)
+        cpus = sorted(c for _, c in values)
+        rows[name] = {"wall": walls[len(walls) // 2], "cpu": cpus[len(cpus) // 2]}
+    return {
+        "rows": rows,
+        "rounds": rounds,
+        "commits": sorted(commits)[len(commits) // 2],
+        "commits_alone": sorted(commits_alone)[len(commits_alone) // 2],
+    }
 
 
 def render(figures: dict[str, Any], count: int, concurrency: int) -> str:
@@ -139,8 +149,9 @@ def render(figures: dict[str, Any], count: int, concurrency: int) -> str:
     lines = [
         "# Batch benchmark",
         "",
-        f"Generated by `python -m benchmarks.batch --jobs {count} --concurrency {concurrency}`"
-        f" on {info.get('date', '')}.",
+        f"Generated by `python -m benchmarks.batch --jobs {count} --concurrency {concurrency} "
+        f"--rounds {figures['rounds']}` on {info.get('date', '')}; each figure is the median "
+        "round (contenders interleaved).",
         "",
         table(["machine", ""], [(k, v) for k, v in info.items() if k != "date"]),
         "",
@@ -170,9 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.batch")
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="runs per contender (median)")
     parser.add_argument("--out", type=Path, default=None, help="markdown report (default: stdout)")
     args = parser.parse_args(argv)
-    figures = asyncio.run(run(args.jobs, args.concurrency))
+    figures = asyncio.run(run(args.jobs, args.concurrency, max(1, args.rounds)))
     report = render(figures, args.jobs, args.concurrency)
     if args.out is None:
         sys.stdout.write(report)

@@ -7,7 +7,8 @@ leaves, so a run killed at any moment leaves each job either untouched
 turns into ``uncertain``: maybe generated and billed, resent only when asked.
 
 SQLite calls block, so they all run on one writer thread; the event loop only
-enqueues and awaits a future. Writes queued together share one transaction
+enqueues and awaits a future. The writes of one loop turn are handed over together
+(one wake-up of the thread), and writes queued together share one transaction
 (group commit), so N concurrent jobs cost one commit, not N.
 """
 
@@ -147,6 +148,7 @@ class Journal:
         self.path = folder / JOURNAL_NAME
         self.read_only = read_only
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock_fd: int | None = None
@@ -220,7 +222,7 @@ class Journal:
             item = self._queue.get()
             if item is _STOP:
                 break
-            group = [item]
+            group = list(item)
             while len(group) < _GROUP:
                 try:
                     more = self._queue.get_nowait()
@@ -229,7 +231,7 @@ class Journal:
                 if more is _STOP:
                     self._queue.put(_STOP)
                     break
-                group.append(more)
+                group.extend(more)
             self._run_group(conn, opened, group)
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -274,13 +276,22 @@ class Journal:
         if self._thread is None or self._loop is None:
             raise JournalError(str(self.path), "the journal is closed")
         fut: asyncio.Future[_T] = self._loop.create_future()
-        self._queue.put((op, fut))
+        self._pending.append((op, fut))
+        if len(self._pending) == 1:  # the first of this loop turn: hand them over once
+            self._loop.call_soon(self._hand_over)
         return await fut
+
+    def _hand_over(self) -> None:
+        """One queue put (one wake-up of the writer) for every write of a loop turn."""
+        pending, self._pending = self._pending, []
+        if pending:
+            self._queue.put(pending)
 
     async def close(self) -> None:
         """Finish queued writes, close the file and release the folder."""
         thread, self._thread = self._thread, None
         if thread is not None and self._closed is not None:
+            self._hand_over()
             self._queue.put(_STOP)
             await asyncio.shield(self._closed)
             await asyncio.to_thread(thread.join)
@@ -379,28 +390,24 @@ class Journal:
 
     async def finish(self, finishes: Sequence[Finish]) -> None:
         """Write jobs' final states (committed when this returns)."""
-        now = time.time()
-        rows = [
-            (
-                f.state, f.via, f.batch_id, f.attempts, f.provider, f.model,
-                json.dumps(list(f.files)), f.cost,
-                None if f.usage is None else json.dumps(dict(f.usage)),
-                f.duration, f.error_type, f.error,
-                None if f.retryable is None else int(f.retryable), f.billing, now, f.id,
-            )
-            for f in finishes
-        ]  # fmt: skip
+        rows = [_finish_row(f, time.time()) for f in finishes]
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE jobs SET state = ?, via = ?, batch_id = COALESCE(?, batch_id), "
-                "attempts = attempts + ?, provider = ?, model = ?, files = ?, cost = ?, "
-                "usage = ?, duration = ?, error_type = ?, error = ?, retryable = ?, "
-                "billing = ?, updated = ? WHERE id = ?",
-                rows,
-            )
+            conn.executemany(_FINISH_SQL, rows)
 
         await self._call(op)
+
+    async def finish_after(self, work: Callable[[], tuple[_T, Finish]]) -> _T:
+        """Run ``work`` (blocking: it writes a job's files) on the journal's thread, then
+        record the ``Finish`` it returns, in that order: a job is never ``done`` before its
+        files exist. One hand-over instead of two (a file thread, then the journal)."""
+
+        def op(conn: sqlite3.Connection) -> _T:
+            value, finish = work()
+            conn.execute(_FINISH_SQL, _finish_row(finish, time.time()))
+            return value
+
+        return await self._call(op)
 
     async def records(self) -> list[JobRecord]:
         """Every job, in job-file order."""
@@ -468,6 +475,24 @@ class Journal:
             return [row[0] for row in cur.fetchall()]
 
         return await self._call(op)
+
+
+_FINISH_SQL = (
+    "UPDATE jobs SET state = ?, via = ?, batch_id = COALESCE(?, batch_id), "
+    "attempts = attempts + ?, provider = ?, model = ?, files = ?, cost = ?, "
+    "usage = ?, duration = ?, error_type = ?, error = ?, retryable = ?, "
+    "billing = ?, updated = ? WHERE id = ?"
+)
+
+
+def _finish_row(f: Finish, now: float) -> tuple[Any, ...]:
+    return (
+        f.state, f.via, f.batch_id, f.attempts, f.provider, f.model,
+        json.dumps(list(f.files)), f.cost,
+        None if f.usage is None else json.dumps(dict(f.usage)),
+        f.duration, f.error_type, f.error,
+        None if f.retryable is None else int(f.retryable), f.billing, now, f.id,
+    )  # fmt: skip
 
 
 def _resolve_all(answers: list[tuple[Any, Any, BaseException | None]]) -> None:

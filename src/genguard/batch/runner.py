@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -134,11 +134,16 @@ def cost_of(result: object) -> float | None:
     return None
 
 
+_USAGE_FIELDS = tuple(f.name for f in fields(Usage))
+
+
 def usage_of(usage: Usage | None) -> dict[str, int] | None:
+    """The token counts a result reported, for the manifest (no deep copy: this is per job)."""
     if usage is None:
         return None
-    fields = {k: v for k, v in asdict(usage).items() if isinstance(v, int)}
-    return fields or None
+    counts = {name: getattr(usage, name) for name in _USAGE_FIELDS}
+    kept = {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
+    return kept or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,23 +340,38 @@ class BatchRunner:
             images = await asyncio.to_thread(load_images, job) if job.images else ()
             call = client.new_call(job.request(images))
             result = await client.run(call, client.handler)
-            files = await asyncio.to_thread(write_images, self.folder, job.id, result.images)
         except GenGuardError as error:
             outcome = _failed(job.id, error, "live", clock.now() - start)
-        except OSError as exc:
-            unwritten = GenGuardError(f"cannot write the images of {job.id}: {exc.strerror}")
-            outcome = _failed(job.id, unwritten, "live", clock.now() - start)
+            await journal.finish((outcome.finish(_last_billing(call)),))
+            return outcome
         except asyncio.CancelledError:
             # Stopped in an orderly way: if no attempt left this process, nothing can have
             # been generated, so the job goes back to pending instead of uncertain.
             if call is None or not call.billing.billed_or_uncertain:
                 self._unsent.append(job.id)
             raise
-        else:
-            outcome = _done(job.id, result, files, "live", clock.now() - start)
-        billing = call.billing.charges[-1].status if call and call.billing.charges else None
-        await journal.finish((outcome.finish(billing),))
-        return outcome
+        duration = clock.now() - start
+        billing = _last_billing(call)
+        folder = self.folder
+
+        def write() -> tuple[Outcome, Finish]:
+            try:
+                files = write_images(folder, job.id, result.images)
+            except OSError as exc:
+                error = GenGuardError(f"cannot write the images of {job.id}: {exc.strerror}")
+                failed = _failed(job.id, error, "live", duration)
+                return failed, failed.finish(billing)
+            done = _done(job.id, result, files, "live", duration)
+            return done, done.finish(billing)
+
+        return await journal.finish_after(write)
+
+
+def _last_billing(call: Call | None) -> str | None:
+    """The billing status of the call's last attempt (from its ledger)."""
+    if call is None or not call.billing.charges:
+        return None
+    return call.billing.charges[-1].status
 
 
 @contextlib.asynccontextmanager

@@ -161,7 +161,7 @@ class GenguardReader:
     async def stream(self, prompt: str) -> float | None:
         started = time.perf_counter()
         first: float | None = None
-        async with self.client.stream(prompt, options=self.options) as stream:
+        async with self.client.stream(prompt, settings=self.options) as stream:
             async for event in stream:
                 if first is None and isinstance(event, PartialImage):
                     first = time.perf_counter() - started

@@ -34,7 +34,7 @@ def provider(api: str, sim: Simulator) -> GeminiProvider | OpenAIProvider:
 
 
 async def show(client: Client, prompt: str, out: Path | None, options: StreamOptions) -> None:
-    async with client.stream(prompt, options=options) as stream:
+    async with client.stream(prompt, settings=options) as stream:
         async for event in stream:
             if isinstance(event, PartialImage):
                 print(

@@ -216,18 +216,23 @@ class Client:
         self,
         request: GenerationRequest | str,
         *,
-        options: StreamOptions | None = None,
+        settings: StreamOptions | None = None,
         **fields: Any,
     ) -> ImageStream:
         """Generate with partial images as they arrive: an async iterator of stream events
-        through the same layers as ``generate`` (see ``genguard.streaming``)."""
+        through the same layers as ``generate`` (see ``genguard.streaming``). ``settings``
+        are the stream's timers and partial images; ``fields`` are request fields."""
         from .streaming import ImageStream, StreamOptions
 
         if self._closed:
             raise RuntimeError("Client is closed")
         if isinstance(request, str) or fields:
             request = make_request(request, fields)
-        return ImageStream(self, request, options or StreamOptions())
+        if settings is None:
+            settings = StreamOptions()
+        elif not isinstance(settings, StreamOptions):
+            raise TypeError(f"settings must be a StreamOptions, got {type(settings).__name__}")
+        return ImageStream(self, request, settings)
 
     def conversation(self, **options: Any) -> Conversation:
         """A multi-turn conversation that sends every turn through this client's pipeline."""

@@ -405,6 +405,11 @@ class ImageStream:
         task = self._task
         if task is None:
             client = self._client
+            call = self.call  # the call starts now, not when the stream object was made
+            now = client.clock.now()
+            if call.deadline is not None:
+                call.deadline += now - call.started_at
+            call.started_at = now
             handler = compose(client.layers, stream_terminal(client))
             run = _run(client, handler, self.call, self._state)
             task = self._task = asyncio.get_running_loop().create_task(run)

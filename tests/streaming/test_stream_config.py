@@ -40,7 +40,7 @@ async def test_stream_section_sets_the_defaults(tmp_path: Path) -> None:
         assert [p.index for p in stream.partials] == [0]  # one partial, as the file asked
         assert client.simulator.log[-1].body["partial_images"] == 1
         # a call's own options still win
-        events = [e async for e in client.stream("x", options=StreamOptions(partial_images=3))]
+        events = [e async for e in client.stream("x", settings=StreamOptions(partial_images=3))]
         assert sum(isinstance(e, PartialImage) for e in events) == 3
 
 

@@ -136,7 +136,7 @@ async def test_attempt_timeout_leaves_a_long_stream_to_its_own_timers(api: Api) 
         make_client(sim, api, layers, clock=clock) as client,
     ):
         sim.script(api, [Reply.stream(partials=3, first_event=20.0, gap=20.0)])
-        events, error = await drain(client.stream("x", options=StreamOptions(idle=30.0)))
+        events, error = await drain(client.stream("x", settings=StreamOptions(idle=30.0)))
     assert error is None and kinds(events)[-1] == "Completed"
 
 
@@ -218,7 +218,7 @@ async def test_the_call_deadline_bounds_a_stream(api: Api) -> None:
         sim.script(api, [Reply.stream(partials=1, first_event=100.0)])
         started = clock.now()
         request = GenerationRequest(prompt="x", deadline=40.0)
-        events, error = await drain(client.stream(request, options=StreamOptions(idle=None)))
+        events, error = await drain(client.stream(request, settings=StreamOptions(idle=None)))
     assert events == []
     assert isinstance(error, DeadlineExceeded)
     assert clock.now() - started == pytest.approx(40.0)
@@ -239,3 +239,24 @@ async def test_a_fallback_after_partials_says_the_generation_restarted() -> None
     assert isinstance(restarted, Restarted) and restarted.discarded == 2
     final = events[-1]
     assert isinstance(final, Completed) and final.result.provider == "gemini"
+
+
+async def test_request_options_and_stream_settings_do_not_mix() -> None:
+    async with Client(StaticProvider()) as client:
+        stream = client.stream("x", options={"quality": "high"})  # a request field
+        assert stream.call.request.options == {"quality": "high"}
+        await stream.aclose()
+        with pytest.raises(TypeError):
+            client.stream("x", settings={"idle": 30})  # type: ignore[arg-type]
+
+
+async def test_a_stream_starts_its_clock_when_it_is_first_read() -> None:
+    from genguard import FakeClock
+
+    clock = FakeClock()
+    async with Client(StaticProvider(), clock=clock, deadline=60.0) as client:
+        stream = client.stream("x")
+        clock.advance(45.0)  # made, then read later
+        result = await stream.final()
+    assert stream.call.deadline == pytest.approx(stream.call.started_at + 60.0)
+    assert result.latency == pytest.approx(0.0)

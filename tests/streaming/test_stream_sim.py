@@ -60,7 +60,7 @@ async def test_partials_then_completed(api: Api) -> None:
 
 async def test_openai_partial_images_option_is_sent_and_bounded() -> None:
     async with Simulator() as sim, make_client(sim, "openai") as client:
-        events, error = await drain(client.stream("x", options=StreamOptions(partial_images=1)))
+        events, error = await drain(client.stream("x", settings=StreamOptions(partial_images=1)))
         assert error is None and kinds(events) == ["PartialImage", "Completed"]
         assert sim.log[-1].body["partial_images"] == 1
         requests = len(sim.log)
@@ -190,7 +190,7 @@ async def test_slow_first_event_hits_the_first_event_timeout(api: Api) -> None:
     async with Simulator(clock=clock) as sim, make_client(sim, api, clock=clock) as client:
         sim.script(api, [Reply.stream(partials=1, first_event=45.0)])
         started = clock.now()
-        events, error = await drain(client.stream("x", options=options))
+        events, error = await drain(client.stream("x", settings=options))
     assert events == []
     assert isinstance(error, StreamTimeout)
     assert (error.phase, error.timeout) == ("first_event", 30.0)
@@ -204,7 +204,7 @@ async def test_slow_first_event_within_the_limit_succeeds(api: Api) -> None:
     options = StreamOptions(first_event=60.0, idle=None)
     async with Simulator(clock=clock) as sim, make_client(sim, api, clock=clock) as client:
         sim.script(api, [Reply.stream(partials=1, first_event=45.0)])
-        events, error = await drain(client.stream("x", options=options))
+        events, error = await drain(client.stream("x", settings=options))
     assert error is None and kinds(events) == ["PartialImage", "Completed"]
     first = events[0]
     assert isinstance(first, PartialImage) and first.elapsed == pytest.approx(45.0)
@@ -216,7 +216,7 @@ async def test_stall_between_partials_hits_the_idle_timeout(api: Api) -> None:
     options = StreamOptions(idle=30.0, total=None)
     async with Simulator(clock=clock) as sim, make_client(sim, api, clock=clock) as client:
         sim.script(api, [Reply.stream(partials=3, gap=5.0, stall=40.0, stall_after=2)])
-        events, error = await drain(client.stream("x", options=options))
+        events, error = await drain(client.stream("x", settings=options))
     assert kinds(events) == ["PartialImage", "PartialImage"]
     assert isinstance(error, StreamTimeout) and error.phase == "idle"
     assert len(error.partials) == 2
@@ -229,7 +229,7 @@ async def test_headers_that_never_come_hit_the_connect_timeout(api: Api) -> None
     async with Simulator(clock=clock) as sim, make_client(sim, api, clock=clock) as client:
         sim.script(api, [Reply.stream(before_headers=20.0)])
         started = clock.now()
-        events, error = await drain(client.stream("x", options=options))
+        events, error = await drain(client.stream("x", settings=options))
     assert events == []
     assert isinstance(error, StreamTimeout) and error.phase == "connect"
     assert clock.now() - started == pytest.approx(5.0)
@@ -241,7 +241,7 @@ async def test_total_timeout_bounds_a_lively_stream(api: Api) -> None:
     options = StreamOptions(idle=30.0, total=50.0)
     async with Simulator(clock=clock) as sim, make_client(sim, api, clock=clock) as client:
         sim.script(api, [Reply.stream(partials=3, first_event=20.0, gap=20.0)])
-        events, error = await drain(client.stream("x", options=options))
+        events, error = await drain(client.stream("x", settings=options))
     assert kinds(events) == ["PartialImage", "PartialImage"]  # at 20 s and 40 s
     assert isinstance(error, StreamTimeout) and error.phase == "total"
 
@@ -258,7 +258,7 @@ async def test_90s_generation_with_partials_every_20s_survives_a_30s_idle_timeou
     async with Simulator(clock=clock) as sim, make_client(sim, api, clock=clock) as client:
         sim.script(api, [lively])
         started = clock.now()
-        events, error = await drain(client.stream("a long generation", options=options))
+        events, error = await drain(client.stream("a long generation", settings=options))
         took = clock.now() - started
         assert error is None
         assert kinds(events) == ["PartialImage"] * 4 + ["Completed"]
@@ -269,7 +269,7 @@ async def test_90s_generation_with_partials_every_20s_survives_a_30s_idle_timeou
 
         sim.script(api, [silent])
         started = clock.now()
-        events, error = await drain(client.stream("a long generation", options=options))
+        events, error = await drain(client.stream("a long generation", settings=options))
         assert events == []
         assert isinstance(error, StreamTimeout)
         assert (error.phase, error.timeout) == ("idle", 30.0)
@@ -420,7 +420,7 @@ async def test_first_event_timeout_counts_from_the_request_not_the_headers(api: 
     async with Simulator(clock=clock) as sim, make_client(sim, api, clock=clock) as client:
         sim.script(api, [Reply.stream(before_headers=20.0)])
         started = clock.now()
-        events, error = await drain(client.stream("x", options=options))
+        events, error = await drain(client.stream("x", settings=options))
     assert events == []
     assert isinstance(error, StreamTimeout) and error.phase == "first_event"
     assert clock.now() - started == pytest.approx(5.0)

@@ -565,11 +565,11 @@ class ConfiguredClient(Client):
         self,
         request: GenerationRequest | str,
         *,
-        options: StreamOptions | None = None,
+        settings: StreamOptions | None = None,
         **fields: Any,
     ) -> ImageStream:
-        """``Client.stream`` with the profile's ``stream`` section as the default options."""
-        return super().stream(request, options=options or self.stream_options, **fields)
+        """``Client.stream`` with the profile's ``stream`` section as the default settings."""
+        return super().stream(request, settings=settings or self.stream_options, **fields)
 
     @property
     def simulator(self) -> Any:

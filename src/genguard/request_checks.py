@@ -59,8 +59,8 @@ def check_request(request: GenerationRequest) -> None:
         if (
             isinstance(deadline, bool)
             or not isinstance(deadline, int | float)
+            or not 0 < deadline <= MAX_DEADLINE  # compared first: isfinite(10**400) overflows
             or not math.isfinite(deadline)
-            or not 0 < deadline <= MAX_DEADLINE
         ):
             raise InvalidRequest(
                 f"deadline must be a number of seconds in (0, {MAX_DEADLINE:g}], got {deadline!r}",

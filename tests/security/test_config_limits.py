@@ -133,3 +133,15 @@ def test_config_check_on_the_command_line_survives_a_billion_laughs(tmp_path: Pa
     assert done.returncode != 0
     assert "aliases are expanded" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_rules_file_is_read_with_the_same_limits(tmp_path: Path) -> None:
+    from genguard.safety.rules import RulesClassifier
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(_billion_laughs().replace("profiles:", "categories:"))
+    with pytest.raises(ConfigError, match="aliases are expanded"):
+        RulesClassifier(file=path)
+    os.mkfifo(tmp_path / "fifo.yaml")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        RulesClassifier(file=tmp_path / "fifo.yaml")

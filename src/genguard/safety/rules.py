@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, InvalidRequest
+from ..files import FileRefused, read_bounded
 from ..model import GenerationRequest
 from .defaults import BUILTIN_CATEGORIES, DEFAULT_ALLOWLIST, DEFAULT_CATEGORY_NAMES
 from .normalize import normalize, views
@@ -131,15 +132,20 @@ def compile_rule(category: str, index: int, rule: object, path: str) -> Compiled
 
 def load_rules_file(file: str | os.PathLike[str]) -> tuple[dict[str, list[RuleSpec]], list[str]]:
     """Read ``{categories: {name: [rule, ...]}, allowlist: [phrase, ...]}`` from YAML or JSON."""
-    import yaml
+    from ..config.loader import MAX_CONFIG_BYTES, parse_text
 
     where = f"file {os.fspath(file)!r}"
+    path = Path(file)
     try:
-        data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError("file", f"cannot read {where}: {exc.strerror or exc}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        # The same limits as a policy file: size, regular file, depth, aliases.
+        raw = read_bounded(path.parent, path.name, max_bytes=MAX_CONFIG_BYTES)
+        data = parse_text(raw.decode("utf-8"), "yaml", where)
+    except FileRefused as exc:
+        raise ConfigError("file", f"cannot read {where}: {exc.reason}") from None
+    except UnicodeDecodeError as exc:
         raise ConfigError("file", f"{where} is not valid YAML/JSON: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError("file", f"{where} is not valid YAML/JSON: {exc.reason}") from None
     if not isinstance(data, dict):
         raise ConfigError("file", f"{where} must hold a mapping with 'categories'/'allowlist'")
     unknown = set(data) - {"categories", "allowlist"}

@@ -30,6 +30,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "conversation.py": ("resumed after 4 turns: 1 image(s)",),
     "everyday.py": ("saved ", "refused before sending: gemini: unknown option 'qualty'"),
     "cost_budget.py": ("possibly-billed duplicates:", "refused (", "simulator's bill:"),
+    "hostile_input.py": ("the other host got []", "4. DeadlineExceeded"),
     "fallback_gemini_openai.py": ("half_open -> closed (probes_succeeded)",),
     "model_catalogue.py": ("requests the simulator saw: 0", "OpenAI got size=2048x880"),
     "providers_direct.py": ("openai: edit ok",),

@@ -198,9 +198,10 @@ EXPECTED_OUTCOME = {
     "BadRequest": "bad_request",
     "AuthenticationError": "auth_error",
     "NoImageGenerated": "provider_error",  # a 200 with no image and no block
-    "InvalidRequest": "invalid_request",
+    "InvalidRequest": "invalid_request",  # refused before sending
     "UnknownModel": "invalid_request",
     "ModelRetired": "invalid_request",
+    "ClientClosed": "error",
     "ResponseError": "response_error",
     "ConfigError": "config_error",
     "ConfigErrors": "config_error",

@@ -175,7 +175,7 @@ async def test_client_closes_layers_and_transport_and_refuses_use_after() -> Non
 
 
 def test_request_validation_gives_typed_errors() -> None:
-    with pytest.raises(InvalidRequest, match="n must be"):
+    with pytest.raises(InvalidRequest, match="n from 1"):
         GenerationRequest(prompt="x", n=0)
     with pytest.raises(InvalidRequest, match="prompt must be a string"):
         GenerationRequest(prompt=None)  # type: ignore[arg-type]

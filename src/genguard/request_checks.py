@@ -20,8 +20,9 @@ from .errors import InvalidRequest
 if TYPE_CHECKING:
     from .model import GenerationRequest, Image, Turn
 
-#: Images per request (OpenAI accepts 1-10; Gemini's candidateCount is smaller still).
-MAX_N = 10
+#: Images per request, for any model: a bound on what one request can book. Each model's
+#: own (smaller) limit is the catalogue's check.
+MAX_N = 64
 #: Prompt length in characters; far above any provider's own limit, so only abuse hits it.
 MAX_PROMPT_CHARS = 1_000_000
 #: A token estimate above this is not an estimate.
@@ -118,7 +119,7 @@ def _check_int(field: str, value: object, low: int, high: int) -> None:
         shown = (
             str(value) if abs(value) < 10**30 else f"an integer of {len(str(abs(value)))} digits"
         )
-        raise InvalidRequest(f"{field} must be in [{low}, {high}], got {shown}", field=field)
+        raise InvalidRequest(f"{field} from {low} to {high}, got {shown}", field=field)
 
 
 def _check_token(field: str, value: object, *, header: bool = False) -> None:

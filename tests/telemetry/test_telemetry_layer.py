@@ -201,7 +201,6 @@ EXPECTED_OUTCOME = {
     "InvalidRequest": "invalid_request",  # refused before sending
     "UnknownModel": "invalid_request",
     "ModelRetired": "invalid_request",
-    "ClientClosed": "error",
     "ResponseError": "response_error",
     "ConfigError": "config_error",
     "ConfigErrors": "config_error",

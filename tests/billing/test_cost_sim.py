@@ -177,3 +177,16 @@ async def test_result_and_error_carry_cost() -> None:
         assert caught.value.cost is not None
         assert caught.value.cost.possibly_billed > 0
         assert caught.value.cost.settled == 0
+
+
+async def test_gemini_3_image_size_prices_the_lost_answer() -> None:
+    async with Simulator("clean") as sim, Client(_provider("gemini", sim.base_url)) as client:
+        sim.script("gemini", [Reply.reset()])
+        retry = RetryLayer(attempts=2, initial=0.001)
+        async with Client(_provider("gemini", sim.base_url), [retry]) as retrying:
+            result = await retrying.generate("a glacier", model="gemini-3-pro-image", size="4K")
+        small = await client.generate("a glacier", model="gemini-3-pro-image", size="1K")
+    assert result.usage.image_tokens == 2000 and small.usage.image_tokens == 1120
+    assert result.cost is not None
+    assert result.cost.possibly_billed >= 2000 * Decimal(120) / 1_000_000
+    assert_matches_bill(result.cost + (small.cost or Cost()), sim)

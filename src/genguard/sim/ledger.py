@@ -107,7 +107,11 @@ class Ledger:
 
 
 def output_tokens_per_image(
-    model: str, size: str, quality: str, prices: PriceBook | None = None, default: int = 4160
+    model: str,
+    size: str | None,
+    quality: str | None,
+    prices: PriceBook | None = None,
+    default: int = 4160,
 ) -> int:
     """The image output tokens the provider documents for ``model`` at ``size`` and
     ``quality`` (the sim's OpenAI usage follows the published schedule)."""

@@ -142,6 +142,7 @@ def parse_gemini(path: str, model: str, raw: bytes, key: str | None) -> SimReque
             "contents": contents,
             "want_image": want_image,
             "input_images": input_images,
+            "image_size": image_size,
             "include_thoughts": isinstance(thoughts, dict)
             and bool(pick(thoughts, "includeThoughts", "include_thoughts")),
         },

@@ -572,12 +572,16 @@ class Simulator:
                 parts.append(
                     image | {"thoughtSignature": self._signatures.issue(response_id + ":i")}
                 )
-            usage = wire.gemini_usage(prompt_tokens, 1120 if want_image else 0, 12, thoughts=217)
+            tokens = output_tokens_per_image(
+                sreq.model, sreq.options.get("image_size"), None, default=1120
+            )
+            usage = wire.gemini_usage(prompt_tokens, tokens if want_image else 0, 12, thoughts=217)
         else:
             parts = [{"text": text}]
             if want_image:
                 parts.append(image)
-            usage = wire.gemini_usage(prompt_tokens, 1290 if want_image else 0, 12)
+            tokens = output_tokens_per_image(sreq.model, None, None, default=1290)
+            usage = wire.gemini_usage(prompt_tokens, tokens if want_image else 0, 12)
         return wire.gemini_success(
             model=sreq.model, response_id=response_id, parts=parts, usage=usage
         )

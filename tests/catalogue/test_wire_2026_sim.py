@@ -148,3 +148,17 @@ async def test_imagen_fully_filtered_results_are_typed_blocks(include_reason: bo
     assert (error.stage, error.reason, error.provider) == ("output", RAI_FILTERED, "imagen")
     expected = "filtered out 2 generated images" if include_reason else "no predictions"
     assert expected in str(error)
+
+
+async def test_an_image_size_class_and_an_aspect_ratio_go_together() -> None:
+    async with Simulator() as sim:
+        gemini = GeminiProvider("k", model="gemini-3.1-flash-image", base_url=sim.base_url)
+        imagen = ImagenProvider("k", model="imagen-4.0-generate-001", base_url=sim.base_url)
+        async with Client(gemini, clock=clock_on(TODAY)) as client:
+            await client.generate(GenerationRequest(prompt="x", aspect_ratio="8:1", size="512"))
+        image_config = sim.log[-1].body["generationConfig"]["imageConfig"]
+        async with Client(imagen, clock=clock_on(TODAY)) as client:
+            await client.generate(GenerationRequest(prompt="x", aspect_ratio="3:4", size="2K"))
+        params = sim.log[-1].body["parameters"]
+    assert image_config == {"aspectRatio": "8:1", "imageSize": "512"}
+    assert (params["aspectRatio"], params["sampleImageSize"]) == ("3:4", "2K")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import InvalidRequest, ModelRetired, UnknownModel
 from ..model import GenerationRequest
@@ -65,7 +65,7 @@ def _value(value: object) -> str:
 
 def _fail(
     spec: ModelSpec, field: str, value: object, allowed: tuple[str, ...], why: str = ""
-) -> None:
+) -> NoReturn:
     if allowed:
         detail = f"allowed: {_shown(allowed)}"
     else:
@@ -199,7 +199,7 @@ def _check_option(spec: ModelSpec, key: str, value: Any, options: Mapping[str, A
             _fail(spec, field, "<image>", ())
     elif key == "user":
         if spec.provider != "openai":
-            _fail(spec, field, value, ())
+            _fail(spec, field, "<user id>", ())
         if not isinstance(value, str) or len(value) > 256:
             _fail(spec, field, "<user id>", (), "a string of at most 256 characters")
 

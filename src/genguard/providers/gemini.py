@@ -366,22 +366,23 @@ class GeminiProvider:
             if spec and spec.capabilities.aspect_ratios
             else (ASPECT_RATIOS)
         )
-        if request.aspect_ratio:
-            config["aspectRatio"] = request.aspect_ratio
-        elif request.size and request.size != "auto":
-            if request.size.upper() in IMAGE_SIZES:
-                image_size = request.size.upper()
+        size = request.size
+        if size and size != "auto":
+            if size.upper() in IMAGE_SIZES:
+                image_size = size.upper()
             else:
-                dims = _wire.parse_size(request.size)
+                dims = _wire.parse_size(size)
                 if dims is None:
                     raise InvalidRequest(
-                        f"gemini: size {request.size!r} is neither WIDTHxHEIGHT nor "
+                        f"gemini: size {size!r} is neither WIDTHxHEIGHT nor "
                         f"one of {', '.join(IMAGE_SIZES)}",
                         field="size",
-                        value=request.size,
+                        value=size,
                         allowed=(*IMAGE_SIZES, "WIDTHxHEIGHT"),
                     )
                 config["aspectRatio"] = _wire.nearest_ratio(*dims, ratios)
+        if request.aspect_ratio:  # an explicit ratio wins over one read from WxH
+            config["aspectRatio"] = request.aspect_ratio
         if image_size:
             config["imageSize"] = image_size
         return config

@@ -97,7 +97,8 @@ class GenAISDKProvider:
 
     async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
         del transport  # the SDK has its own HTTP client (and proxy, auth, mTLS settings)
-        body = self._wire.build_body(call.request)
+        self._wire.check(call)  # the model catalogue's check, as the built-in provider does
+        body = self._wire.build_body(call.request, call.model)
         types = self._types
         contents = [types.Content.model_validate_json(json.dumps(c)) for c in body["contents"]]
         loop = asyncio.get_running_loop()

@@ -90,16 +90,17 @@ class ImagenProvider:
         parameters: dict[str, Any] = {"sampleCount": request.n}
         ratio = request.aspect_ratio
         image_size = options.get("image_size") or self.image_size
-        if ratio is None and request.size and request.size != "auto":
-            if request.size.upper() in ("1K", "2K"):
-                image_size = request.size.upper()
-            else:
-                dims = _wire.parse_size(request.size)
+        size = request.size
+        if size and size != "auto":
+            if size.upper() in ("1K", "2K"):
+                image_size = size.upper()
+            elif ratio is None:
+                dims = _wire.parse_size(size)
                 if dims is None:
                     raise InvalidRequest(
-                        f"imagen: size {request.size!r} is not WIDTHxHEIGHT",
+                        f"imagen: size {size!r} is not WIDTHxHEIGHT",
                         field="size",
-                        value=request.size,
+                        value=size,
                         allowed=("1K", "2K", "WIDTHxHEIGHT"),
                     )
                 ratio = _wire.nearest_ratio(*dims, ASPECT_RATIOS)

@@ -93,6 +93,7 @@ class OpenAISDKProvider:
     async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
         request = call.request
         model = call.model
+        self._wire.check(call)  # the model catalogue's check, as the built-in provider does
         extra_headers = (
             {"idempotency-key": request.idempotency_key} if request.idempotency_key else None
         )

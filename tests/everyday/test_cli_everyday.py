@@ -300,6 +300,12 @@ def test_config_check_reports_a_missing_variable_once(tmp_path: Path) -> None:
 
 
 def test_config_check_offline_validates_without_secrets(tmp_path: Path) -> None:
+    mounted = tmp_path / "mounted.yaml"
+    mounted.write_text(
+        "version: 1\nprofiles:\n  p:\n    provider: {type: openai, api_key: {file: /no/such}}\n"
+    )
+    assert cli("config", "check", str(mounted)).code == EXIT_USAGE  # online: the file must exist
+    assert cli("config", "check", str(mounted), "--offline").code == EXIT_OK
     for file in ("examples/production.yaml", "src/genguard/profiles/production.yaml"):
         done = cli("config", "check", str(ROOT / file), "--offline", "--json")
         assert done.code == EXIT_OK, done.err

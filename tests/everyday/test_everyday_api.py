@@ -285,3 +285,9 @@ async def test_the_builtin_transport_honours_proxy_variables(
             assert transport.proxy_for(sim.base_url) is None
     finally:
         await runner.cleanup()
+
+
+@given(st.text(max_size=40))
+def test_proxy_for_takes_any_text(url: str) -> None:
+    proxy = HttpTransport().proxy_for(url)
+    assert proxy is None or isinstance(proxy, str)

@@ -621,6 +621,7 @@ def build_client(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         connection_limit=settings.connection_limit,
+        trust_env=settings.trust_env,
     )
     build = _Build(config, transport, clock, env, observer)
     try:

@@ -143,6 +143,9 @@ class TransportConfig(Section):
         300.0, gt=0, description="Socket read timeout; per-attempt time is the timeout layer's."
     )
     connection_limit: Int = Field(0, ge=0, description="Open connections cap; 0 is unlimited.")
+    trust_env: bool = Field(
+        True, description="Use the proxies in `HTTPS_PROXY`/`HTTP_PROXY`, minus `NO_PROXY`."
+    )
 
 
 def _stream_default(name: str) -> Any:

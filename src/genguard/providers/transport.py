@@ -109,8 +109,11 @@ class HttpTransport:
         """
         if not self.trust_env:
             return None
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.hostname or "")
+        try:
+            parts = urlsplit(url)
+            key = (parts.scheme, parts.hostname or "")
+        except ValueError:  # not a URL: aiohttp refuses it with its own typed error
+            return None
         cached = self._proxy_cache.get(key, _UNSET)
         if cached is not _UNSET:
             return cast("str | None", cached)

@@ -362,6 +362,8 @@ def main(
             configure_logging(json=output.json, level=level, stream=output.stderr)
             configured = True
         return run(args, output)
+    except SystemExit as done:  # --help: argparse has printed it
+        return done.code if isinstance(done.code, int) else EXIT_OK
     except KeyboardInterrupt:
         output.failure(CommandError("interrupted", exit_code=EXIT_INTERRUPTED), EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED

@@ -346,3 +346,34 @@ def test_user_errors_in_a_real_process_have_no_traceback(tmp_path: Path) -> None
         assert done.returncode == EXIT_USAGE, done.stderr
         assert "Traceback" not in done.stderr
         assert done.stderr.startswith("genguard: ")
+
+
+def test_a_command_from_its_own_module_gets_the_global_flags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        "genguard.cli.COMMANDS", [*COMMANDS, ("hello", "cli_hook_command:register")]
+    )
+    plain = cli("hello", "ada")
+    assert plain.code == EXIT_OK and plain.out == "hello ada\n" and "greeting" in plain.err
+    assert cli("--json", "hello", "ada").json() == {"ok": True, "greeting": "hello ada"}
+    assert cli("hello", "ada", "-q").err == ""
+    usage = cli("hello", "nobody", "--json")
+    assert usage.code == EXIT_USAGE and usage.json()["error"]["message"] == "nobody to greet"
+    busy = cli("hello", "busy", "--json")
+    assert busy.code == EXIT_FAILED
+    assert busy.json()["error"] == {
+        "type": "RateLimited",
+        "message": "RateLimited: try later",
+        "exit_code": EXIT_FAILED,
+        "status": 429,
+        "retry_after": 2.5,
+    }
+    assert cli("--help").code == EXIT_OK
+    assert "say hello" in build_help()
+
+
+def build_help() -> str:
+    from genguard.cli import build_parser
+
+    return build_parser().format_help()

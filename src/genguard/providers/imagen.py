@@ -21,9 +21,14 @@ from ..request_checks import check_model_name
 from ..safety.categories import UNSPECIFIED
 from . import _wire
 from .gemini import DEFAULT_BASE_URL, google_error
+from .options import check_options
 from .transport import HttpTransport, RawResponse
 
 DEFAULT_MODEL = "imagen-4.0-generate-001"
+#: Every ``request.options`` name this provider reads; any other is an InvalidRequest.
+IMAGEN_OPTIONS = frozenset(
+    {"image_size", "person_generation", "negative_prompt", "output_format", "output_compression"}
+)
 #: Aspect ratios Imagen accepts.
 ASPECT_RATIOS: tuple[str, ...] = ("1:1", "3:4", "4:3", "9:16", "16:9")
 #: ``finish_reason`` when some samples were filtered; ``reason`` when all were.
@@ -87,6 +92,7 @@ class ImagenProvider:
                 field="images" if request.images else "history",
             )
         options = request.options or {}
+        check_options("imagen", options, IMAGEN_OPTIONS)
         parameters: dict[str, Any] = {"sampleCount": request.n}
         ratio = request.aspect_ratio
         image_size = options.get("image_size") or self.image_size

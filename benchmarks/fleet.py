@@ -81,7 +81,7 @@ async def run(seconds: float) -> dict[str, Any]:
                         stdout=asyncio.subprocess.PIPE,
                         env=env,
                         cwd=ROOT,
-                    )  # fmt: skip
+                    )
                 )
             outputs = [await p.communicate() for p in procs]
             if any(p.returncode != 0 for p in procs):

@@ -10,11 +10,13 @@ The rule, for docs/**/*.md:
   ``--out docs/....md`` arguments in benchmarks/ and the Makefile): today
   docs/benchmarks.md and docs/batch-benchmark.md. Their own figures are not checked here;
   the benchmark that writes them is their source.
-- In every other doc, each figure in prose or in a table must appear in a report as the
-  same number with the same kind of unit: written with it (``531 µs``), or in a table
-  column whose header names the unit (a cell ``| 531 |`` under ``| µs/call |``). ``us``
-  and ``µs`` are one unit, and every ``.../s`` rate is one. Quote the report and link its
-  section; when the report changes, the doc must follow (or stop quoting).
+- In every other doc, each figure in prose or in a table must match a figure of a report
+  of the same kind (a duration, a rate, a size, a percentage, a ratio), written with its
+  unit (``531 µs``) or in a table column whose header names the unit (a cell ``| 531 |``
+  under ``| µs/call |``), once the report's figure is converted to the doc's unit and
+  rounded to the doc's decimals: ``0.35 ms`` matches ``347 µs``, ``2.1x`` matches
+  ``2.11x``. Quote the report and link its section; when the report changes, the doc
+  must follow (or stop quoting).
 - Values that are not measurements (defaults, limits, parameters, examples) go in inline
   code or code blocks, where they are not checked: ``a `20 MB` limit``.
 
@@ -54,18 +56,37 @@ def _mentions(name: str, sources: list[Path]) -> str:
     )
 
 
+#: Each unit as (kind, its size in the kind's base unit).
+SCALE: dict[str, tuple[str, float]] = {
+    "ns": ("time", 1e-3), "µs": ("time", 1.0), "us": ("time", 1.0), "ms": ("time", 1e3),
+    "KB": ("size", 1.0), "MB": ("size", 1e3), "GB": ("size", 1e6),
+    "%": ("%", 1.0), "x": ("x", 1.0),
+}  # fmt: skip
+
+
 def unit_kind(unit: str) -> str:
-    """One name per kind of unit: µs and us are one, every rate per second is one."""
-    if unit == "us":
-        return "µs"
-    if unit.endswith("/s"):
-        return "/s"
-    return unit
+    """One name per kind of unit: durations, rates per second, sizes, %, ratios."""
+    return "rate" if unit.endswith("/s") else SCALE[unit][0]
 
 
-def report_figures(text: str) -> set[tuple[str, str]]:
-    """(number, unit kind) for every figure a report prints, in prose or in its tables."""
-    found = {(n, unit_kind(u)) for n, u in FIGURE.findall(text)}
+def scale(unit: str) -> float:
+    return 1.0 if unit.endswith("/s") else SCALE[unit][1]
+
+
+def matches(number: str, unit: str, known: set[tuple[float, str]]) -> bool:
+    """Whether a report figure of the same kind, in ``unit`` and rounded to the doc's
+    decimals, is the doc's number."""
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    value = float(number.replace(",", ""))
+    return any(
+        k == unit_kind(unit) and round(v / scale(unit), decimals) == round(value, decimals)
+        for v, k in known
+    )
+
+
+def report_figures(text: str) -> set[tuple[float, str]]:
+    """(value in the kind's base unit, kind) for every figure a report prints."""
+    found = {(float(n.replace(",", "")) * scale(u), unit_kind(u)) for n, u in FIGURE.findall(text)}
     header: list[str] = []
     for line in text.splitlines():
         if not line.startswith("|"):
@@ -80,10 +101,9 @@ def report_figures(text: str) -> set[tuple[str, str]]:
             for part in re.split(r"\s*/\s*|\s+", cell):
                 m = NUMBER.match(part)
                 if m:
-                    kinds = [unit_kind(u) for u in units]
-                    kinds += ["x"] if part.endswith("x") else []
-                    kinds += ["%"] if part.endswith("%") else []
-                    found.update((m.group(1), k) for k in kinds)
+                    value = float(m.group(1).replace(",", ""))
+                    kinds = [*units, *(u for u in "x%" if part.endswith(u))]
+                    found.update((value * scale(u), unit_kind(u)) for u in kinds)
     return found
 
 
@@ -105,7 +125,7 @@ def test_the_reports_are_found() -> None:
 
 def test_every_figure_in_the_docs_is_in_a_generated_report() -> None:
     generated = reports()
-    known: set[tuple[str, str]] = set()
+    known: set[tuple[float, str]] = set()
     for report in generated:
         known |= report_figures(report.read_text())
     missing = []
@@ -113,8 +133,8 @@ def test_every_figure_in_the_docs_is_in_a_generated_report() -> None:
         if doc in generated:
             continue
         for line, number, written in figures(doc.read_text()):
-            unit = unit_kind(FIGURE.match(written).group(2))  # type: ignore[union-attr]
-            if (number, unit) not in known:
+            unit = FIGURE.match(written).group(2)  # type: ignore[union-attr]
+            if not matches(number, unit, known):
                 missing.append(f"{doc.relative_to(ROOT)}:{line}: {written}")
     assert not missing, (
         "figures no generated report contains (quote a report, or put a setting in "
@@ -125,13 +145,12 @@ def test_every_figure_in_the_docs_is_in_a_generated_report() -> None:
 def test_a_report_figure_counts_with_its_unit_from_prose_or_the_column_header() -> None:
     report = "p50 2.5 ms\n\n| case | µs/call | lag p50 / p99 (ms) | share |\n|---|---:|---:|---:|\n"
     report += "| redis | 531 | 3.46 / 7.36 | 63% |\n"
-    assert report_figures(report) == {
-        ("2.5", "ms"),
-        ("531", "µs"),
-        ("3.46", "ms"),
-        ("7.36", "ms"),
-        ("63", "%"),
-    }
+    known = report_figures(report)
+    assert known == {(2500.0, "time"), (531.0, "time"), (3460.0, "time"), (7360.0, "time"),
+                     (63.0, "%")}  # fmt: skip
+    assert matches("0.53", "ms", known) and matches("2.5", "ms", known)
+    assert matches("3.5", "ms", known) and not matches("3.4", "ms", known)
+    assert not matches("531", "ms", known) and not matches("63", "x", known)
 
 
 def test_the_rule_sees_figures_and_skips_code() -> None:

@@ -205,6 +205,7 @@ EXPECTED_OUTCOME = {
     "ConfigError": "config_error",
     "ConfigErrors": "config_error",
     "BudgetExceeded": "budget_exceeded",
+    "NoImageGenerated": "provider_error",
     "PriceUnknown": "error",
     "ClientClosed": "error",
     "StreamError": "error",

@@ -78,7 +78,7 @@ def hint_of(headers: Mapping[str, str], body: Any, now_mono: float, now_wall: fl
     ra = lower.get("retry-after")
     if ra is not None:
         ra = ra.strip()
-        if ra.isdigit():
+        if ra.isascii() and ra.isdigit():  # "²".isdigit() is True too
             found.append(Hint(float(ra), now_mono + int(ra)))
         else:
             try:

@@ -53,7 +53,13 @@ def _size_ok(caps: Capabilities, size: str) -> bool:
     if size in caps.sizes:
         return True
     width, sep, height = size.partition("x")
-    if caps.free_size is None or not sep or not width.isdigit() or not height.isdigit():
+    if (
+        caps.free_size is None
+        or not sep
+        or not (width + height).isascii()
+        or not width.isdigit()
+        or not height.isdigit()
+    ):
         return False
     return caps.free_size.problem(int(width), int(height)) is None
 

@@ -88,12 +88,17 @@ def scale(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: ``"²".isdigit()`` is True, and ``int("²")`` raises."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_openai_size(size: str | None) -> tuple[int, int] | None:
     """OpenAI ``size`` ("1536x1024", "auto", None) → (w, h); None if malformed."""
     if size is None or size == "auto":
         return 1024, 1024
     w, sep, h = size.partition("x")
-    if not sep or not w.isdigit() or not h.isdigit():
+    if not sep or not _digits(w) or not _digits(h):
         return None
     width, height = int(w), int(h)
     if not (1 <= width <= 8192 and 1 <= height <= 8192):
@@ -112,7 +117,7 @@ def parse_gemini_size(aspect_ratio: str | None, image_size: str | None) -> tuple
     if aspect_ratio is None:
         return long_side, long_side
     a, sep, b = aspect_ratio.partition(":")
-    if not sep or not a.isdigit() or not b.isdigit() or int(a) < 1 or int(b) < 1:
+    if not sep or not _digits(a) or not _digits(b) or int(a) < 1 or int(b) < 1:
         return None
     rw, rh = int(a), int(b)
     if rw >= rh:

@@ -1,0 +1,268 @@
+"""Mutation check: flip one key condition at a time and show the suite catching it.
+
+Each mutant replaces one exact snippet of source with a broken version, in a throwaway
+copy of the repository (never the working tree), and runs the tests that should catch
+it. A mutant is *killed* when a test fails (the first failing test is reported),
+*survived* when they all pass (a hole in the suite), and *not applied* when its snippet
+is no longer in the source (the code moved on; update the mutant). Run:
+
+    python tools/mutation_check.py [--only NAME ...] [--out report.md]
+
+Exit status 1 when a mutant survived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+IGNORE = shutil.ignore_patterns(".venv", ".git", "build", "site", "__pycache__", ".*_cache")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    area: str
+    path: str  # under src/genguard
+    original: str
+    mutated: str
+    tests: tuple[str, ...]
+    why: str
+
+
+MUTANTS = [
+    # -- retry ---------------------------------------------------------------------------
+    Mutant(
+        "retry-non-retryable",
+        "retry",
+        "layers/retry.py",
+        "return isinstance(error, GenGuardError) and error.retryable",
+        "return isinstance(error, GenGuardError)",
+        ("tests/layers/test_retry.py",),
+        "retries errors marked not retryable (bad requests, blocks)",
+    ),
+    Mutant(
+        "retry-ignores-hints",
+        "retry",
+        "layers/retry.py",
+        "return max(hint + spread, backoff)",
+        "return backoff",
+        ("tests/layers/test_retry_properties.py", "tests/layers/test_retry.py"),
+        "a server's Retry-After is not a floor any more",
+    ),
+    Mutant(
+        "retry-hint-spread-x5",
+        "retry",
+        "layers/retry.py",
+        "HINT_SPREAD = 0.1\n",
+        "HINT_SPREAD = 0.5\n",
+        ("tests/layers/test_retry_properties.py",),
+        "jitter on a hint 5x the documented 10% (the layer's own bound helper moves with it)",
+    ),
+    # -- rate limit ----------------------------------------------------------------------
+    Mutant(
+        "limit-bulkhead-off-by-one",
+        "rate_limit",
+        "layers/rate_limit.py",
+        "if gate.active < self.concurrency and not gate.waiters:",
+        "if gate.active <= self.concurrency and not gate.waiters:",
+        ("tests/layers/test_rate_limit.py",),
+        "one more attempt in flight than the concurrency cap",
+    ),
+    Mutant(
+        "limit-no-wait",
+        "rate_limit",
+        "layers/rate_limit.py",
+        "        if booking.wait <= 0:\n            return False",
+        "        if True:\n            return False",
+        ("tests/layers/test_rate_limit.py", "tests/integration/test_rate_limit_sim.py"),
+        "admitted at once instead of sleeping until the booked slot",
+    ),
+    Mutant(
+        "limit-queue-unbounded",
+        "rate_limit",
+        "layers/rate_limit.py",
+        "if len(gate.waiters) >= self.queue:",
+        "if len(gate.waiters) > self.queue + 1000:",
+        ("tests/layers/test_rate_limit.py",),
+        "the wait queue is no longer bounded by `queue`",
+    ),
+    # -- circuit breaker -----------------------------------------------------------------
+    Mutant(
+        "breaker-ignores-failures",
+        "circuit_breaker",
+        "layers/circuit_breaker.py",
+        '        if error.breaker_failure:\n            return "failure"',
+        '        if False:\n            return "failure"',
+        ("tests/layers/test_circuit_breaker.py",),
+        "5xx and timeouts no longer count against the breaker",
+    ),
+    Mutant(
+        "breaker-counts-client-429",
+        "circuit_breaker",
+        "layers/circuit_breaker.py",
+        'isinstance(error, RateLimited) and error.scope == "server"',
+        "isinstance(error, RateLimited)",
+        ("tests/layers/test_circuit_breaker.py",),
+        "the client's own limiter refusals trip the breaker",
+    ),
+    Mutant(
+        "breaker-raw-connection-errors",
+        "circuit_breaker",
+        "layers/circuit_breaker.py",
+        'return "failure" if isinstance(error, ConnectionError) else "ignored"',
+        'return "ignored"',
+        ("tests/layers/test_circuit_breaker.py",),
+        "raw connection errors no longer count",
+    ),
+    # -- safety --------------------------------------------------------------------------
+    Mutant(
+        "safety-input-skipped",
+        "safety",
+        "layers/safety.py",
+        '            await self._judge(call, self.input, "input", call.request)',
+        "            pass",
+        ("tests/layers/test_safety_layer.py",),
+        "prompts reach the provider unclassified",
+    ),
+    Mutant(
+        "safety-threshold-strict",
+        "safety",
+        "safety/chain.py",
+        "if score >= threshold:",
+        "if score > threshold:",
+        ("tests/safety/test_safety_chain.py",),
+        "a score exactly at the threshold passes",
+    ),
+    # -- hints ---------------------------------------------------------------------------
+    Mutant(
+        "hints-negative-accepted",
+        "hints",
+        "providers/hints.py",
+        "    if not math.isfinite(seconds) or seconds < 0:\n        return None",
+        "    if not math.isfinite(seconds):\n        return None",
+        ("tests/providers/test_hints.py",),
+        "a negative delay becomes a hint",
+    ),
+    Mutant(
+        "hints-no-clamp",
+        "hints",
+        "providers/hints.py",
+        "return min(seconds, MAX_HINT_SECONDS)",
+        "return seconds",
+        ("tests/providers/test_hints.py",),
+        "an absurd Retry-After is no longer clamped",
+    ),
+    Mutant(
+        "hints-ms-as-seconds",
+        "hints",
+        "providers/hints.py",
+        "return _decimal_seconds(text, 0.001)",
+        "return _decimal_seconds(text, 1.0)",
+        ("tests/providers/test_hints.py",),
+        "retry-after-ms read as seconds",
+    ),
+    Mutant(
+        "gemini-401-bad-request",
+        "hints",
+        "providers/gemini.py",
+        "    if status in (401, 403):\n        return AuthenticationError(message, **common)",
+        "    if status in (403,):\n        return AuthenticationError(message, **common)",
+        ("tests/providers/test_malformed.py",),
+        "a Gemini 401 is no longer an AuthenticationError",
+    ),
+    # -- the named tests of the issue ----------------------------------------------------
+    Mutant(
+        "telemetry-outcome-order",
+        "telemetry",
+        "telemetry/otel.py",
+        '    (errors.ProviderUnavailable, "unavailable"),\n    (errors.ProviderError, "provider_error"),',
+        '    (errors.ProviderError, "provider_error"),\n    (errors.ProviderUnavailable, "unavailable"),',
+        ("tests/telemetry/test_telemetry_layer.py",),
+        "503s labelled provider_error on dashboards",
+    ),
+    Mutant(
+        "clock-advance-late",
+        "clock",
+        "clock.py",
+        "while self._sleepers and self._sleepers[0][0] <= self._now:",
+        "while self._sleepers and self._sleepers[0][0] < self._now:",
+        ("tests/test_clock.py::test_advance_wakes_due_sleepers_and_only_those",),
+        "advance() does not wake a sleeper due exactly now",
+    ),
+]
+
+
+def run_mutant(mutant: Mutant, copy: Path) -> tuple[str, str, float]:
+    """(status, detail, seconds) for one mutant, applied in ``copy`` and reverted."""
+    target = copy / "src" / "genguard" / mutant.path
+    if not target.exists():
+        return "not applied", f"{mutant.path} is gone", 0.0
+    source = target.read_text()
+    count = source.count(mutant.original)
+    if count != 1:
+        return "not applied", f"snippet found {count} times in {mutant.path}", 0.0
+    target.write_text(source.replace(mutant.original, mutant.mutated))
+    started = time.monotonic()
+    try:
+        env = {**os.environ, "PYTHONPATH": str(copy / "src"), "CI": "1"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+             "--timeout=60", *mutant.tests],
+            cwd=copy, env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+    finally:
+        target.write_text(source)
+    seconds = time.monotonic() - started
+    if proc.returncode == 0:
+        return "SURVIVED", "every test passed", seconds
+    failed = re.findall(r"^FAILED (\S+)", proc.stdout, re.M)
+    error = re.findall(r"^ERROR (\S+)", proc.stdout, re.M)
+    detail = (failed or error or [f"pytest exit {proc.returncode}"])[0]
+    return "killed", detail, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python tools/mutation_check.py")
+    parser.add_argument("--only", nargs="*", default=None, help="mutant names to run")
+    parser.add_argument("--out", type=Path, default=None, help="also write the report here")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTANTS if not args.only or m.name in args.only]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="genguard-mutants-") as tmp:
+        copy = Path(tmp) / "repo"
+        shutil.copytree(ROOT, copy, ignore=IGNORE)
+        for mutant in chosen:
+            status, detail, seconds = run_mutant(mutant, copy)
+            rows.append((mutant, status, detail, seconds))
+            print(f"{status:11} {mutant.name:30} {detail}", flush=True)
+    lines = [
+        "| area | mutant | what it breaks | result | caught by | s |",
+        "|---|---|---|---|---|---:|",
+    ]
+    for mutant, status, detail, seconds in rows:
+        lines.append(
+            f"| {mutant.area} | `{mutant.name}` | {mutant.why} | {status} | `{detail}` "
+            f"| {seconds:.0f} |"
+        )
+    killed = sum(status == "killed" for _, status, _, _ in rows)
+    lines.append("")
+    lines.append(f"{killed} of {len(rows)} mutants killed.")
+    report = "\n".join(lines)
+    print("\n" + report)
+    if args.out:
+        args.out.write_text(report + "\n", encoding="utf-8")
+    return 1 if any(status == "SURVIVED" for _, status, _, _ in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

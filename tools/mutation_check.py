@@ -185,8 +185,10 @@ MUTANTS = [
         "telemetry-outcome-order",
         "telemetry",
         "telemetry/otel.py",
-        '    (errors.ProviderUnavailable, "unavailable"),\n    (errors.ProviderError, "provider_error"),',
-        '    (errors.ProviderError, "provider_error"),\n    (errors.ProviderUnavailable, "unavailable"),',
+        '    (errors.ProviderUnavailable, "unavailable"),\n'
+        '    (errors.ProviderError, "provider_error"),',
+        '    (errors.ProviderError, "provider_error"),\n'
+        '    (errors.ProviderUnavailable, "unavailable"),',
         ("tests/telemetry/test_telemetry_layer.py",),
         "503s labelled provider_error on dashboards",
     ),

@@ -205,7 +205,6 @@ EXPECTED_OUTCOME = {
     "ConfigError": "config_error",
     "ConfigErrors": "config_error",
     "BudgetExceeded": "budget_exceeded",
-    "NoImageGenerated": "provider_error",
     "PriceUnknown": "error",
     "ClientClosed": "error",
     "StreamError": "error",

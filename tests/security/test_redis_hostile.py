@@ -10,7 +10,7 @@ import contextlib
 import pytest
 
 from genguard import Client
-from genguard.errors import DeadlineExceeded, StateUnavailable
+from genguard.errors import BadRequest, DeadlineExceeded, StateUnavailable
 from genguard.layers.circuit_breaker import CircuitBreakerLayer
 from genguard.layers.rate_limit import RateLimitLayer
 from genguard.layers.retry import RetryLayer
@@ -120,3 +120,23 @@ async def test_a_cancelled_half_open_probe_gives_its_slot_back(redis_server: Red
     await state.limiter.aclose()
     await state.breaker.aclose()
     assert result.images
+
+
+async def test_a_refused_request_gives_its_images_back_to_the_shared_limiter(
+    redis_server: RedisServer,
+) -> None:
+    # images 10/min on Redis: n=8 books the fleet's next minute. A 400 generated nothing.
+    observer = RecordingObserver()
+    state = _state(redis_server, observer)
+    layer = RateLimitLayer(images="8/min", backend=state.limiter)
+    async with Simulator() as sim:
+        sim.script("gemini", [Reply.status(400)])
+        provider = GeminiProvider("k", base_url=sim.base_url)
+        async with Client(provider, [layer], deadline=2.0) as client:
+            with pytest.raises(BadRequest):
+                await client.generate("a cat", n=8)
+            result = await client.generate("a cat", n=1)  # not RateLimited for a minute
+    await state.limiter.aclose()
+    await state.breaker.aclose()
+    assert result.images
+    assert state.limiter.switch.errors == 0  # it was Redis that gave the images back

@@ -426,6 +426,21 @@ class RedisLimiterBackend(_SharedStore[MemoryLimiterBackend]):
 
         return await self.switch.run(remote, local, BACKEND_ERRORS)
 
+    async def refund(self, key: str, demands: Sequence[Demand]) -> None:
+        """Give back what an admitted attempt took when the provider refused it."""
+        given = tuple(d for d in demands if d.amount > 0)
+        if not given:
+            return
+
+        async def remote() -> None:
+            args = [*self._head(), *self._demand_args(given)]
+            await self.connection.run(self._lua["refund"], self.keys(key, given), args)
+
+        async def local() -> None:
+            await self.local.refund(key, given)
+
+        await self.switch.run(remote, local, BACKEND_ERRORS)
+
     async def confirm(self, reservation: Reservation) -> Reservation:
         booking = reservation.token
         if not isinstance(booking, _Booking):

@@ -538,7 +538,24 @@ return {h.st, tostring(h.fc), tostring(h.sc), tostring(probes), tostring(calls),
 """
 )
 
+#: An admitted attempt the provider refused generated nothing: each limit's bucket gives
+#: back its amount (never below empty). ARGV[6] is the demand count, demands from ARGV[7].
+LIMITER_REFUND = (
+    _PRELUDE
+    + _LIMITER_COMMON
+    + """
+if redis.call('EXISTS', KH) == 0 then return 0 end
+local demands = demands_from(7, tonumber(ARGV[6]))
+for _, d in ipairs(demands) do
+  local t = num('t:' .. d.name, nil)
+  if t ~= nil then set_free_at(d.name, t - d.amount / d.rate) end
+end
+return 1
+"""
+)
+
 LIMITER_SCRIPTS = {
+    "refund": LIMITER_REFUND,
     "reserve": LIMITER_RESERVE,
     "confirm": LIMITER_CONFIRM,
     "cancel": LIMITER_CANCEL,

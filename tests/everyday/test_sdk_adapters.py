@@ -5,6 +5,7 @@ providers under the flaky and ratelimit profiles, with the SDKs' own retries off
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -224,3 +225,20 @@ async def test_adapters_refuse_other_clients_and_hide_keys() -> None:
     assert GKEY not in repr(gemini)
     for made in (provider, azure, gemini):
         await close(made)
+
+
+@pytest.mark.parametrize("api", ["openai", "gemini"])
+async def test_cancelling_a_call_cancels_the_sdk_request(api: str) -> None:
+    """The SDK's request is cancelled with the call: no task left running afterwards."""
+    _, sdk = PAIRS[api]
+    async with Simulator("realistic", min_latency=300, max_latency=300) as sim:
+        provider = sdk(sim.base_url)
+        async with Client(provider) as client:
+            task = asyncio.create_task(client.generate("a slow lighthouse"))
+            await asyncio.sleep(0.2)  # the request is out, the simulator is "generating"
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        await close(provider)
+    leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not [t for t in leftover if "generate" in repr(t.get_coro())]

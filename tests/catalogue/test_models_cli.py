@@ -106,3 +106,25 @@ def test_models_usage_errors_exit_2(tmp_path: Path) -> None:
     bad.write_text("version: 1\ncatalogue: {on_retired: explode}\nprofiles: {p: {}}\n")
     code, _, err = _run("models", "check", str(bad))
     assert code == 2 and "catalogue.on_retired" in err
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "src" / "genguard" / "profiles" / "production.yaml"
+
+
+def test_the_shipped_production_profiles_use_live_models(monkeypatch) -> None:
+    monkeypatch.delenv("GEMINI_MODEL", raising=False)
+    monkeypatch.delenv("OPENAI_IMAGE_MODEL", raising=False)
+    code, out, _ = _run("models", "check", str(SHIPPED), "--on", "2026-12-01", "--json")
+    assert code == 0, out
+    models = {f["profile"]: f["model"] for f in json.loads(out)["findings"]}
+    assert models == {"gemini": "gemini-3.1-flash-image", "openai": "gpt-image-2"}
+
+
+def test_a_model_from_the_environment_is_judged_as_resolved(monkeypatch) -> None:
+    monkeypatch.setenv("GEMINI_MODEL", "gemini-2.5-flash-image")
+    code, out, _ = _run("models", "check", str(SHIPPED), "--on", "2026-12-01", "--json")
+    assert code == 1
+    findings = json.loads(out)["error"]["findings"]
+    finding = next(f for f in findings if f["profile"] == "gemini")
+    assert finding["model"] == "gemini-2.5-flash-image"
+    assert "gemini-3.1-flash-image" in finding["message"]

@@ -71,7 +71,7 @@ async def test_fallback_serves_from_openai_when_gemini_is_down() -> None:
             (result,) = await drive(clock, [client.generate("a lighthouse")])
         assert isinstance(result, GenerationResult), result
         assert result.provider == "openai"
-        assert [e["to_key"] for e in recorder.of("fallback_used")] == ["openai/gpt-image-1"]
+        assert [e["to_key"] for e in recorder.of("fallback_used")] == ["openai/gpt-image-2"]
         assert {r.api for r in down.log} == {"gemini"} and len(down.log) >= 2  # retried first
         assert [r.api for r in up.log] == ["openai"]
 

@@ -4,6 +4,7 @@ or unknown models in a policy file), registered by the main CLI."""
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, Commands, Output
+from ..errors import ConfigError
 from .policy import parse_policy
 from .spec import ModelSpec, price_view
 from .store import Catalogue
@@ -170,7 +172,13 @@ class Finding:
         }
 
 
-def _profile_model(body: Mapping[str, Any]) -> tuple[str, str] | None:
+def _profile_model(
+    body: Mapping[str, Any], env: Mapping[str, str], path: str
+) -> tuple[str, str] | None:
+    """The provider kind and model a profile uses, ``${VAR:-default}`` resolved from ``env``
+    (a variable that is not set and has no default leaves the text as written)."""
+    from ..config.interpolate import interpolate
+
     provider = body.get("provider")
     if not isinstance(provider, Mapping):
         return None
@@ -179,8 +187,12 @@ def _profile_model(body: Mapping[str, Any]) -> tuple[str, str] | None:
         kind = provider.get("api", "gemini")
     if not isinstance(kind, str) or kind not in _DEFAULT_MODELS:
         return None
-    model = provider.get("model") or _DEFAULT_MODELS[kind]
-    return kind, str(model)
+    model = str(provider.get("model") or _DEFAULT_MODELS[kind])
+    try:
+        model = interpolate(model, env, path)
+    except ConfigError:
+        pass  # judged as written: an unknown model, with the variable in its name
+    return kind, model
 
 
 def judge(catalogue: Catalogue, profile: str, kind: str, model: str, on: date) -> Finding:
@@ -212,15 +224,18 @@ def judge(catalogue: Catalogue, profile: str, kind: str, model: str, on: date) -
     return Finding(profile, kind, model, "ok", status)
 
 
-def check_file(path: Path, on: date) -> list[Finding]:
-    """Every profile's model in the policy file at ``path``, judged on ``on``."""
+def check_file(path: Path, on: date, env: Mapping[str, str] | None = None) -> list[Finding]:
+    """Every profile's model in the policy file at ``path``, judged on ``on``
+    (``${VAR}`` in a model name read from ``env``, the process environment by default)."""
     from ..config.loader import load_config, merged_profile
 
+    environ = os.environ if env is None else env
     config = load_config(path, env={})
     catalogue = parse_policy(config.catalogue).catalogue
     findings: list[Finding] = []
     for name in config.profiles:
-        found = _profile_model(merged_profile(config, name))
+        where = f"profiles.{name}.provider.model"
+        found = _profile_model(merged_profile(config, name), environ, where)
         if found is not None:
             findings.append(judge(catalogue, name, found[0], found[1], on))
     return findings

@@ -4,6 +4,7 @@ or unknown models in a policy file), registered by the main CLI."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -188,10 +189,9 @@ def _profile_model(
     if not isinstance(kind, str) or kind not in _DEFAULT_MODELS:
         return None
     model = str(provider.get("model") or _DEFAULT_MODELS[kind])
-    try:
+    # A variable with no value and no default: judged as written (an unknown model).
+    with contextlib.suppress(ConfigError):
         model = interpolate(model, env, path)
-    except ConfigError:
-        pass  # judged as written: an unknown model, with the variable in its name
     return kind, model
 
 

@@ -1,6 +1,11 @@
 """Two worker processes split one job file with ``--shard`` and share one Redis quota:
 together they finish it, never exceed the quota, and never do a job twice, all as
-counted by the simulator's own log."""
+counted by the simulator's own log.
+
+The quota is checked from below: two workers sharing 30/s cannot finish 120 jobs in less
+than (120 - 30) / 30 = 3 s, whereas two separate 30/s quotas would take half that. A busy
+machine only makes the run slower, so the check cannot fail for want of CPU (a per-window
+peak count can: late deliveries bunch up into one window)."""
 
 from __future__ import annotations
 
@@ -20,9 +25,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis]
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = 120
 RATE = 30
-#: Loopback delivery jitter can move one admission into the next 1-s window
-#: (the same allowance as the Redis fleet test and docs/scaling-out.md).
-WIRE_JITTER = 1
+#: The shortest time one shared quota allows for the whole file (the first second's
+#: burst of RATE admitted at once), less 10% for the clocks of two processes.
+MIN_SPAN = (JOBS - RATE) / RATE * 0.9
 
 
 async def test_two_shards_share_one_quota_and_do_every_job_once(
@@ -77,11 +82,11 @@ profiles:
         for worker, (_, err) in zip(workers, results, strict=True):
             assert worker.returncode == 0, err.decode()
         log = list(sim.log)
-        peak = sim.max_in_window(1.0, api="gemini")
 
     assert len(log) == JOBS and all(r.status == 200 for r in log)
     assert Counter(r.prompt for r in log) == Counter(prompts.values())  # every job, once
-    assert peak <= RATE + WIRE_JITTER  # one quota for both processes
+    times = sorted(r.time for r in log)
+    assert times[-1] - times[0] >= MIN_SPAN  # one quota for both processes, not two
     # Each worker did its own share, and its folder holds exactly that share.
     ids = [job.id for job in read_jobs(jobs_file)]
     for k in (1, 2):

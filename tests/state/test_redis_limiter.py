@@ -296,3 +296,35 @@ def test_bad_options_are_config_errors(server: RedisServer) -> None:
         RedisLimiterBackend.from_url(server.url, command_timeout=-1)
     with pytest.raises(ConfigError):
         RedisLimiterBackend.from_url("", namespace="x")
+
+
+async def test_a_spent_quota_makes_every_replica_refuse_at_once(
+    make_redis: Callable[..., RedisLimiterBackend],
+) -> None:
+    """One replica meets a spent per-day quota; another, sharing the Redis backend, refuses
+    locally with QuotaExhausted without sending and without waiting."""
+    from genguard.errors import QuotaExhausted
+    from genguard.layers.rate_limit import RateLimitLayer
+    from genguard.model import GenerationResult
+    from support import make_call
+
+    clock = FakeClock()
+    one_layer = RateLimitLayer(requests="10/s", backend=make_redis(clock), clock=clock)
+    two_layer = RateLimitLayer(requests="10/s", backend=make_redis(clock), clock=clock)
+    sent: list[str] = []
+
+    async def spent(call: object) -> GenerationResult:
+        sent.append("one")
+        raise QuotaExhausted("insufficient_quota", code="insufficient_quota")
+
+    async def fine(call: object) -> GenerationResult:
+        sent.append("two")
+        raise AssertionError("a spent key must not send")
+
+    with pytest.raises(QuotaExhausted):
+        await one_layer(make_call(clock, deadline=30.0), spent)
+    start = clock.now()
+    with pytest.raises(QuotaExhausted) as refused:
+        await two_layer(make_call(clock, deadline=30.0), fine)
+    assert refused.value.local and sent == ["one"]
+    assert clock.now() == start

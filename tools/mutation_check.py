@@ -147,13 +147,13 @@ MUTANTS = [
     ),
     # -- hints ---------------------------------------------------------------------------
     Mutant(
-        "hints-negative-accepted",
+        "hints-past-date-dropped",
         "hints",
         "providers/hints.py",
-        "    if not math.isfinite(seconds) or seconds < 0:\n        return None",
-        "    if not math.isfinite(seconds):\n        return None",
+        "return _clamp(max(0.0, when - now))",
+        "return _clamp(when - now)",
         ("tests/providers/test_hints.py",),
-        "a negative delay becomes a hint",
+        "a Retry-After date already past is dropped instead of meaning 'now'",
     ),
     Mutant(
         "hints-no-clamp",

@@ -47,6 +47,15 @@ async def test_threshold_loosens_and_tightens() -> None:
     assert result.blocked.category == "violence"  # highest score decides
 
 
+async def test_a_score_exactly_at_the_threshold_is_over_the_line() -> None:
+    """ "Over the line when its score *reaches* the threshold" (ClassifierChain's contract)."""
+    at = ClassifierChain([scored({"violence": 0.5})], thresholds={"violence": 0.5})
+    result = await at.evaluate(REQ)
+    assert result.blocked is not None and result.blocked.category == "violence"
+    below = ClassifierChain([scored({"violence": 0.4999})], thresholds={"violence": 0.5})
+    assert (await below.evaluate(REQ)).allowed
+
+
 async def test_warn_action_lets_through_and_block_wins_over_warn() -> None:
     verdict = scored({"violence": 1.0, "hate": 1.0}, ("violence", "hate"), False)
     warn_all = ClassifierChain([verdict], default_action="warn")

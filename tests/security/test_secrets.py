@@ -203,3 +203,29 @@ def test_config_show_errors_never_echo_a_variables_value(tmp_path: Path) -> None
         config_api.show(path, "p", env={"K": KEY, "DEADLINE": "pasted-secret-value-9"})
     assert "pasted-secret-value-9" not in str(info.value)
     assert json.dumps(str(info.value))
+
+
+@pytest.mark.parametrize("kind", ["gemini", "openai", "moderation"])
+async def test_a_connection_failure_keeps_the_key_out_of_traceback_locals(kind: str) -> None:
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused inside
+    # aiohttp, whose frames hold the request headers as plain mappings.
+    error: BaseException
+    if kind == "moderation":
+        transport = HttpTransport()
+        classifier = ModerationClassifier(
+            api_key=KEY, transport=transport, base_url="http://127.0.0.1:9", fail="closed"
+        )
+        with pytest.raises(ClassifierUnavailable) as raised:
+            await classifier.classify(GenerationRequest(prompt="a cat"))
+        error = raised.value
+        await transport.aclose()
+    else:
+        async with Client(_provider(kind, "http://127.0.0.1:9")) as client:  # type: ignore[arg-type]
+            with pytest.raises(ProviderError) as failed:
+                await client.generate("a cat")
+            error = failed.value
+    report = "".join(
+        traceback.TracebackException.from_exception(error, capture_locals=True).format()
+    )
+    assert "connection" in report.lower()  # the cause is still told...
+    assert KEY not in report  # ...without any frame's headers

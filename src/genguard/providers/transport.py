@@ -174,7 +174,7 @@ class HttpTransport:
                     timeout=self._timeout.sock_connect or 0.0,
                 ),
                 "not_sent",
-            ) from exc
+            ) from _without_frames(exc)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise _billing(
                 AttemptTimeout(
@@ -182,7 +182,7 @@ class HttpTransport:
                     timeout=self._timeout.sock_read or 0.0,
                 ),
                 "uncertain",
-            ) from exc
+            ) from _without_frames(exc)
         except (aiohttp.ClientPayloadError, asyncio.IncompleteReadError) as exc:
             raise _billing(
                 ProviderUnavailable(
@@ -191,7 +191,7 @@ class HttpTransport:
                     provider=provider,
                 ),
                 "uncertain",
-            ) from exc
+            ) from _without_frames(exc)
         except aiohttp.ClientConnectorError as exc:  # refused or unreachable: nothing left
             raise _billing(
                 ProviderUnavailable(
@@ -200,7 +200,7 @@ class HttpTransport:
                     provider=provider,
                 ),
                 "not_sent",
-            ) from exc
+            ) from _without_frames(exc)
         except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
             raise _billing(
                 ProviderUnavailable(
@@ -209,7 +209,7 @@ class HttpTransport:
                     provider=provider,
                 ),
                 "uncertain",
-            ) from exc
+            ) from _without_frames(exc)
         except aiohttp.ClientError as exc:
             raise _billing(
                 ProviderUnavailable(
@@ -218,7 +218,7 @@ class HttpTransport:
                     provider=provider,
                 ),
                 "uncertain",
-            ) from exc
+            ) from _without_frames(exc)
 
     async def _read_bounded(self, resp: aiohttp.ClientResponse, provider: str | None) -> bytes:
         cap = self.max_response_bytes
@@ -265,6 +265,22 @@ class HttpTransport:
 def _billing(error: _E, status: BillingStatus) -> _E:
     """``error`` with its attempt's billing status: whether the request had gone out."""
     error.billing = status
+    return error
+
+
+def _without_frames(error: BaseException) -> BaseException:
+    """``error`` (and what it chains) without traceback frames.
+
+    aiohttp's frames hold the request headers, key included, as plain mappings; an
+    error reporter that captures locals (Sentry's default) would show them. The
+    cause keeps its type and message, which is what a reader needs.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
     return error
 
 

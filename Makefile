@@ -4,14 +4,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Every extra the suite, the docs and the benchmarks need (one list for every Python).
-EXTRAS := dev,redis,prometheus,bench,batch,testing,docs,sdk,pil
+EXTRAS := redis,prometheus,batch,testing,sdk,pil
+# Dependency groups (pyproject.toml): the tools, never published with the package.
+GROUPS := dev bench docs
 
 .PHONY: demo test test-fast lint typecheck bench bench-quick clean install docs smoke test-pythons
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]" $(foreach g,$(GROUPS),--group $(g))
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -40,7 +42,7 @@ smoke: $(STAMP)
 	bash .ci/smoke-wheel
 
 test-pythons:
-	EXTRAS="$(EXTRAS)" bash .ci/other-pythons
+	EXTRAS="$(EXTRAS)" GROUPS="$(GROUPS)" bash .ci/other-pythons
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run --out docs/benchmarks.md

@@ -10,13 +10,12 @@ for reasons, otherwise the empty body ``{}`` the API sends when all were filtere
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from . import wire
 from .png import parse_gemini_size, png_token
-from .requests import RequestError, SimRequest
+from .requests import RequestError, SimRequest, request_digest
 
 PREDICT = "predict"
 RAI_REASON = (
@@ -69,7 +68,7 @@ def parse_predict(path: str, model: str, raw: bytes, key: str | None) -> SimRequ
         prompt=prompt,
         key=key,
         body=body,
-        digest=hashlib.sha256(path.encode() + b"\x00" + raw).hexdigest(),
+        digest=request_digest(path, raw),
         width=dims[0],
         height=dims[1],
         n=count,

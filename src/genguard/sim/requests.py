@@ -43,6 +43,12 @@ class SimRequest:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+def request_digest(path: str, raw: bytes) -> str:
+    """The identity of a request's content (path and body): a retry of one call has the
+    same digest, another call a different one (the Retry-After accounting keys on it)."""
+    return hashlib.sha256(path.encode() + b"\x00" + raw).hexdigest()
+
+
 def pick(obj: dict[str, Any], camel: str, snake: str) -> Any:
     """A field under either spelling (protobuf JSON accepts both)."""
     value = obj.get(camel)
@@ -134,7 +140,7 @@ def parse_gemini(path: str, model: str, raw: bytes, key: str | None) -> SimReque
         prompt=prompt,
         key=key,
         body=body,
-        digest=hashlib.sha256(path.encode() + b"\x00" + raw).hexdigest(),
+        digest=request_digest(path, raw),
         width=size[0],
         height=size[1],
         seed=seed,
@@ -207,7 +213,7 @@ def parse_openai_generation(path: str, raw: bytes, key: str | None) -> SimReques
             "We could not parse the JSON body of your request. (HINT: This likely means you "
             "aren't using your HTTP library correctly.)"
         )
-    digest = hashlib.sha256(path.encode() + b"\x00" + raw).hexdigest()
+    digest = request_digest(path, raw)
     return _openai_common(path, body, key, body, digest, 0)
 
 
@@ -254,6 +260,6 @@ def parse_moderation(path: str, raw: bytes, key: str | None) -> SimRequest:
         prompt=" ".join(g[0] for g in groups),
         key=key,
         body=body,
-        digest=hashlib.sha256(path.encode() + b"\x00" + raw).hexdigest(),
+        digest=request_digest(path, raw),
         options={"groups": groups},
     )

@@ -103,8 +103,8 @@ async def assert_each_call_matches_bill(
     await sim.stop()  # every handler has ended: a stall the client left is billed
     arrived = Counter(record.prompt for record in sim.log)
     billed: dict[str, Decimal] = {}
-    for bill in sim.ledger.bills:
-        billed[bill.prompt] = billed.get(bill.prompt, Decimal(0)) + bill.amount
+    for issued in sim.ledger.bills:
+        billed[issued.prompt] = billed.get(issued.prompt, Decimal(0)) + issued.amount
     never_arrived = 0
     for prompt, ledger in tracked:
         cost = ledger.cost()

@@ -23,7 +23,7 @@ from .errors import DeadlineExceeded
 from .model import Call, GenerationResult
 
 if TYPE_CHECKING:
-    from .pipeline import Handler, Scope
+    from .core import Handler, Scope
 
 _CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "genguard_call_deadline", default=None

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .billing import CallLedger, Cost
     from .clock import Clock
     from .observe import Observer
+    from .providers.transport import HttpTransport
 
 Role = Literal["user", "model"]
 
@@ -284,6 +285,8 @@ class Call:
     extras: dict[str, Any] = field(default_factory=dict)
     #: The billing status and cost of every attempt (see ``genguard.billing``).
     billing: CallLedger = field(default_factory=lambda: _new_ledger())
+    #: The client's HTTP transport: what a fallback route sends on (None outside a client).
+    transport: HttpTransport | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (may be negative), or None without one."""

@@ -1,22 +1,22 @@
-"""The one idea: a layer wraps the next handler. Layers are folded once, at build time.
+"""The Client: runs requests through layers folded once, at build time, around a provider.
 
-A ``Layer`` is any object with ``async __call__(call, next)`` and a ``scope``
-of ``"call"`` (runs once per call: telemetry, safety, fallback, retry) or
-``"attempt"`` (runs on every attempt: circuit breaker, rate limit, timeout).
-``compose`` puts the *attempt boundary* between the last call-scoped layer
-and the rest: it numbers attempts and announces them to the observer, so no
-layer has to.
+The layer contract (``Layer``, ``Handler``, ``Scope``) and ``compose`` live in
+``genguard.core``, which knows no HTTP; they are re-exported here so older
+imports keep working. This module adds what a running client needs: the HTTP
+transport, the call's deadline guard, pricing and closing.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Unpack, runtime_checkable
+from typing import TYPE_CHECKING, Any, Unpack
 
 from .billing import CallLedger
 from .clock import Clock, SystemClock
+from .core import AttemptBoundary, Handler, KeyFunc, Layer, Scope, compose, default_key
+from .deadline import DeadlineGuard
 from .errors import ClientClosed, GenGuardError
 from .model import Call, GenerationRequest, GenerationResult, RequestFields, make_request
 from .observe import NOOP_OBSERVER, Observer
@@ -28,85 +28,14 @@ if TYPE_CHECKING:
     from .providers.base import Provider
     from .streaming import ImageStream, StreamOptions
 
-Handler = Callable[[Call], Awaitable[GenerationResult]]
-Scope = Literal["call", "attempt"]
-KeyFunc = Callable[[GenerationRequest, str, str], str]
-
-
-@runtime_checkable
-class Layer(Protocol):
-    """One concern wrapped around the next handler. Knows nothing of its neighbours."""
-
-    scope: Scope
-
-    async def __call__(self, call: Call, next: Handler) -> GenerationResult: ...
-
-
-class _Bound:
-    """``layer`` with its ``next`` fixed. Calling it returns the layer's coroutine directly,
-    so a stack of N layers costs N coroutine frames and no wrapper frames."""
-
-    __slots__ = ("layer", "next")
-
-    def __init__(self, layer: Layer, next: Handler) -> None:
-        self.layer = layer
-        self.next = next
-
-    def __call__(self, call: Call) -> Awaitable[GenerationResult]:
-        return self.layer(call, self.next)
-
-
-class AttemptBoundary:
-    """Numbers each attempt and announces its start and end to the observer."""
-
-    scope: Scope = "call"
-
-    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
-        call.attempt += 1
-        observer = call.observer
-        ledger = call.billing
-        observer.attempt_started(call)
-        mark = ledger.begin()
-        try:
-            result = await next(call)
-        except BaseException as error:
-            ledger.finish_attempt(call, None, error)
-            ledger.end(mark)
-            observer.attempt_finished(call, error)
-            raise
-        ledger.finish_attempt(call, result, None)
-        ledger.end(mark)
-        observer.attempt_finished(call, None)
-        return result
-
-
-def compose(layers: Sequence[Layer], terminal: Handler) -> Handler:
-    """Fold ``layers`` (outermost first) around ``terminal``, inserting the attempt boundary."""
-    boundary = 0
-    for index, layer in enumerate(layers):
-        if getattr(layer, "scope", "call") == "call":
-            boundary = index + 1
-    stack: list[Layer] = [*layers[:boundary], AttemptBoundary(), *layers[boundary:]]
-    handler = terminal
-    for layer in reversed(stack):
-        handler = _Bound(layer, handler)
-    return handler
-
 
 def _with_deadline_guard(layers: Sequence[Layer]) -> list[Layer]:
     """``layers`` with the deadline guard inside the leading observe-only layers (telemetry):
     everything that can wait runs under the call's deadline, and telemetry sees the outcome."""
-    from .deadline import DeadlineGuard
-
     index = 0
     while index < len(layers) and getattr(layers[index], "outside_deadline", False):
         index += 1
     return [*layers[:index], DeadlineGuard(), *layers[index:]]
-
-
-def default_key(request: GenerationRequest, provider: str, model: str) -> str:
-    """Partition key: ``provider/model`` (e.g. ``gemini/gemini-2.5-flash-image``)."""
-    return f"{provider}/{model}"
 
 
 class Client:
@@ -148,15 +77,6 @@ class Client:
         self._handler = compose(_with_deadline_guard(self.layers), terminal)
         self._closed = False
 
-    @classmethod
-    def from_config(
-        cls, path: str | None = None, profile: str | None = None, **options: Any
-    ) -> Client:
-        """A client from a policy file (default: ``$GENGUARD_CONFIG``, ``$GENGUARD_PROFILE``)."""
-        from .config import client_from_config
-
-        return client_from_config(path, profile=profile, **options)
-
     @property
     def handler(self) -> Handler:
         """The composed pipeline (for fallback stacks and tests)."""
@@ -179,6 +99,7 @@ class Client:
             started_at=now,
             deadline=None if budget is None else now + budget,
             billing=CallLedger(self.prices),
+            transport=self.transport,
         )
 
     async def generate(

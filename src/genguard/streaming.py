@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from .clock import SystemClock
+from .core import Handler, compose
 from .errors import ConfigError, DeadlineExceeded, GenGuardError, StreamError, StreamTimeout
 from .model import Call, GenerationRequest, GenerationResult, Image
-from .pipeline import Handler, compose
 from .providers.sse import DEFAULT_MAX_EVENT_BYTES
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ T = TypeVar("T")
 class SyncClient:
     """A ``Client`` with blocking methods. Build it from a client factory, so the
     client is made inside its loop: ``SyncClient(lambda: production_client("gemini"))``
-    or one of ``from_profile`` / ``from_config``.
+    or ``from_profile``.
 
     Close it (``with SyncClient(...) as client:``, or ``close()``); the loop thread
     is a daemon, so a forgotten client does not keep the interpreter alive.

@@ -202,16 +202,40 @@ class Closable:
         self.closed = True
 
 
-async def test_aclose_closes_target_layers_and_only_its_own_transport() -> None:
+class SeesTransport(StaticProvider):
+    """A static provider that records the transport each attempt is sent on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.transports: list[HttpTransport] = []
+
+    async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
+        self.transports.append(transport)
+        return await super().send(call, transport)
+
+
+async def test_aclose_closes_target_layers_and_the_layer_owns_no_transport() -> None:
     layer = Closable()
-    own = FallbackLayer([FallbackTarget(StaticProvider(), [layer])])
-    await own.transport.open()
-    async with Client(StaticProvider(), [own]):
-        pass
-    assert layer.closed and own.transport.session is None
+    target = SeesTransport()
+    own = FallbackLayer([FallbackTarget(target, [layer])])
+    assert own.transport is None
+    async with Client(down("static", "static-1"), [own]) as client:
+        await client.generate("a harbour")
+        # The target sent on the running client's transport: one session per client.
+        assert target.transports == [client.transport]
+    assert layer.closed
 
     async with Client(StaticProvider()) as client:
         shared = FallbackLayer([FallbackTarget(StaticProvider())], transport=client.transport)
         await shared.aclose()
         assert client.transport.session is not None and not client.transport.session.closed
     assert "static/static-1" in repr(shared)
+
+
+async def test_a_ready_built_route_is_used_as_given() -> None:
+    target = SeesTransport()
+    transport = HttpTransport()
+    route = FallbackTarget(target).route(transport)
+    async with Client(down("static", "static-1"), [FallbackLayer([route])]) as client:
+        await client.generate("a harbour")
+    assert target.transports == [transport]

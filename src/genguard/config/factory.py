@@ -456,7 +456,7 @@ def _fallback(
         if isinstance(provider, SimBackedProvider):
             build.resources.append(provider)
         inner = build_layers(target, build, path=f"profiles.{name}", for_fallback=True)
-        targets.append(target_cls(provider=provider, layers=tuple(inner)))
+        targets.append(target_cls(provider=provider, layers=tuple(inner)).route(build.transport))
     cls = _attr(module, "FallbackLayer", path, "layer fallback")
     return _construct(
         cls,
@@ -464,7 +464,6 @@ def _fallback(
         targets=targets,
         on=layer.on,
         min_remaining=layer.min_remaining,
-        transport=build.transport,
         catalogue=build.catalogue.catalogue if build.catalogue is not None else None,
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 _WHERE = {
     "CircuitBreakerLayer": "circuit_breaker",
     "FallbackLayer": "fallback",
+    "FallbackRoute": "fallback",
     "FallbackTarget": "fallback",
     "PromptPolicyLayer": "prompt_policy",
     "Rate": "rate_limit",

@@ -23,9 +23,9 @@ from decimal import Decimal
 from ..billing import AttemptCharge
 from ..catalogue.prices import PriceBook, Shape, default_prices
 from ..clock import Clock
+from ..core import Handler, Scope
 from ..errors import BudgetExceeded, ConfigError, GenGuardError
 from ..model import Call, GenerationResult
-from ..pipeline import Handler, Scope
 from ..state.budget import BudgetLimit, BudgetStore, Grant, MemoryBudgetStore, parse_limits
 
 #: Where the tenant comes from: a request metadata field, or the call's partition key.

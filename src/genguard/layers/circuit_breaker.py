@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 
 from ..clock import Clock, SystemClock
+from ..core import Handler, Scope
 from ..errors import CircuitOpen, GenGuardError, RateLimited
 from ..model import Call, GenerationResult
-from ..pipeline import Handler, Scope
 from ..state.breaker import (
     BreakerPolicy,
     BreakerSnapshot,

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..catalogue.store import Catalogue, default_catalogue
 from ..catalogue.translate import Untranslatable, translate
+from ..core import Handler, KeyFunc, Layer, Scope, compose, default_key
 from ..errors import (
     AttemptTimeout,
     AuthenticationError,
@@ -41,9 +43,10 @@ from ..errors import (
     RetryBudgetExhausted,
 )
 from ..model import Call, Change, GenerationResult
-from ..pipeline import Handler, KeyFunc, Layer, Scope, compose, default_key
-from ..providers.base import Provider
-from ..providers.transport import HttpTransport
+
+if TYPE_CHECKING:
+    from ..providers.base import Provider
+    from ..providers.transport import HttpTransport
 
 #: Names for ``on`` in configuration files, and the ``reason`` reported to the observer.
 ROUTE_NAMES: dict[str, type[Exception]] = {
@@ -89,14 +92,32 @@ class FallbackTarget:
     def model_name(self) -> str:
         return self.model or self.provider.model
 
-    def build(self, transport: HttpTransport) -> Handler:
-        """Fold this target's layers around ``provider.send(call, transport)``."""
+    def build(self, transport: HttpTransport | None = None) -> Handler:
+        """Fold this target's layers around ``provider.send``: on ``transport``, or on the
+        transport of the client running the call (``call.transport``) when None."""
         send = self.provider.send
+        if transport is not None:
+            fixed = transport
 
-        def terminal(call: Call) -> Awaitable[GenerationResult]:
-            return send(call, transport)
+            def terminal(call: Call) -> Awaitable[GenerationResult]:
+                return send(call, fixed)
+
+        else:
+
+            def terminal(call: Call) -> Awaitable[GenerationResult]:
+                if call.transport is None:
+                    raise ConfigError(
+                        "fallback.targets", "a fallback route needs the client's transport"
+                    )
+                return send(call, call.transport)
 
         return compose(tuple(self.layers), terminal)
+
+    def route(self, transport: HttpTransport | None = None) -> FallbackRoute:
+        """This target built: its label and its composed handler (see ``build``)."""
+        return FallbackRoute(
+            self.provider.name, self.model_name, self.build(transport), self.layers
+        )
 
 
 def _resolve(on: Sequence[type[BaseException] | str]) -> tuple[type[BaseException], ...]:
@@ -119,30 +140,35 @@ def _resolve(on: Sequence[type[BaseException] | str]) -> tuple[type[BaseExceptio
 
 
 @dataclass(frozen=True, slots=True)
-class _Route:
+class FallbackRoute:
+    """A ready-built stack to fall back to: its provider and model names, its composed
+    handler, and the layers it holds (closed with the fallback layer)."""
+
     provider: str
     model: str
     handler: Handler
+    layers: Sequence[Layer] = ()
 
 
 class FallbackLayer:
-    """Tries the rest of the pipeline (the primary), then each target in order.
+    """Tries the rest of the pipeline (the primary), then each route in order.
 
-    ``on`` lists what is worth routing: error classes or names from
-    ``ROUTE_NAMES`` (default ``DEFAULT_ON``). ``DeadlineExceeded`` is routed
-    only while more than ``min_remaining`` seconds of the call's deadline are
-    left. ``transport`` is the HTTP transport the targets send on (pass the
-    client's, ``client.transport``, to share its session); without one the
-    layer makes its own and closes it in ``aclose``. ``catalogue`` describes the
-    targets' models for translation (the shipped one by default); a target model
-    it does not know gets the request unchanged.
+    ``targets`` are ready-built ``FallbackRoute``s (what the config factory hands
+    over) or ``FallbackTarget``s, built here once. ``on`` lists what is worth
+    routing: error classes or names from ``ROUTE_NAMES`` (default ``DEFAULT_ON``).
+    ``DeadlineExceeded`` is routed only while more than ``min_remaining`` seconds
+    of the call's deadline are left. The layer owns no HTTP session: targets send
+    on ``transport`` when given, else on the transport of the client running the
+    call. ``catalogue`` describes the targets' models for translation (the
+    shipped one by default); a target model it does not know gets the request
+    unchanged.
     """
 
     scope: Scope = "call"
 
     def __init__(
         self,
-        targets: Sequence[FallbackTarget],
+        targets: Sequence[FallbackTarget | FallbackRoute],
         *,
         on: Sequence[type[BaseException] | str] = DEFAULT_ON,
         min_remaining: float = 0.0,
@@ -157,12 +183,11 @@ class FallbackLayer:
         self.targets = tuple(targets)
         self.on = _resolve(on)
         self.min_remaining = float(min_remaining)
-        self._owns_transport = transport is None
-        self.transport = transport or HttpTransport()
+        self.transport = transport
         self.key_func = key_func
         self.catalogue = catalogue if catalogue is not None else default_catalogue()
-        self._routes = tuple(
-            _Route(t.provider.name, t.model_name, t.build(self.transport)) for t in self.targets
+        self.routes = tuple(
+            t if isinstance(t, FallbackRoute) else t.route(transport) for t in targets
         )
 
     def routable(self, call: Call, error: BaseException) -> bool:
@@ -186,7 +211,7 @@ class FallbackLayer:
         original = call.request
         if original.model is not None:
             original = replace(original, model=None)
-        for route in self._routes:
+        for route in self.routes:
             from_key = call.key
             spec = self.catalogue.get(route.model)
             changes: tuple[Change, ...] = ()
@@ -220,17 +245,15 @@ class FallbackLayer:
         raise last
 
     async def aclose(self) -> None:
-        """Close the targets' layers that hold resources, then the transport if owned."""
-        for target in self.targets:
-            for layer in target.layers:
+        """Close the routes' layers that hold resources (the transport is the client's)."""
+        for route in self.routes:
+            for layer in route.layers:
                 closer = getattr(layer, "aclose", None)
                 if closer is not None:
                     await closer()
-        if self._owns_transport:
-            await self.transport.aclose()
 
     def __repr__(self) -> str:
-        chain = ", ".join(f"{r.provider}/{r.model}" for r in self._routes)
+        chain = ", ".join(f"{r.provider}/{r.model}" for r in self.routes)
         return f"FallbackLayer(targets=[{chain}])"
 
 
@@ -241,4 +264,4 @@ def _reason(error: BaseException) -> str:
     return type(error).__name__
 
 
-__all__ = ["DEFAULT_ON", "ROUTE_NAMES", "FallbackLayer", "FallbackTarget"]
+__all__ = ["DEFAULT_ON", "ROUTE_NAMES", "FallbackLayer", "FallbackRoute", "FallbackTarget"]

@@ -18,9 +18,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+from ..core import Handler, Scope
 from ..errors import ConfigError
 from ..model import Call, GenerationRequest, GenerationResult
-from ..pipeline import Handler, Scope
 
 DEFAULT_RULES: tuple[str, ...] = (
     "Render any text exactly as written in the prompt: same words, spelling, "

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..clock import Clock
+from ..core import Handler, Scope
 from ..errors import (
     AuthenticationError,
     BadRequest,
@@ -43,7 +44,6 @@ from ..errors import (
     RateLimited,
 )
 from ..model import Call, GenerationResult, RateLimitInfo
-from ..pipeline import Handler, Scope
 from ..state.adaptive import (
     AdaptiveRate,
     QuotaLedger,

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeGuard, get_args
 
 from ..billing import ResubmitPolicy
+from ..core import Handler, Scope
 from ..errors import (
     AuthenticationError,
     CircuitOpen,
@@ -43,7 +44,6 @@ from ..errors import (
     RetryBudgetExhausted,
 )
 from ..model import Call, GenerationResult
-from ..pipeline import Handler, Scope
 from .retry_budget import RetryBudget
 
 Jitter = Literal["full", "equal", "decorrelated", "none"]

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from ..core import Handler, Scope
 from ..errors import ClassifierUnavailable, ContentBlocked, Stage
 from ..model import Call, GenerationRequest, GenerationResult
-from ..pipeline import Handler, Scope
 from ..safety.chain import ClassifierChain, Decision
 
 #: ``call.extras`` keys: the ``ChainResult`` of each stage, and the provider block reported.

@@ -21,8 +21,8 @@ from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
 
+from ..core import Handler, Scope
 from ..model import Call, GenerationResult
-from ..pipeline import Handler, Scope
 from ..telemetry.logging import get_logger
 from ..telemetry.otel import CallTelemetry, Instruments, Logger
 
@@ -36,9 +36,10 @@ INSTRUMENTATION_NAME = "genguard"
 
 
 def _version() -> str:
-    from .. import __version__
+    """The installed genguard's version (read from its metadata: a layer imports no facade)."""
+    from importlib.metadata import version
 
-    return __version__
+    return version("genguard")
 
 
 _MISSING = object()

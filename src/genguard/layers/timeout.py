@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 
+from ..core import Handler, Scope
 from ..errors import AttemptTimeout, DeadlineExceeded
 from ..model import Call, GenerationResult
-from ..pipeline import Handler, Scope
 
 
 class TimeoutLayer:

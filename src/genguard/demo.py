@@ -15,7 +15,7 @@ from .billing import Cost
 from .errors import ContentBlocked, GenGuardError
 from .model import Call, GenerationRequest, GenerationResult
 from .observe import MultiObserver, Observer
-from .pipeline import Client, Layer
+from .pipeline import Layer
 
 PROMPTS = (
     "a watercolor fox in a snowy birch forest",
@@ -34,33 +34,17 @@ PROMPTS = (
 def default_stack(*, quick: bool = True, telemetry: Layer | None = None) -> list[Layer]:
     """The documented default order: telemetry, safety, retry, breaker, rate limit, timeout.
 
-    ``quick`` (the default) shortens backoff and timeouts to simulator scale: 5 s per
-    attempt, 50 ms backoff, right for the embedded simulator and wrong for a real API,
-    whose images take 5-60 s. For real keys use the shipped production profiles
-    (``genguard.profiles.production_client``).
+    The layers of a shipped profile (``genguard/profiles``), built by the one factory:
+    ``quick`` (the default) takes ``sim`` from ``simulator.yaml``, whose backoff and
+    timeouts are at simulator scale (5 s per attempt, 50 ms backoff), right for the
+    embedded simulator and wrong for a real API, whose images take 5-60 s;
+    ``quick=False`` takes the production ``gemini`` profile's layers. ``telemetry`` is
+    put first when given; otherwise the stack has no telemetry layer.
     """
-    from .layers.circuit_breaker import CircuitBreakerLayer
-    from .layers.rate_limit import Rate, RateLimitLayer
-    from .layers.retry import RetryLayer
-    from .layers.safety import SafetyLayer
-    from .layers.timeout import TimeoutLayer
-    from .safety import ClassifierChain, RulesClassifier
+    from .profiles import layers_of
 
-    layers: list[Layer] = []
-    if telemetry is not None:
-        layers.append(telemetry)
-    layers += [
-        SafetyLayer(input=ClassifierChain([RulesClassifier()])),
-        RetryLayer(
-            attempts=5,
-            initial=0.05 if quick else 1.0,
-            max_delay=2.0 if quick else 30.0,
-            max_retry_after=60.0,
-        ),
-        CircuitBreakerLayer(fail_max=8, reset_timeout=2.0 if quick else 30.0),
-        RateLimitLayer(requests=Rate.parse("100/s"), concurrency=16),
-        TimeoutLayer(attempt=5.0 if quick else 60.0),
-    ]
+    layers: list[Layer] = [] if telemetry is None else [telemetry]
+    layers += layers_of("sim" if quick else "gemini", telemetry=False)
     return layers
 
 
@@ -123,27 +107,30 @@ async def demo_summary(
     calls: int = 40,
     concurrency: int = 8,
     seed: int = 7,
-    telemetry: Layer | None = None,
+    meter_provider: Any = None,
     announce: Any = None,
     profile_options: Mapping[str, Any] | None = None,
 ) -> DemoSummary:
     """Run ``calls`` generations against the simulator and summarise what the layers did.
 
+    The client is the shipped ``sim`` profile (``sim-openai`` for ``api="openai"``)
+    built by the one factory, with the simulator under fault profile ``profile``.
     ``announce(line)`` is called once the simulator is up (with its URL);
-    ``profile_options`` tune the fault profile (e.g. ``{"resets": 0.3}``).
+    ``profile_options`` tune the fault profile (e.g. ``{"resets": 0.3}``);
+    ``meter_provider`` feeds the telemetry layer's metrics (an exporter the caller runs).
     """
-    from .providers.gemini import GeminiProvider
-    from .providers.openai import OpenAIProvider
-    from .sim import Simulator
+    from .profiles import production_client
 
     tally = Tally()
-    async with Simulator(profile=profile, seed=seed, **dict(profile_options or {})) as sim:
-        key = "demo-key"
-        provider = (
-            GeminiProvider(key, base_url=sim.base_url)
-            if api == "gemini"
-            else OpenAIProvider(key, base_url=sim.base_url)
-        )
+    client = production_client(
+        "sim" if api == "gemini" else "sim-openai",
+        simulator=profile,
+        simulator_options={"seed": seed, **dict(profile_options or {})},
+        observer=MultiObserver(tally),
+        meter_provider=meter_provider,
+    )
+    async with client:
+        sim = client.simulator
         if announce is not None:
             announce(
                 f"genguard demo: {calls} generations, {concurrency} at a time, {api} API on the "
@@ -155,27 +142,20 @@ async def demo_summary(
         latencies: list[float] = []
         gate = asyncio.Semaphore(concurrency)
 
-        async with Client(
-            provider,
-            default_stack(telemetry=telemetry),
-            deadline=30.0,
-            observer=MultiObserver(tally),
-        ) as client:
+        async def one(index: int) -> None:
+            prompt = PROMPTS[index % len(PROMPTS)] + f" #{index}"
+            async with gate:
+                try:
+                    result = await client.generate(GenerationRequest(prompt=prompt, seed=index))
+                except ContentBlocked as blocked:
+                    blocks[f"{blocked.stage}/{blocked.category} ({blocked.source})"] += 1
+                except GenGuardError as error:
+                    failures[type(error).__name__] += 1
+                else:
+                    results.append(result)
+                    latencies.append(result.latency)
 
-            async def one(index: int) -> None:
-                prompt = PROMPTS[index % len(PROMPTS)] + f" #{index}"
-                async with gate:
-                    try:
-                        result = await client.generate(GenerationRequest(prompt=prompt, seed=index))
-                    except ContentBlocked as blocked:
-                        blocks[f"{blocked.stage}/{blocked.category} ({blocked.source})"] += 1
-                    except GenGuardError as error:
-                        failures[type(error).__name__] += 1
-                    else:
-                        results.append(result)
-                        latencies.append(result.latency)
-
-            await asyncio.gather(*(one(i) for i in range(calls)))
+        await asyncio.gather(*(one(i) for i in range(calls)))
 
         attempts = sum(r.attempts for r in results)
         upstream = len(sim.log)
@@ -265,21 +245,18 @@ async def run_demo(
 ) -> int:
     """Run ``calls`` generations and print a summary. Returns the process exit code."""
     out = out or sys.stdout
-    telemetry: Layer | None = None
     metrics: Any = None
     if metrics_port is not None:
-        from .layers.telemetry import TelemetryLayer
         from .telemetry.prometheus import start_metrics_server
 
         metrics = start_metrics_server(metrics_port)
-        telemetry = TelemetryLayer(meter_provider=metrics.meter_provider, logs=False)
     summary = await demo_summary(
         profile=profile,
         api=api,
         calls=calls,
         concurrency=concurrency,
         seed=seed,
-        telemetry=telemetry,
+        meter_provider=None if metrics is None else metrics.meter_provider,
         announce=lambda line: print(line, file=out),
     )
     for line in summary.lines:

@@ -46,14 +46,11 @@ def run(args: argparse.Namespace, output: Output) -> int:
         raise CommandError(
             f"unknown simulator profile {args.profile!r}; choose from {', '.join(PROFILES)}"
         )
-    telemetry: Any = None
     metrics: Any = None
     if args.metrics_port is not None:
-        from ..layers.telemetry import TelemetryLayer
         from ..telemetry.prometheus import start_metrics_server
 
         metrics = start_metrics_server(args.metrics_port)
-        telemetry = TelemetryLayer(meter_provider=metrics.meter_provider, logs=False)
 
     async def work() -> int:
         async with output.progress(f"{args.calls} generations"):
@@ -63,7 +60,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
                 calls=args.calls,
                 concurrency=args.concurrency,
                 seed=args.seed,
-                telemetry=telemetry,
+                meter_provider=None if metrics is None else metrics.meter_provider,
                 announce=None if output.json else lambda line: print(line, file=output.stdout),
             )
         output.result(summary.data, summary.lines)

@@ -255,6 +255,11 @@ class _Build:
         self.fallback_stacks = 0
 
 
+def new_build(config: ConfigFile | None = None, *, clock: Clock | None = None) -> _Build:
+    """A build context with a fresh transport, for building layers outside ``build_client``."""
+    return _Build(config, HttpTransport(), clock, None)
+
+
 def build_layers(
     profile: ProfileConfig, build: _Build, *, path: str, for_fallback: bool = False
 ) -> list[Layer]:
@@ -609,8 +614,13 @@ def build_client(
     observer: Observer | None = None,
     clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
+    meter_provider: Any = None,
 ) -> ConfiguredClient:
-    """Build the client for ``profile``. Order-check warnings go to ``warnings``."""
+    """Build the client for ``profile``. Order-check warnings go to ``warnings``.
+
+    ``meter_provider`` (an OpenTelemetry ``MeterProvider``) feeds the telemetry layer's
+    metrics when the caller runs its own exporter (the profile's ``telemetry.prometheus``
+    does otherwise)."""
     path = f"profiles.{profile.name}"
     for warning in check_order(profile, path):
         warnings.warn(str(warning), StackOrderWarning, stacklevel=3)
@@ -623,6 +633,7 @@ def build_client(
         trust_env=settings.trust_env,
     )
     build = _Build(config, transport, clock, env, observer)
+    build.meter_provider = meter_provider
     try:
         build.catalogue = _module(
             "genguard.catalogue.policy", "catalogue", "the model catalogue"
@@ -709,4 +720,5 @@ __all__ = [
     "build_provider",
     "client_from_config",
     "layer_available",
+    "new_build",
 ]

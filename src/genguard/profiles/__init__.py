@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import Clock
-from ..config.factory import ConfiguredClient, build_client
+from ..config.factory import ConfiguredClient, build_client, build_layers, new_build
 from ..config.loader import ConfigFile, load_config, merged_profile, resolve_profile
-from ..config.schema import ProfileConfig
+from ..config.schema import ProfileConfig, layer_name
 from ..config.validate import suggest, validate_profile
 from ..errors import ConfigError
 from ..observe import Observer
@@ -110,6 +110,7 @@ def production_client(
     observer: Observer | None = None,
     clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
+    meter_provider: Any = None,
 ) -> ConfiguredClient:
     """A client on shipped profile ``name`` (``gemini``, ``openai``, or a ``sim`` one).
 
@@ -117,6 +118,7 @@ def production_client(
     the embedded simulator instead of the real API, and no key is needed. With
     ``provider`` (e.g. ``OpenAISDKProvider(your_client)``), the profile's layers,
     deadline and transport wrap that provider instead, and no key is read either.
+    ``meter_provider`` feeds the telemetry layer (see ``build_client``).
     """
     file = file_of(name)
     config = load_config(file, env=env)
@@ -126,7 +128,28 @@ def production_client(
         profile = with_simulator(config, name, simulator, env=env, options=simulator_options)
     else:
         profile = resolve_profile(config, name, env=env)
-    return build_client(profile, config=config, observer=observer, clock=clock, env=env)
+    return build_client(
+        profile,
+        config=config,
+        observer=observer,
+        clock=clock,
+        env=env,
+        meter_provider=meter_provider,
+    )
+
+
+def layers_of(name: str, *, telemetry: bool = True) -> list[Any]:
+    """The layers of shipped profile ``name``, built without its provider (no key is read).
+
+    ``telemetry=False`` leaves out the profile's telemetry layer. The layers hold no
+    resources when the profile's state is in memory, as every shipped profile's is."""
+    config = load_config(file_of(name))
+    profile = with_simulator(config, name, "clean")
+    if not telemetry:
+        profile = profile.model_copy(
+            update={"layers": tuple(x for x in profile.layers if layer_name(x) != "telemetry")}
+        )
+    return build_layers(profile, new_build(config), path=f"profiles.{name}")
 
 
 def _around(
@@ -232,6 +255,7 @@ __all__ = [
     "default_client",
     "file_of",
     "is_simulator_scale",
+    "layers_of",
     "load",
     "path",
     "production_client",

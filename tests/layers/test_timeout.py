@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from genguard import Call, Client, GenerationResult
-from genguard.errors import AttemptTimeout, DeadlineExceeded
+from genguard.errors import AttemptTimeout, ConfigError, DeadlineExceeded
 from genguard.layers.timeout import TimeoutLayer
 from genguard.pipeline import Handler
 from genguard.providers.static import StaticProvider
@@ -60,5 +60,7 @@ async def test_deadline_already_passed_fails_before_the_attempt() -> None:
 
 
 def test_rejects_non_positive_timeout() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError) as info:
         TimeoutLayer(0)
+    assert info.value.path == "timeout.attempt"
+    assert TimeoutLayer("250ms").attempt == 0.25  # the one duration grammar, as in files

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..billing import ResubmitPolicy
 from ..clock import Clock
 from ..errors import ConfigError, ConfigErrors
 from ..model import Call, GenerationRequest, GenerationResult
@@ -285,33 +284,9 @@ def _build_layer(layer: LayerConfig, profile: ProfileConfig, build: _Build, path
         return built
     module = _module(LAYER_MODULES[name], path, f"layer {name}")
     if isinstance(layer, TimeoutLayerConfig):
-        return _construct(
-            _attr(module, "TimeoutLayer", path, "layer timeout"), path, attempt=layer.attempt
-        )
+        return _attr(module, "TimeoutLayer", path, "layer timeout")(layer)
     if isinstance(layer, RetryLayerConfig):
-        budget = None
-        if layer.budget is not None:
-            budget_module = _module("genguard.layers.retry_budget", path, "the retry budget")
-            budget = _construct(
-                _attr(budget_module, "RetryBudget", path, "the retry budget"),
-                f"{path}.budget",
-                ratio=layer.budget.ratio,
-                min_per_s=layer.budget.min_per_s,
-                ttl=layer.budget.ttl,
-                max_keys=layer.budget.max_keys,
-            )
-        return _construct(
-            _attr(module, "RetryLayer", path, "layer retry"),
-            path,
-            attempts=layer.attempts,
-            initial=layer.backoff.initial,
-            multiplier=layer.backoff.multiplier,
-            max_delay=layer.backoff.max,
-            jitter=layer.backoff.jitter,
-            max_retry_after=layer.max_retry_after,
-            budget=budget,
-            resubmit=ResubmitPolicy(layer.resubmit_uncertain),
-        )
+        return _attr(module, "RetryLayer", path, "layer retry")(layer)
     if isinstance(layer, CircuitBreakerLayerConfig):
         options = {name: getattr(layer, name) for name in type(layer).model_fields}
         store = _breaker_store(profile, build, path)

@@ -12,8 +12,13 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import Field, PlainSerializer, model_validator
 
+from ..layers.retry import BackoffOptions as BackoffConfig
+from ..layers.retry import RetryOptions as RetryLayerConfig
+from ..layers.retry_budget import RetryBudgetOptions as RetryBudgetConfig
+from ..layers.timeout import TimeoutOptions as TimeoutLayerConfig
+from ..options import LayerOptions, Options
 from .secrets import Secret
 from .values import Duration, Int, Number, Rate, Size
 
@@ -21,13 +26,8 @@ SecretField = Annotated[Secret, PlainSerializer(lambda s: s.describe(), return_t
 _IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
-class Section(BaseModel):
-    """Base of every config model: immutable, and unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-
-    #: One line for the generated reference.
-    doc: ClassVar[str] = ""
+#: Base of every config model: immutable, and unknown keys are errors.
+Section = Options
 
 
 # -- provider ------------------------------------------------------------------------------
@@ -237,10 +237,8 @@ class TelemetryConfig(Section):
 # -- layers --------------------------------------------------------------------------------
 
 
-class LayerConfig(Section):
-    """One entry of ``layers``. ``layer_name`` is the name written in the file."""
-
-    layer_name: ClassVar[str] = ""
+#: One entry of ``layers``; each built-in layer declares its own beside its code.
+LayerConfig = LayerOptions
 
 
 class TelemetryLayerConfig(LayerConfig):
@@ -350,51 +348,6 @@ class FallbackLayerConfig(LayerConfig):
     )
 
 
-class BackoffConfig(Section):
-    doc: ClassVar[str] = "Exponential backoff between attempts."
-
-    initial: Duration = Field(1.0, ge=0, description="Delay before the first retry.")
-    max: Duration = Field(30.0, ge=0, description="Cap on any one delay.")
-    multiplier: Number = Field(2.0, ge=1, description="Growth per retry.")
-    jitter: Literal["full", "equal", "decorrelated", "none"] = Field(
-        "full", description="Randomisation, so clients do not retry in lockstep."
-    )
-
-    @model_validator(mode="after")
-    def _max_not_below_initial(self) -> BackoffConfig:
-        if self.max < self.initial:
-            raise ValueError("max must be >= initial")
-        return self
-
-
-class RetryBudgetConfig(Section):
-    doc: ClassVar[str] = "Caps retries to a share of calls, so an outage is not multiplied."
-
-    ratio: Number = Field(0.2, ge=0, le=1, description="Retries allowed per call made.")
-    min_per_s: Number = Field(1.0, ge=0, description="Retries always allowed per second.")
-    ttl: Duration = Field(10.0, gt=0, description="How far back calls and retries count.")
-    max_keys: Int = Field(10000, ge=1, description="Partitions tracked.")
-
-
-class RetryLayerConfig(LayerConfig):
-    layer_name: ClassVar[str] = "retry"
-    doc: ClassVar[str] = "Retries retryable errors with backoff, within the call's deadline."
-
-    attempts: Int = Field(5, ge=1, le=100, description="Total attempts, the first included.")
-    backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Delays.")
-    max_retry_after: Duration = Field(
-        60.0, ge=0, description="A server hint longer than this gives up instead of waiting."
-    )
-    budget: RetryBudgetConfig | None = Field(None, description="Off unless set.")
-    resubmit_uncertain: Int = Field(
-        1,
-        ge=0,
-        le=100,
-        description="Resubmits allowed after an attempt that may have been billed "
-        "(sent, answer lost); 0 never resubmits.",
-    )
-
-
 class CircuitBreakerLayerConfig(LayerConfig):
     layer_name: ClassVar[str] = "circuit_breaker"
     doc: ClassVar[str] = "Stops calling a failing provider/model for a while."
@@ -452,13 +405,6 @@ class RateLimitLayerConfig(LayerConfig):
         if self.queue is not None and self.concurrency is None:
             raise ValueError("queue needs concurrency")
         return self
-
-
-class TimeoutLayerConfig(LayerConfig):
-    layer_name: ClassVar[str] = "timeout"
-    doc: ClassVar[str] = "Bounds each attempt (not the wait for a permit)."
-
-    attempt: Duration = Field(60.0, gt=0, description="Per-attempt limit.")
 
 
 class BudgetLayerConfig(LayerConfig):

@@ -8,16 +8,14 @@ unknown key or name gets a "did you mean" suggestion.
 
 from __future__ import annotations
 
-import difflib
-import types
-import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ..errors import ConfigError, ConfigErrors
+from ..options import join, suggest, translate, type_name, unknown_key, validate_model
 from .interpolate import interpolate
 from .plugins import custom_layer_names, load_custom_layer
 from .schema import (
@@ -36,194 +34,7 @@ from .schema import (
 from .secrets import Secret, resolve_secret
 from .values import parse_duration
 
-_M = TypeVar("_M", bound=BaseModel)
 SECRET_KEYS = frozenset({"api_key"})
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'retry'?)`` or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
-def unknown_key(path: str, key: str, known: Iterable[str]) -> ConfigError:
-    known = list(known)
-    hint = suggest(key, known)
-    if not hint:
-        hint = f" (known: {', '.join(known)})"
-    return ConfigError(join(path, key), f"unknown key{hint}")
-
-
-def type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "mapping"
-    if isinstance(value, list | tuple):
-        return "list"
-    return type(value).__name__
-
-
-# -- pydantic errors -> ConfigError -----------------------------------------------------------
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The BaseModel classes an annotation may hold (through Optional, unions, tuples)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _models_in(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType, tuple, list):
-        found: list[type[BaseModel]] = []
-        for arg in typing.get_args(annotation):
-            found.extend(_models_in(arg))
-        return found
-    return []
-
-
-def _model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
-    current: type[BaseModel] | None = model
-    for part in loc:
-        if current is None:
-            return None
-        if isinstance(part, int):
-            continue
-        field = current.model_fields.get(part)
-        if field is None:
-            return None
-        candidates = _models_in(field.annotation)
-        current = candidates[0] if candidates else None
-    return current
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    value = error.get("input")
-    got = f", got {type_name(value)}" if kind.endswith("_type") else ""
-    simple = {
-        "missing": "required",
-        "int_type": "must be an integer",
-        "int_parsing": f"must be an integer, got {value!r}",
-        "int_from_float": f"must be a whole number, got {value!r}",
-        "float_type": "must be a number",
-        "float_parsing": f"must be a number, got {value!r}",
-        "bool_type": "must be true or false",
-        "bool_parsing": f"must be true or false, got {value!r}",
-        "string_type": "must be a string",
-        "dict_type": "must be a mapping",
-        "model_type": "must be a mapping",
-        "model_attributes_type": "must be a mapping",
-        "list_type": "must be a list",
-        "tuple_type": "must be a list",
-        "finite_number": "must be a finite number",
-        "frozen_instance": "is read-only",
-        "string_type_key": "keys must be strings",
-    }
-    if kind in simple:
-        return simple[kind] + got
-    if kind == "greater_than_equal":
-        return f"must be >= {ctx['ge']}"
-    if kind == "greater_than":
-        return f"must be > {ctx['gt']}"
-    if kind == "less_than_equal":
-        return f"must be <= {ctx['le']}"
-    if kind == "less_than":
-        return f"must be < {ctx['lt']}"
-    if kind == "literal_error":
-        expected = str(ctx.get("expected", ""))
-        options = [part.strip(" '") for part in expected.replace(" or ", ", ").split(",")]
-        hint = suggest(value, options) if isinstance(value, str) else ""
-        return f"must be one of {expected}, got {value!r}{hint}"
-    if kind in ("too_short", "string_too_short"):
-        minimum = ctx.get("min_length", 1)
-        return "must not be empty" if minimum == 1 else f"must have at least {minimum} items"
-    if kind in ("value_error", "assertion_error"):
-        error_obj = ctx.get("error")
-        return str(error_obj) if error_obj is not None else str(error["msg"])
-    if kind == "is_instance_of":
-        return f"has the wrong type ({type_name(value)})"
-    return str(error["msg"])
-
-
-def translate(exc: ValidationError, model: type[BaseModel], path: str) -> list[ConfigError]:
-    """One ConfigError per pydantic error, at ``path`` plus the error's location."""
-    out: list[ConfigError] = []
-    seen: set[tuple[str, str]] = set()
-    for error in exc.errors():
-        loc: list[str | int] = []
-        for part in error["loc"]:
-            # Union branches show up as their type names (e.g. "float", "function-after[...]").
-            if isinstance(part, str) and ("[" in part or part in _UNION_TAGS):
-                continue
-            loc.append(part)
-        where = path
-        for part in loc:
-            where = join(where, part)
-        if error["type"] == "extra_forbidden":
-            parent = _model_at(model, loc[:-1])
-            known = list(parent.model_fields) if parent is not None else []
-            err = unknown_key(_parent(where), str(loc[-1]), known)
-        else:
-            err = ConfigError(where, _message(error))
-        if (err.path, err.reason) not in seen:
-            seen.add((err.path, err.reason))
-            out.append(err)
-    return _drop_union_noise(out)
-
-
-_UNION_TAGS = frozenset({"float", "int", "str", "bool", "none", "tuple", "list", "dict"})
-
-
-def _parent(path: str) -> str:
-    if path.endswith("]"):
-        return path[: path.rindex("[")]
-    return path.rpartition(".")[0]
-
-
-def _drop_union_noise(errors: list[ConfigError]) -> list[ConfigError]:
-    """For ``X | None`` fields pydantic reports each branch; keep the most useful message."""
-    by_path: dict[str, list[ConfigError]] = {}
-    for err in errors:
-        by_path.setdefault(err.path, []).append(err)
-    out: list[ConfigError] = []
-    for err in errors:
-        group = by_path[err.path]
-        if (
-            len(group) > 1
-            and err.reason.startswith("must be a ")
-            and any(not e.reason.startswith("must be a ") for e in group)
-        ):
-            continue
-        out.append(err)
-    return out
-
-
-def validate_model(
-    model: type[_M], data: object, path: str, errors: list[ConfigError]
-) -> _M | None:
-    """``model`` from ``data``, or None with the problems appended to ``errors``."""
-    if not isinstance(data, Mapping):
-        errors.append(ConfigError(path, f"must be a mapping, got {type_name(data)}"))
-        return None
-    try:
-        return model.model_validate(dict(data))
-    except ValidationError as exc:
-        errors.extend(translate(exc, model, path))
-        return None
 
 
 # -- interpolation over a raw tree -----------------------------------------------------------

@@ -44,6 +44,7 @@ from ..errors import (
     RateLimited,
 )
 from ..model import Call, GenerationResult, RateLimitInfo
+from ..options import parse_rate as parse_rate_spec
 from ..state.adaptive import (
     AdaptiveRate,
     QuotaLedger,
@@ -83,29 +84,7 @@ DEFAULT_QUOTA_COOLOFF = 300.0
 #: then give up its slot mid-queue, leaving it unused.
 DEADLINE_HEADROOM = 0.01
 
-_UNITS: dict[str, float] = {
-    "ms": 0.001,
-    "s": 1.0,
-    "sec": 1.0,
-    "secs": 1.0,
-    "second": 1.0,
-    "seconds": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "mins": 60.0,
-    "minute": 60.0,
-    "minutes": 60.0,
-    "h": 3600.0,
-    "hr": 3600.0,
-    "hour": 3600.0,
-    "hours": 3600.0,
-    "d": 86400.0,
-    "day": 86400.0,
-    "days": 86400.0,
-}
 _UNIT_NAMES = {1.0: "s", 60.0: "min", 3600.0: "h", 86400.0: "day"}
-_NUM = r"(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?"
-_RATE = re.compile(rf"\s*([+-]?{_NUM})\s*(?:/\s*([+-]?{_NUM})?\s*([a-z]+))?\s*", re.IGNORECASE)
 _KEY_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
@@ -130,43 +109,20 @@ class Rate:
 
     @classmethod
     def parse(cls, value: object, field: str = "rate") -> Rate:
-        """A rate from ``60/min``, ``5/s``, ``100000/h``, ``10/30s``, a bare number (per
-        second), a ``Rate``, or anything with ``amount`` and ``per_seconds``/``per``.
+        """A rate in the one grammar of ``genguard.options.parse_rate`` (``60/min``, ``5/s``,
+        ``100/days``, ``10/30s``, a bare number per second, a ``Rate``, or anything with
+        ``amount`` and ``per_seconds``/``per``).
 
         Raises ``ConfigError`` whose path is ``field`` for zero, negative or
         non-finite values, unknown units (``5/fortnight``) and anything unreadable.
         """
         if isinstance(value, Rate):
             return value
-        amount: object
-        per: object
-        if isinstance(value, str):
-            match = _RATE.fullmatch(value)
-            if match is None:
-                raise ConfigError(
-                    field, f"invalid rate {value!r}: use amount/period, e.g. 60/min, 5/s, 1000/h"
-                )
-            number, multiple, unit = match.groups()
-            if unit is not None and unit.lower() not in _UNITS:
-                raise ConfigError(
-                    field,
-                    f"invalid rate {value!r}: unknown unit {unit!r} (use s, min, h or day)",
-                )
-            amount = float(number)
-            scale = _UNITS[unit.lower()] if unit is not None else 1.0
-            per = (float(multiple) if multiple is not None else 1.0) * scale
-        elif _finite_number(value) or isinstance(value, float):
-            amount, per = value, 1.0
-        elif hasattr(value, "amount") and (hasattr(value, "per_seconds") or hasattr(value, "per")):
-            amount = getattr(value, "amount", None)
-            per = getattr(value, "per_seconds", None) or getattr(value, "per", None)
-        else:
-            raise ConfigError(field, f"must be a rate such as 60/min, got {type(value).__name__}")
-        if not (_finite_number(amount) and float(amount) > 0):  # type: ignore[arg-type]
-            raise ConfigError(field, f"invalid rate {value!r}: the amount must be > 0")
-        if not (_finite_number(per) and float(per) > 0):  # type: ignore[arg-type]
-            raise ConfigError(field, f"invalid rate {value!r}: the period must be > 0")
-        return cls(float(amount), float(per))  # type: ignore[arg-type]
+        try:
+            spec = parse_rate_spec(value)
+        except ValueError as exc:
+            raise ConfigError(field, str(exc)) from None
+        return cls(spec.amount, spec.per)
 
     def __str__(self) -> str:
         amount = _fmt(self.amount)
@@ -187,7 +143,7 @@ def _fmt(value: float) -> str:
 
 
 def parse_rate(value: object, field: str = "rate") -> Rate:
-    """``Rate.parse`` as a function (for the config package)."""
+    """``Rate.parse`` as a function."""
     return Rate.parse(value, field)
 
 

@@ -25,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeGuard, get_args
+from typing import Any, ClassVar, Literal, TypeGuard, get_args
+
+from pydantic import Field, model_validator
 
 from ..billing import ResubmitPolicy
 from ..core import Handler, Scope
@@ -44,7 +46,8 @@ from ..errors import (
     RetryBudgetExhausted,
 )
 from ..model import Call, GenerationResult
-from .retry_budget import RetryBudget
+from ..options import Duration, Int, LayerOptions, Number, Options
+from .retry_budget import RetryBudget, RetryBudgetOptions
 
 Jitter = Literal["full", "equal", "decorrelated", "none"]
 RetryPredicate = Callable[[BaseException], bool | None]
@@ -151,6 +154,68 @@ def hint_upper_bound(hint: float, max_delay: float) -> float:
     return max(max_delay, hint + min(HINT_SPREAD * hint, HINT_SPREAD_MAX))
 
 
+class BackoffOptions(Options):
+    doc: ClassVar[str] = "Exponential backoff between attempts."
+
+    initial: Duration = Field(1.0, ge=0, description="Delay before the first retry.")
+    max: Duration = Field(30.0, ge=0, description="Cap on any one delay (`max_delay` in Python).")
+    multiplier: Number = Field(2.0, ge=1, description="Growth per retry.")
+    jitter: Jitter = Field(
+        "full", description="Randomisation, so clients do not retry in lockstep."
+    )
+
+    @model_validator(mode="after")
+    def _max_not_below_initial(self) -> BackoffOptions:
+        if self.max < self.initial:
+            raise ValueError("max must be >= initial")
+        return self
+
+
+#: Python keyword -> key of the file's ``backoff`` section (``max_delay`` is ``max`` there).
+BACKOFF_KEYWORDS: dict[str, str] = {
+    "initial": "initial",
+    "multiplier": "multiplier",
+    "max_delay": "max",
+    "jitter": "jitter",
+}
+
+
+class RetryOptions(LayerOptions):
+    layer_name: ClassVar[str] = "retry"
+    doc: ClassVar[str] = "Retries retryable errors with backoff, within the call's deadline."
+
+    attempts: Int = Field(5, ge=1, le=100, description="Total attempts, the first included.")
+    backoff: BackoffOptions = Field(default_factory=BackoffOptions, description="Delays.")
+    max_retry_after: Duration = Field(
+        60.0, ge=0, description="A server hint longer than this gives up instead of waiting."
+    )
+    budget: RetryBudgetOptions | None = Field(None, description="Off unless set.")
+    resubmit_uncertain: Int = Field(
+        1,
+        ge=0,
+        le=100,
+        description="Resubmits allowed after an attempt that may have been billed "
+        "(sent, answer lost); 0 never resubmits.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _python_keywords(cls, data: Any) -> Any:
+        """Python's flat ``initial=``, ``max_delay=``... go into the ``backoff`` section."""
+        if not isinstance(data, Mapping) or not any(k in data for k in BACKOFF_KEYWORDS):
+            return data
+        data = dict(data)
+        backoff = data.get("backoff")
+        nested = dict(
+            backoff.model_dump() if isinstance(backoff, BackoffOptions) else backoff or {}
+        )
+        for keyword, key in BACKOFF_KEYWORDS.items():
+            if keyword in data:
+                nested[key] = data.pop(keyword)
+        data["backoff"] = nested
+        return data
+
+
 class RetryLayer:
     """Retries failed attempts with backoff, within the deadline, the hints and the budget.
 
@@ -168,39 +233,35 @@ class RetryLayer:
 
     def __init__(
         self,
+        options: RetryOptions | None = None,
+        /,
         *,
-        attempts: int = 5,
-        initial: float = 1.0,
-        multiplier: float = 2.0,
-        max_delay: float = 30.0,
-        jitter: Jitter = "full",
-        max_retry_after: float = 60.0,
         budget: RetryBudget | None = None,
         retry_if: RetryPredicate | None = None,
         rng: random.Random | None = None,
         resubmit: ResubmitPolicy | None = None,
+        **fields: Any,
     ) -> None:
-        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
-            raise ConfigError("retry.attempts", f"must be an integer >= 1, got {attempts!r}")
-        _finite(initial, "retry.initial", 0.0)
-        _finite(multiplier, "retry.multiplier", 1.0)
-        _finite(max_delay, "retry.max_delay", 0.0)
-        _finite(max_retry_after, "retry.max_retry_after", 0.0)
-        if jitter not in JITTERS:
-            raise ConfigError(
-                "retry.jitter", f"must be one of {', '.join(JITTERS)}, got {jitter!r}"
-            )
+        """``RetryLayer(RetryOptions(...))`` or keywords: ``attempts``, ``initial``,
+        ``multiplier``, ``max_delay``, ``jitter``, ``max_retry_after``, ``resubmit_uncertain``
+        (see ``RetryOptions``); ``budget`` is a ``RetryBudget`` shared as given."""
+        self.options = options = RetryOptions.of(options, fields, "retry")
         if budget is not None and not isinstance(budget, RetryBudget):
             raise ConfigError("retry.budget", f"must be a RetryBudget, got {type(budget).__name__}")
+        if budget is None and options.budget is not None:
+            budget = RetryBudget(options.budget)
         if retry_if is not None and not callable(retry_if):
             raise ConfigError("retry.retry_if", "must be a callable taking the error")
-        self.attempts = attempts
-        self.backoff = Backoff(float(initial), float(multiplier), float(max_delay), jitter)
-        self.max_retry_after = float(max_retry_after)
+        backoff = options.backoff
+        self.attempts = options.attempts
+        self.backoff = Backoff(backoff.initial, backoff.multiplier, backoff.max, backoff.jitter)
+        self.max_retry_after = options.max_retry_after
         self.budget = budget
         self.retry_if = retry_if
         self.rng = rng or random.Random()
-        self.resubmit = resubmit if resubmit is not None else ResubmitPolicy()
+        self.resubmit = (
+            resubmit if resubmit is not None else ResubmitPolicy(options.resubmit_uncertain)
+        )
 
     # -- the loop ---------------------------------------------------------------------------
     async def __call__(self, call: Call, next: Handler) -> GenerationResult:

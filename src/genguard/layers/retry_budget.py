@@ -22,8 +22,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from ..errors import ConfigError
+from pydantic import Field
+
+from ..options import Duration, Int, Number, Options
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,15 @@ class _Window:
             retries.popleft()
 
 
+class RetryBudgetOptions(Options):
+    doc: ClassVar[str] = "Caps retries to a share of calls, so an outage is not multiplied."
+
+    ratio: Number = Field(0.2, ge=0, le=1, description="Retries allowed per call made.")
+    min_per_s: Number = Field(1.0, ge=0, description="Retries always allowed per second.")
+    ttl: Duration = Field(10.0, gt=0, description="How far back calls and retries count.")
+    max_keys: Int = Field(10000, ge=1, description="Partitions tracked.")
+
+
 class RetryBudget:
     """Per-key sliding-window budget: ``retries <= ratio * calls + min_per_s * ttl``.
 
@@ -70,23 +82,12 @@ class RetryBudget:
     "recent" reaches. ``max_keys`` bounds memory when keys come from tenants.
     """
 
-    def __init__(
-        self,
-        *,
-        ratio: float = 0.2,
-        min_per_s: float = 1.0,
-        ttl: float = 10.0,
-        max_keys: int = 10_000,
-    ) -> None:
-        _check(ratio, "retry.budget.ratio", low=0.0)
-        _check(min_per_s, "retry.budget.min_per_s", low=0.0)
-        _check(ttl, "retry.budget.ttl", low=0.0, strict=True)
-        if not isinstance(max_keys, int) or isinstance(max_keys, bool) or max_keys < 1:
-            raise ConfigError("retry.budget.max_keys", f"must be an integer >= 1, got {max_keys!r}")
-        self.ratio = float(ratio)
-        self.min_per_s = float(min_per_s)
-        self.ttl = float(ttl)
-        self.max_keys = max_keys
+    def __init__(self, options: RetryBudgetOptions | None = None, /, **fields: Any) -> None:
+        self.options = RetryBudgetOptions.of(options, fields, "retry.budget")
+        self.ratio = float(self.options.ratio)
+        self.min_per_s = float(self.options.min_per_s)
+        self.ttl = float(self.options.ttl)
+        self.max_keys = self.options.max_keys
         self._reserve = self.min_per_s * self.ttl
         self._windows: dict[str, _Window] = {}
 
@@ -135,14 +136,4 @@ class RetryBudget:
         return f"RetryBudget(ratio={self.ratio:g}, min_per_s={self.min_per_s:g}, ttl={self.ttl:g})"
 
 
-def _check(value: object, path: str, *, low: float, strict: bool = False) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        assert isinstance(value, int | float)
-        ok = value > low if strict else value >= low
-    if not ok:
-        bound = f"> {low:g}" if strict else f">= {low:g}"
-        raise ConfigError(path, f"must be a finite number {bound}, got {value!r}")
-
-
-__all__ = ["BudgetSnapshot", "RetryBudget"]
+__all__ = ["BudgetSnapshot", "RetryBudget", "RetryBudgetOptions"]

@@ -9,19 +9,35 @@ is ``DeadlineExceeded`` (not retryable) rather than ``AttemptTimeout``.
 from __future__ import annotations
 
 import asyncio
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from ..core import Handler, Scope
 from ..errors import AttemptTimeout, DeadlineExceeded
 from ..model import Call, GenerationResult
+from ..options import Duration, LayerOptions
+
+
+class TimeoutOptions(LayerOptions):
+    layer_name: ClassVar[str] = "timeout"
+    doc: ClassVar[str] = "Bounds each attempt (not the wait for a permit)."
+
+    attempt: Duration = Field(60.0, gt=0, description="Per-attempt limit.")
 
 
 class TimeoutLayer:
     scope: Scope = "attempt"
 
-    def __init__(self, attempt: float = 60.0) -> None:
-        if not attempt > 0:
-            raise ValueError("attempt timeout must be > 0 seconds")
-        self.attempt = attempt
+    def __init__(
+        self, options: TimeoutOptions | float | str | None = None, /, **fields: Any
+    ) -> None:
+        """``TimeoutLayer(TimeoutOptions(...))``, ``TimeoutLayer(60)`` or ``attempt="60s"``."""
+        if options is not None and not isinstance(options, TimeoutOptions):
+            fields = {"attempt": options, **fields}
+            options = None
+        self.options = TimeoutOptions.of(options, fields, "timeout")
+        self.attempt = self.options.attempt
 
     async def __call__(self, call: Call, next: Handler) -> GenerationResult:
         if "stream.state" in call.extras:  # a stream keeps its own connect/idle/total timers

@@ -91,7 +91,7 @@ async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
         ({"requests": "5/s", "burst": 0}, "burst"),
         ({"concurrency": 0}, "concurrency"),
         ({"concurrency": 2, "queue": -1}, "queue"),
-        ({"requests": "1/s", "queue": 3}, "queue"),
+        ({"requests": "1/s", "queue": 3}, "rate_limit"),
         ({"requests": "1/s", "max_keys": 0}, "max_keys"),
         ({"requests": "1/s", "key": "tenant//model"}, "key"),
         ({"requests": "1/s", "key": ""}, "key"),
@@ -104,8 +104,9 @@ async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
 def test_bad_config_names_the_field(options: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError) as info:
         RateLimitLayer(**options)
-    assert info.value.path == field
-    assert str(info.value).startswith(f"{field}: ")
+    path = field if field == "rate_limit" else f"rate_limit.{field}"
+    assert info.value.path == path
+    assert str(info.value).startswith(f"{path}: ")
 
 
 def test_repr_shows_the_policy() -> None:

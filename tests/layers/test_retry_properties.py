@@ -113,7 +113,9 @@ policies = st.fixed_dictionaries(
         "jitter": st.sampled_from(["full", "equal", "decorrelated", "none"]),
         "max_retry_after": st.floats(min_value=0.0, max_value=120.0),
     }
-)
+).filter(
+    lambda policy: policy["max_delay"] >= policy["initial"]
+)  # a cap below the start is refused
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

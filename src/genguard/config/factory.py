@@ -53,7 +53,6 @@ from .secrets import Secret
 
 if TYPE_CHECKING:
     from ..providers.event_stream import StreamProgress
-from .values import format_rate
 
 ENV_CONFIG = "GENGUARD_CONFIG"
 ENV_PROFILE = "GENGUARD_PROFILE"
@@ -288,15 +287,8 @@ def _build_layer(layer: LayerConfig, profile: ProfileConfig, build: _Build, path
     if isinstance(layer, RetryLayerConfig):
         return _attr(module, "RetryLayer", path, "layer retry")(layer)
     if isinstance(layer, CircuitBreakerLayerConfig):
-        options = {name: getattr(layer, name) for name in type(layer).model_fields}
-        store = _breaker_store(profile, build, path)
-        if store is not None:
-            options["store"] = store
-        if build.clock is not None:
-            options["clock"] = build.clock
-        return _construct(
-            _attr(module, "CircuitBreakerLayer", path, "layer circuit_breaker"), path, **options
-        )
+        cls = _attr(module, "CircuitBreakerLayer", path, "layer circuit_breaker")
+        return cls(layer, store=_breaker_store(profile, build, path), clock=build.clock)
     if isinstance(layer, RateLimitLayerConfig):
         return _rate_limit(module, layer, profile, build, path)
     if isinstance(layer, FallbackLayerConfig):
@@ -394,28 +386,7 @@ def _rate_limit(
     module: Any, layer: RateLimitLayerConfig, profile: ProfileConfig, build: _Build, path: str
 ) -> Any:
     cls = _attr(module, "RateLimitLayer", path, "layer rate_limit")
-
-    def rate(spec: Any) -> str | None:
-        return None if spec is None else format_rate(spec)
-
-    options: dict[str, Any] = {
-        "requests": rate(layer.requests),
-        "images": rate(layer.images),
-        "tokens": rate(layer.tokens),
-        "burst": layer.burst,
-        "concurrency": layer.concurrency,
-        "queue": layer.queue,
-        "key": layer.key,
-        "max_keys": layer.max_keys,
-        "adapt": layer.adapt,
-        "quota_cooloff": layer.quota_cooloff,
-    }
-    if build.clock is not None:
-        options["clock"] = build.clock
-    backend = _limiter_backend(profile, build, path)
-    if backend is not None:
-        options["backend"] = backend
-    return _construct(cls, path, **options)
+    return cls(layer, backend=_limiter_backend(profile, build, path), clock=build.clock)
 
 
 def _fallback(

@@ -14,13 +14,15 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, PlainSerializer, model_validator
 
+from ..layers.circuit_breaker import CircuitBreakerOptions as CircuitBreakerLayerConfig
+from ..layers.rate_limit import RateLimitOptions as RateLimitLayerConfig
 from ..layers.retry import BackoffOptions as BackoffConfig
 from ..layers.retry import RetryOptions as RetryLayerConfig
 from ..layers.retry_budget import RetryBudgetOptions as RetryBudgetConfig
 from ..layers.timeout import TimeoutOptions as TimeoutLayerConfig
 from ..options import LayerOptions, Options
 from .secrets import Secret
-from .values import Duration, Int, Number, Rate, Size
+from .values import Duration, Int, Number, Size
 
 SecretField = Annotated[Secret, PlainSerializer(lambda s: s.describe(), return_type=str)]
 _IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
@@ -346,65 +348,6 @@ class FallbackLayerConfig(LayerConfig):
     min_remaining: Duration = Field(
         0.0, ge=0, description="Route a deadline error only with this much time left."
     )
-
-
-class CircuitBreakerLayerConfig(LayerConfig):
-    layer_name: ClassVar[str] = "circuit_breaker"
-    doc: ClassVar[str] = "Stops calling a failing provider/model for a while."
-
-    fail_max: Int | None = Field(
-        None, ge=1, description="Also open on this many consecutive failures (off if unset)."
-    )
-    reset_timeout: Duration = Field(
-        5.0, gt=0, description="Time open before a probe; doubles per failed probe."
-    )
-    max_reset_timeout: Duration = Field(
-        120.0, gt=0, description="Cap on the doubled break; back to `reset_timeout` on close."
-    )
-    half_open_probes: Int = Field(1, ge=1, description="Concurrent probes when half-open.")
-    success_threshold: Int = Field(1, ge=1, description="Probe successes that close it.")
-    failure_ratio: Number | None = Field(
-        0.5, gt=0, le=1, description="Open at this failure share of `window`'s attempts."
-    )
-    window: Duration = Field(30.0, gt=0, description="Window for `failure_ratio`.")
-    min_calls: Int = Field(20, ge=1, description="Calls in `window` before the ratio counts.")
-    count_rate_limited: bool = Field(False, description="Count 429s as failures.")
-    max_keys: Int = Field(10000, ge=1, description="Partitions tracked.")
-
-
-class RateLimitLayerConfig(LayerConfig):
-    layer_name: ClassVar[str] = "rate_limit"
-    doc: ClassVar[str] = "Client-side quota: every attempt, retries included, takes a permit."
-
-    requests: Rate | None = Field(None, description="Requests per period, e.g. `60/min`.")
-    images: Rate | None = Field(None, description="Images per period (a request of n=4 takes 4).")
-    tokens: Rate | None = Field(None, description="Estimated tokens per period.")
-    burst: Int | None = Field(
-        None, ge=1, description="Admissions allowed at once beyond the rate; none if unset."
-    )
-    concurrency: Int | None = Field(None, ge=1, description="Calls in flight per key.")
-    queue: Int | None = Field(None, ge=0, description="Waiters beyond `concurrency`.")
-    key: str = Field(
-        "provider/model",
-        min_length=1,
-        description="Partition: `provider/model`, or a request metadata field (e.g. `tenant`).",
-    )
-    max_keys: Int = Field(10000, ge=1, description="Partitions kept (least recent evicted).")
-    adapt: bool = Field(
-        True, description="Learn the request rate from quota-shaped 429s (`requests` caps it)."
-    )
-    quota_cooloff: Duration = Field(
-        300.0, gt=0, description="How long a key refuses after a billing quota ran out."
-    )
-
-    @model_validator(mode="after")
-    def _something_to_limit(self) -> RateLimitLayerConfig:
-        nothing = (self.requests, self.images, self.tokens, self.concurrency) == (None,) * 4
-        if nothing and not self.adapt:
-            raise ValueError("set at least one of requests, images, tokens, concurrency")
-        if self.queue is not None and self.concurrency is None:
-            raise ValueError("queue needs concurrency")
-        return self
 
 
 class BudgetLayerConfig(LayerConfig):

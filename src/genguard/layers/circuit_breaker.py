@@ -16,11 +16,15 @@ cancellations change nothing, so they can neither trip nor close a breaker.
 from __future__ import annotations
 
 import asyncio
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from ..clock import Clock, SystemClock
 from ..core import Handler, Scope
 from ..errors import CircuitOpen, GenGuardError, RateLimited
 from ..model import Call, GenerationResult
+from ..options import Duration, Int, LayerOptions, Number
 from ..state.breaker import (
     BreakerPolicy,
     BreakerSnapshot,
@@ -58,6 +62,30 @@ def classify(error: BaseException | None, *, count_rate_limited: bool = False) -
 HALF_OPEN_RECHECK = 0.1
 
 
+class CircuitBreakerOptions(LayerOptions):
+    layer_name: ClassVar[str] = "circuit_breaker"
+    doc: ClassVar[str] = "Stops calling a failing provider/model for a while."
+
+    fail_max: Int | None = Field(
+        None, ge=1, description="Also open on this many consecutive failures (off if unset)."
+    )
+    reset_timeout: Duration = Field(
+        5.0, gt=0, description="Time open before a probe; doubles per failed probe."
+    )
+    max_reset_timeout: Duration = Field(
+        120.0, gt=0, description="Cap on the doubled break; back to `reset_timeout` on close."
+    )
+    half_open_probes: Int = Field(1, ge=1, description="Concurrent probes when half-open.")
+    success_threshold: Int = Field(1, ge=1, description="Probe successes that close it.")
+    failure_ratio: Number | None = Field(
+        0.5, gt=0, le=1, description="Open at this failure share of `window`'s attempts."
+    )
+    window: Duration = Field(30.0, gt=0, description="Window for `failure_ratio`.")
+    min_calls: Int = Field(20, ge=1, description="Calls in `window` before the ratio counts.")
+    count_rate_limited: bool = Field(False, description="Count 429s as failures.")
+    max_keys: Int = Field(10000, ge=1, description="Partitions tracked.")
+
+
 class CircuitBreakerLayer:
     """One breaker per partition key, state in a ``BreakerStore`` (memory by default).
 
@@ -76,30 +104,27 @@ class CircuitBreakerLayer:
 
     def __init__(
         self,
+        options: CircuitBreakerOptions | None = None,
+        /,
         *,
-        fail_max: int | None = None,
-        reset_timeout: float = 5.0,
-        max_reset_timeout: float = 120.0,
-        half_open_probes: int = 1,
-        success_threshold: int = 1,
-        failure_ratio: float | None = 0.5,
-        window: float = 30.0,
-        min_calls: int = 20,
-        count_rate_limited: bool = False,
-        max_keys: int = 10_000,
         store: BreakerStore | None = None,
         clock: Clock | None = None,
+        **fields: Any,
     ) -> None:
+        """``CircuitBreakerLayer(CircuitBreakerOptions(...))`` or its fields as keywords."""
+        self.options = options = CircuitBreakerOptions.of(options, fields, "circuit_breaker")
         self.policy = BreakerPolicy(
-            fail_max=fail_max,
-            reset_timeout=_seconds(reset_timeout),
-            half_open_probes=half_open_probes,
-            success_threshold=success_threshold,
-            failure_ratio=failure_ratio,
-            window=_seconds(window),
-            min_calls=min_calls,
-            max_reset_timeout=_seconds(max_reset_timeout),
+            fail_max=options.fail_max,
+            reset_timeout=options.reset_timeout,
+            half_open_probes=options.half_open_probes,
+            success_threshold=options.success_threshold,
+            failure_ratio=options.failure_ratio,
+            window=options.window,
+            min_calls=options.min_calls,
+            max_reset_timeout=options.max_reset_timeout,
         )
+        count_rate_limited = options.count_rate_limited
+        max_keys = options.max_keys
         self.count_rate_limited = bool(count_rate_limited)
         self._owns_store = store is None
         self.store: BreakerStore = (
@@ -195,11 +220,4 @@ class CircuitBreakerLayer:
         )
 
 
-def _seconds(value: object) -> float:
-    """A float of seconds; anything else is left to ``BreakerPolicy`` to reject clearly."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return value  # type: ignore[return-value]
-
-
-__all__ = ["HALF_OPEN_RECHECK", "CircuitBreakerLayer", "classify"]
+__all__ = ["HALF_OPEN_RECHECK", "CircuitBreakerLayer", "CircuitBreakerOptions", "classify"]

@@ -31,6 +31,9 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator, model_validator
 
 from ..clock import Clock
 from ..core import Handler, Scope
@@ -44,6 +47,8 @@ from ..errors import (
     RateLimited,
 )
 from ..model import Call, GenerationResult, RateLimitInfo
+from ..options import Duration, Int, LayerOptions, RateSpec
+from ..options import Rate as RateOption
 from ..options import parse_rate as parse_rate_spec
 from ..state.adaptive import (
     AdaptiveRate,
@@ -206,6 +211,61 @@ class _Pace:
         self.line: list[object] = []
 
 
+def _rate(spec: RateSpec | None) -> Rate | None:
+    return None if spec is None else Rate(spec.amount, spec.per)
+
+
+class RateLimitOptions(LayerOptions):
+    layer_name: ClassVar[str] = "rate_limit"
+    doc: ClassVar[str] = "Client-side quota: every attempt, retries included, takes a permit."
+
+    requests: RateOption | None = Field(None, description="Requests per period, e.g. `60/min`.")
+    images: RateOption | None = Field(
+        None, description="Images per period (a request of n=4 takes 4)."
+    )
+    tokens: RateOption | None = Field(None, description="Estimated tokens per period.")
+    burst: Int | None = Field(
+        None, ge=1, description="Admissions allowed at once beyond the rate; none if unset."
+    )
+    concurrency: Int | None = Field(None, ge=1, description="Calls in flight per key.")
+    queue: Int | None = Field(None, ge=0, description="Waiters beyond `concurrency`.")
+    key: str = Field(
+        "provider/model",
+        min_length=1,
+        description="Partition: `provider/model`, or a request metadata field (e.g. `tenant`).",
+    )
+    max_keys: Int = Field(10000, ge=1, description="Partitions kept (least recent evicted).")
+    adapt: bool = Field(
+        True, description="Learn the request rate from quota-shaped 429s (`requests` caps it)."
+    )
+    quota_cooloff: Duration = Field(
+        DEFAULT_QUOTA_COOLOFF,
+        gt=0,
+        description="How long a key refuses after a billing quota ran out.",
+    )
+    max_pause: Duration = Field(
+        DEFAULT_MAX_PAUSE, gt=0, description="Longest pause one server hint can put on a key."
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _key_spec(cls, value: str) -> str:
+        try:
+            key_function(value)
+        except ConfigError as exc:
+            raise ValueError(exc.reason) from None
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_limit(self) -> RateLimitOptions:
+        nothing = (self.requests, self.images, self.tokens, self.concurrency) == (None,) * 4
+        if nothing and not self.adapt:
+            raise ValueError("set at least one of requests, images, tokens, concurrency")
+        if self.queue is not None and self.concurrency is None:
+            raise ValueError("queue needs concurrency")
+        return self
+
+
 class RateLimitLayer:
     """Rate limits and a concurrency cap per partition key (config key ``rate_limit``).
 
@@ -225,41 +285,24 @@ class RateLimitLayer:
 
     def __init__(
         self,
+        options: RateLimitOptions | None = None,
+        /,
         *,
-        requests: Rate | str | None = None,
-        images: Rate | str | None = None,
-        tokens: Rate | str | None = None,
-        burst: int | None = None,
-        concurrency: int | None = None,
-        queue: int | None = None,
-        key: str | KeyFunc = "provider/model",
-        max_keys: int = 10_000,
         backend: LimiterBackend | None = None,
         clock: Clock | None = None,
-        max_pause: float = DEFAULT_MAX_PAUSE,
-        adapt: bool = True,
-        quota_cooloff: float = DEFAULT_QUOTA_COOLOFF,
+        **fields: Any,
     ) -> None:
-        self.requests = None if requests is None else Rate.parse(requests, "requests")
-        self.images = None if images is None else Rate.parse(images, "images")
-        self.tokens = None if tokens is None else Rate.parse(tokens, "tokens")
-        _check_int("burst", burst, minimum=1)
-        _check_int("concurrency", concurrency, minimum=1)
-        _check_int("queue", queue, minimum=0)
-        _check_int("max_keys", max_keys, minimum=1)
-        if not (_finite_number(max_pause) and max_pause > 0):
-            raise ConfigError("max_pause", f"must be > 0 seconds, got {max_pause!r}")
-        if not (_finite_number(quota_cooloff) and quota_cooloff > 0):
-            raise ConfigError("quota_cooloff", f"must be > 0 seconds, got {quota_cooloff!r}")
-        if not isinstance(adapt, bool):
-            raise ConfigError("adapt", f"must be true or false, got {adapt!r}")
-        if queue is not None and concurrency is None:
-            raise ConfigError("queue", "needs concurrency")
-        nothing = (self.requests, self.images, self.tokens, concurrency) == (None,) * 4
-        if nothing and not adapt:
-            raise ConfigError(
-                "rate_limit", "set at least one of requests, images, tokens, concurrency"
-            )
+        """``RateLimitLayer(RateLimitOptions(...))`` or its fields as keywords (rates as
+        ``"60/min"`` or ``Rate``); ``key`` may also be a function of the call."""
+        key_func = fields.pop("key") if callable(fields.get("key")) else None
+        self.options = options = RateLimitOptions.of(options, fields, "rate_limit")
+        self.requests = _rate(options.requests)
+        self.images = _rate(options.images)
+        self.tokens = _rate(options.tokens)
+        burst, concurrency, queue = options.burst, options.concurrency, options.queue
+        key: str | KeyFunc = options.key if key_func is None else key_func
+        max_keys, max_pause, adapt = options.max_keys, options.max_pause, options.adapt
+        quota_cooloff = options.quota_cooloff
         self.burst = burst
         self.concurrency = concurrency
         self.queue = (DEFAULT_QUEUE if queue is None else queue) if concurrency else 0
@@ -686,15 +729,6 @@ async def _refund(backend: LimiterBackend, key: str, demands: tuple[Demand, ...]
         await refund(key, given)
 
 
-def _check_int(field: str, value: object, *, minimum: int) -> None:
-    if value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(field, f"must be an integer, got {value!r}")
-    if value < minimum:
-        raise ConfigError(field, f"must be >= {minimum}, got {value}")
-
-
 __all__ = [
     "DEADLINE_HEADROOM",
     "DEFAULT_MAX_PAUSE",
@@ -703,6 +737,7 @@ __all__ = [
     "KeyFunc",
     "Rate",
     "RateLimitLayer",
+    "RateLimitOptions",
     "Reservation",
     "key_function",
     "parse_rate",

@@ -111,10 +111,10 @@ async def test_safety_outside_the_policy_judges_the_users_prompt() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "path"),
     [
-        ({"rules": "one string"}, "rules"),
-        ({"rules": ["ok", ""]}, "rules[1]"),
-        ({"rules": [3]}, "rules[0]"),
-        ({"size_hint": "yes"}, "size_hint"),
+        ({"rules": "one string"}, "prompt_policy.rules"),
+        ({"rules": ["ok", ""]}, "prompt_policy.rules[1]"),
+        ({"rules": [3]}, "prompt_policy.rules[0]"),
+        ({"size_hint": "maybe"}, "prompt_policy.size_hint"),
     ],
 )
 def test_bad_config(kwargs: dict[str, Any], path: str) -> None:

@@ -294,20 +294,18 @@ def _build_layer(layer: LayerConfig, profile: ProfileConfig, build: _Build, path
     if isinstance(layer, FallbackLayerConfig):
         return _fallback(module, layer, profile, build, path)
     if isinstance(layer, TelemetryLayerConfig):
-        options = {"log_prompts": layer.log_prompts, "service_name": profile.telemetry.service_name}
-        if build.meter_provider is not None:
-            options["meter_provider"] = build.meter_provider
-        return _construct(_attr(module, "TelemetryLayer", path, "layer telemetry"), path, **options)
+        cls = _attr(module, "TelemetryLayer", path, "layer telemetry")
+        return cls(
+            layer,
+            service_name=profile.telemetry.service_name,
+            meter_provider=build.meter_provider,
+        )
     if isinstance(layer, SafetyLayerConfig):
         return _safety(module, layer, profile, build, path)
     if isinstance(layer, BudgetLayerConfig):
         return _budget(module, layer, profile, build, path)
     if isinstance(layer, PromptPolicyLayerConfig):
-        cls = _attr(module, "PromptPolicyLayer", path, "layer prompt_policy")
-        policy: dict[str, Any] = {"size_hint": layer.size_hint}
-        if layer.rules is not None:
-            policy["rules"] = layer.rules
-        return _construct(cls, path, **policy)
+        return _attr(module, "PromptPolicyLayer", path, "layer prompt_policy")(layer)
     raise ConfigError(path, f"layer {name} is not available")  # pragma: no cover
 
 

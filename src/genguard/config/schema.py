@@ -8,24 +8,29 @@ is generated from them, so the reference cannot drift from the code.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, PlainSerializer, model_validator
 
+from ..layers.budget import BudgetOptions as BudgetLayerConfig
 from ..layers.circuit_breaker import CircuitBreakerOptions as CircuitBreakerLayerConfig
+from ..layers.fallback import FALLBACK_DEFAULT_ON, FallbackOn
+from ..layers.fallback import FallbackOptions as FallbackLayerConfig
+from ..layers.prompt_policy import PromptPolicyOptions as PromptPolicyLayerConfig
 from ..layers.rate_limit import RateLimitOptions as RateLimitLayerConfig
 from ..layers.retry import BackoffOptions as BackoffConfig
 from ..layers.retry import RetryOptions as RetryLayerConfig
 from ..layers.retry_budget import RetryBudgetOptions as RetryBudgetConfig
+from ..layers.safety import ClassifierOptions as ClassifierConfig
+from ..layers.safety import SafetyOptions as SafetyLayerConfig
+from ..layers.telemetry import TelemetryOptions as TelemetryLayerConfig
 from ..layers.timeout import TimeoutOptions as TimeoutLayerConfig
 from ..options import LayerOptions, Options
 from .secrets import Secret
-from .values import Duration, Int, Number, Size
+from .values import Duration, Int, Size
 
 SecretField = Annotated[Secret, PlainSerializer(lambda s: s.describe(), return_type=str)]
-_IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 #: Base of every config model: immutable, and unknown keys are errors.
@@ -243,147 +248,7 @@ class TelemetryConfig(Section):
 LayerConfig = LayerOptions
 
 
-class TelemetryLayerConfig(LayerConfig):
-    layer_name: ClassVar[str] = "telemetry"
-    doc: ClassVar[str] = "Spans, metrics and logs for every call. Put it first (outermost)."
-
-    log_prompts: bool = Field(False, description="Record prompt text; off to keep PII out.")
-
-
-class ClassifierConfig(Section):
-    doc: ClassVar[str] = "Which classifier judges a stage, and how."
-
-    classifier: str | tuple[str, ...] = Field(
-        "rules",
-        description="`rules`, `moderation` or `pkg.module:Class`; a list runs them in order.",
-    )
-    thresholds: dict[str, Number] | None = Field(
-        None, description="Per category, the score (0-1) at which it is over the line."
-    )
-    actions: dict[str, Literal["block", "warn"]] | None = Field(
-        None, description="Per category, `block` or `warn` when over the line."
-    )
-    default_action: Literal["block", "warn"] | None = Field(
-        None, description="Action for categories not in `actions`; the layer's `on_block` if unset."
-    )
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Keyword arguments for the classifier (`moderation`: `api_key`, `base_url`, "
-        "`fail`, `timeout`; the OpenAI provider's key and URL by default).",
-    )
-
-    @model_validator(mode="after")
-    def _known_classifier(self) -> ClassifierConfig:
-        names = (self.classifier,) if isinstance(self.classifier, str) else self.classifier
-        if not names:
-            raise ValueError("classifier list must not be empty")
-        for name in names:
-            if name not in ("rules", "moderation") and not _IMPORT_PATH.fullmatch(name):
-                raise ValueError(
-                    f"unknown classifier {name!r}: use rules, moderation or pkg.module:Class"
-                )
-        return self
-
-
-class SafetyLayerConfig(LayerConfig):
-    layer_name: ClassVar[str] = "safety"
-    doc: ClassVar[str] = "Classifies prompts before any quota is spent, and outputs after."
-
-    input: ClassifierConfig | None = Field(
-        default_factory=ClassifierConfig, description="Prompt check; null turns it off."
-    )
-    output: ClassifierConfig | None = Field(None, description="Generated-content check.")
-    on_block: Literal["raise", "warn"] = Field(
-        "raise",
-        description="`raise` ContentBlocked, or `warn` (report the verdict, let it pass); "
-        "the default action of both stages.",
-    )
-    log_prompts: bool = Field(False, description="Include prompt text in verdict events.")
-
-
-class PromptPolicyLayerConfig(LayerConfig):
-    layer_name: ClassVar[str] = "prompt_policy"
-    doc: ClassVar[str] = "Rewrites or refuses prompts by rule before they are sent."
-
-    rules: tuple[str, ...] | None = Field(
-        None, description="Sentences appended to every prompt; the built-in rules if unset."
-    )
-    size_hint: bool = Field(True, description="Add the requested size/aspect to the prompt.")
-
-
-FallbackOn = Literal[
-    "circuit_open",
-    "unavailable",
-    "attempt_timeout",
-    "rate_limited",
-    "retry_budget",
-    "deadline",
-    "bulkhead_full",
-    "quota_exhausted",
-    "bad_request",
-    "authentication",
-]
-FALLBACK_DEFAULT_ON: tuple[FallbackOn, ...] = (
-    "circuit_open",
-    "unavailable",
-    "attempt_timeout",
-    "rate_limited",
-    "retry_budget",
-    "deadline",
-    "quota_exhausted",
-)
-
-
-class FallbackLayerConfig(LayerConfig):
-    layer_name: ClassVar[str] = "fallback"
-    doc: ClassVar[str] = (
-        "When this stack is open, unavailable or exhausted, try the named profiles in order "
-        "(their provider and layers, sharing this client's HTTP session)."
-    )
-
-    to: tuple[str, ...] = Field(min_length=1, description="Profile names, tried in order.")
-    on: tuple[FallbackOn, ...] = Field(
-        FALLBACK_DEFAULT_ON, min_length=1, description="Final errors worth routing."
-    )
-    min_remaining: Duration = Field(
-        0.0, ge=0, description="Route a deadline error only with this much time left."
-    )
-
-
-class BudgetLayerConfig(LayerConfig):
-    layer_name: ClassVar[str] = "budget"
-    doc: ClassVar[str] = (
-        "Spend limits per tenant: reserves each attempt's maximum cost before dispatch, "
-        "settles after. Uses `state` (redis: one budget for the fleet)."
-    )
-
-    limits: dict[Literal["minute", "hour", "day", "month"], str | Number] = Field(
-        description="Amount per window in the price table's currency, e.g. `{minute: 2.50}`."
-    )
-    tenant: str = Field(
-        "tenant",
-        min_length=1,
-        description="Request metadata field naming who pays; `key` uses the partition key.",
-    )
-    tenants: dict[str, dict[Literal["minute", "hour", "day", "month"], str | Number]] = Field(
-        default_factory=dict, description="Limits of single tenants, replacing `limits`."
-    )
-
-    @model_validator(mode="after")
-    def _amounts(self) -> BudgetLayerConfig:
-        from ..errors import ConfigError
-        from ..state.budget import parse_limits
-
-        try:
-            parse_limits(self.limits, "limits")
-            for name, spec in self.tenants.items():
-                parse_limits(spec, f"tenants.{name}")
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
-        return self
-
-
-class CustomLayerConfig(LayerConfig):
+class CustomLayerConfig(LayerOptions):
     """A layer from the ``genguard.layers`` entry point group."""
 
     doc: ClassVar[str] = "A layer installed by a package under entry point group `genguard.layers`."
@@ -465,6 +330,7 @@ TOP_LEVEL_KEYS: tuple[str, ...] = ("version", "profiles", "catalogue")
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 
 __all__ = [
+    "FALLBACK_DEFAULT_ON",
     "LAYER_MODELS",
     "PROFILE_KEYS",
     "PROVIDER_MODELS",
@@ -476,6 +342,7 @@ __all__ = [
     "ClassifierConfig",
     "CustomLayerConfig",
     "FallbackLayerConfig",
+    "FallbackOn",
     "GeminiProviderConfig",
     "ImagenProviderConfig",
     "LayerConfig",

@@ -19,6 +19,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
 
 from ..billing import AttemptCharge
 from ..catalogue.prices import PriceBook, Shape, default_prices
@@ -26,12 +29,46 @@ from ..clock import Clock
 from ..core import Handler, Scope
 from ..errors import BudgetExceeded, ConfigError, GenGuardError
 from ..model import Call, GenerationResult
+from ..options import LayerOptions, Number
 from ..state.budget import BudgetLimit, BudgetStore, Grant, MemoryBudgetStore, parse_limits
 
 #: Where the tenant comes from: a request metadata field, or the call's partition key.
 KEY_TENANT = "key"
 DEFAULT_TENANT = "default"
 MAX_TENANT_CHARS = 256
+
+
+class BudgetOptions(LayerOptions):
+    layer_name: ClassVar[str] = "budget"
+    doc: ClassVar[str] = (
+        "Spend limits per tenant: reserves each attempt's maximum cost before dispatch, "
+        "settles after. Uses `state` (redis: one budget for the fleet)."
+    )
+
+    limits: dict[Literal["minute", "hour", "day", "month"], str | Number] = Field(
+        description="Amount per window in the price table's currency, e.g. `{minute: 2.50}`."
+    )
+    tenant: str = Field(
+        "tenant",
+        min_length=1,
+        description="Request metadata field naming who pays; `key` uses the partition key.",
+    )
+    tenants: dict[str, dict[Literal["minute", "hour", "day", "month"], str | Number]] = Field(
+        default_factory=dict, description="Limits of single tenants, replacing `limits`."
+    )
+
+    @model_validator(mode="after")
+    def _amounts(self) -> BudgetOptions:
+        from ..errors import ConfigError
+        from ..state.budget import parse_limits
+
+        try:
+            parse_limits(self.limits, "limits")
+            for name, spec in self.tenants.items():
+                parse_limits(spec, f"tenants.{name}")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class BudgetLayer:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field
 
 from ..catalogue.store import Catalogue, default_catalogue
 from ..catalogue.translate import Untranslatable, translate
@@ -43,6 +45,7 @@ from ..errors import (
     RetryBudgetExhausted,
 )
 from ..model import Call, Change, GenerationResult
+from ..options import Duration, LayerOptions
 
 if TYPE_CHECKING:
     from ..providers.base import Provider
@@ -62,10 +65,20 @@ ROUTE_NAMES: dict[str, type[Exception]] = {
     "authentication": AuthenticationError,
 }
 
-#: The default: the primary is open, down, or retries ran out (their last error is one of
-#: these), the deadline cut it short with time still left for another stack, or its
-#: quota is spent (another provider's quota is not).
-DEFAULT_ON: tuple[str, ...] = (
+
+FallbackOn = Literal[
+    "circuit_open",
+    "unavailable",
+    "attempt_timeout",
+    "rate_limited",
+    "retry_budget",
+    "deadline",
+    "bulkhead_full",
+    "quota_exhausted",
+    "bad_request",
+    "authentication",
+]
+FALLBACK_DEFAULT_ON: tuple[FallbackOn, ...] = (
     "circuit_open",
     "unavailable",
     "attempt_timeout",
@@ -74,6 +87,28 @@ DEFAULT_ON: tuple[str, ...] = (
     "deadline",
     "quota_exhausted",
 )
+
+
+#: The default ``on``: the primary is open, down, or retries ran out (their last error is
+#: one of these), the deadline cut it short with time still left for another stack, or
+#: its quota is spent (another provider's quota is not).
+DEFAULT_ON: tuple[str, ...] = FALLBACK_DEFAULT_ON
+
+
+class FallbackOptions(LayerOptions):
+    layer_name: ClassVar[str] = "fallback"
+    doc: ClassVar[str] = (
+        "When this stack is open, unavailable or exhausted, try the named profiles in order "
+        "(their provider and layers, sharing this client's HTTP session)."
+    )
+
+    to: tuple[str, ...] = Field(min_length=1, description="Profile names, tried in order.")
+    on: tuple[FallbackOn, ...] = Field(
+        FALLBACK_DEFAULT_ON, min_length=1, description="Final errors worth routing."
+    )
+    min_remaining: Duration = Field(
+        0.0, ge=0, description="Route a deadline error only with this much time left."
+    )
 
 
 @dataclass(frozen=True, slots=True)

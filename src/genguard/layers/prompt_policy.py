@@ -17,10 +17,13 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field, StringConstraints
 
 from ..core import Handler, Scope
-from ..errors import ConfigError
 from ..model import Call, GenerationRequest, GenerationResult
+from ..options import LayerOptions
 
 DEFAULT_RULES: tuple[str, ...] = (
     "Render any text exactly as written in the prompt: same words, spelling, "
@@ -70,23 +73,31 @@ def apply_policy(request: GenerationRequest, rules: Sequence[str], hint: bool) -
     return replace(request, prompt=f"{request.prompt.rstrip()}\n\n{HEADER}\n{block}")
 
 
+#: One rule: a sentence with something in it.
+Rule = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class PromptPolicyOptions(LayerOptions):
+    layer_name: ClassVar[str] = "prompt_policy"
+    doc: ClassVar[str] = "Rewrites or refuses prompts by rule before they are sent."
+
+    rules: tuple[Rule, ...] | None = Field(
+        None, description="Sentences appended to every prompt; the built-in rules if unset."
+    )
+    size_hint: bool = Field(True, description="Add the requested size/aspect to the prompt.")
+
+
 class PromptPolicyLayer:
     """Appends ``rules`` (and, with ``size_hint``, the requested frame) to each prompt."""
 
     scope: Scope = "call"
 
-    def __init__(self, *, rules: Sequence[str] = DEFAULT_RULES, size_hint: bool = True) -> None:
-        if isinstance(rules, str) or not isinstance(rules, Sequence):
-            raise ConfigError("rules", "must be a list of sentences, not one string")
-        cleaned: list[str] = []
-        for index, rule in enumerate(rules):
-            if not isinstance(rule, str) or not rule.strip():
-                raise ConfigError(f"rules[{index}]", "each rule must be a non-empty string")
-            cleaned.append(" ".join(rule.split()))
-        if not isinstance(size_hint, bool):
-            raise ConfigError("size_hint", f"must be true or false, got {size_hint!r}")
-        self.rules: tuple[str, ...] = tuple(cleaned)
-        self.size_hint = size_hint
+    def __init__(self, options: PromptPolicyOptions | None = None, /, **fields: Any) -> None:
+        """``PromptPolicyLayer(PromptPolicyOptions(...))`` or ``rules=[...]``, ``size_hint=``."""
+        self.options = options = PromptPolicyOptions.of(options, fields, "prompt_policy")
+        rules = DEFAULT_RULES if options.rules is None else options.rules
+        self.rules: tuple[str, ...] = tuple(" ".join(rule.split()) for rule in rules)
+        self.size_hint = options.size_hint
 
     async def __call__(self, call: Call, next: Handler) -> GenerationResult:
         request = call.request

@@ -13,12 +13,18 @@ SHA-256 fingerprint and the length, enough to correlate without storing content.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
 
 from ..core import Handler, Scope
 from ..errors import ClassifierUnavailable, ContentBlocked, Stage
 from ..model import Call, GenerationRequest, GenerationResult
+from ..options import LayerOptions, Number, Options
 from ..safety.chain import ClassifierChain, Decision
+
+_IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 #: ``call.extras`` keys: the ``ChainResult`` of each stage, and the provider block reported.
 INPUT_RESULT = "safety.input"
@@ -29,6 +35,57 @@ _REPORTED = "safety.reported"
 def fingerprint(text: str) -> str:
     """First 16 hex digits of the SHA-256 of ``text``: correlates events without the text."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+class ClassifierOptions(Options):
+    doc: ClassVar[str] = "Which classifier judges a stage, and how."
+
+    classifier: str | tuple[str, ...] = Field(
+        "rules",
+        description="`rules`, `moderation` or `pkg.module:Class`; a list runs them in order.",
+    )
+    thresholds: dict[str, Number] | None = Field(
+        None, description="Per category, the score (0-1) at which it is over the line."
+    )
+    actions: dict[str, Literal["block", "warn"]] | None = Field(
+        None, description="Per category, `block` or `warn` when over the line."
+    )
+    default_action: Literal["block", "warn"] | None = Field(
+        None, description="Action for categories not in `actions`; the layer's `on_block` if unset."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for the classifier (`moderation`: `api_key`, `base_url`, "
+        "`fail`, `timeout`; the OpenAI provider's key and URL by default).",
+    )
+
+    @model_validator(mode="after")
+    def _known_classifier(self) -> ClassifierOptions:
+        names = (self.classifier,) if isinstance(self.classifier, str) else self.classifier
+        if not names:
+            raise ValueError("classifier list must not be empty")
+        for name in names:
+            if name not in ("rules", "moderation") and not _IMPORT_PATH.fullmatch(name):
+                raise ValueError(
+                    f"unknown classifier {name!r}: use rules, moderation or pkg.module:Class"
+                )
+        return self
+
+
+class SafetyOptions(LayerOptions):
+    layer_name: ClassVar[str] = "safety"
+    doc: ClassVar[str] = "Classifies prompts before any quota is spent, and outputs after."
+
+    input: ClassifierOptions | None = Field(
+        default_factory=ClassifierOptions, description="Prompt check; null turns it off."
+    )
+    output: ClassifierOptions | None = Field(None, description="Generated-content check.")
+    on_block: Literal["raise", "warn"] = Field(
+        "raise",
+        description="`raise` ContentBlocked, or `warn` (report the verdict, let it pass); "
+        "the default action of both stages.",
+    )
+    log_prompts: bool = Field(False, description="Include prompt text in verdict events.")
 
 
 class SafetyLayer:

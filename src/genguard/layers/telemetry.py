@@ -14,15 +14,17 @@ span or instrument is touched and the layer costs a few microseconds per call.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
+from pydantic import Field
 
 from ..core import Handler, Scope
 from ..model import Call, GenerationResult
+from ..options import LayerOptions
 from ..telemetry.logging import get_logger
 from ..telemetry.otel import CallTelemetry, Instruments, Logger
 
@@ -74,6 +76,13 @@ def _is_noop_meter_provider(provider: object) -> bool:
     )
 
 
+class TelemetryOptions(LayerOptions):
+    layer_name: ClassVar[str] = "telemetry"
+    doc: ClassVar[str] = "Spans, metrics and logs for every call. Put it first (outermost)."
+
+    log_prompts: bool = Field(False, description="Record prompt text; off to keep PII out.")
+
+
 class TelemetryLayer:
     """OpenTelemetry traces and metrics plus structlog lines for every call (scope ``call``).
 
@@ -92,14 +101,18 @@ class TelemetryLayer:
 
     def __init__(
         self,
+        options: TelemetryOptions | None = None,
+        /,
         *,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | MetricsServer | None = None,
         logger: Logger | None = None,
-        log_prompts: bool = False,
         service_name: str = "genguard",
         logs: bool = True,
+        **fields: Any,
     ) -> None:
+        self.options = options = TelemetryOptions.of(options, fields, "telemetry")
+        log_prompts = options.log_prompts
         if meter_provider is not None and not hasattr(meter_provider, "get_meter"):
             # a MetricsServer from start_metrics_server(): use the provider it serves
             meter_provider = cast("MeterProvider", meter_provider.meter_provider)

@@ -10,7 +10,6 @@ owned by the returned client and stopped by ``aclose``.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +26,7 @@ from ..providers.transport import HttpTransport
 from ..streaming import ImageStream, StreamOptions
 from .checks import StackOrderWarning, check_order
 from .loader import ConfigFile, load_config, resolve_profile
-from .plugins import load_custom_layer
+from .plugins import CLASSIFIERS, LAYER_MODULES, layer_class, load, load_custom_layer
 from .schema import (
     BudgetLayerConfig,
     CircuitBreakerLayerConfig,
@@ -39,14 +38,11 @@ from .schema import (
     LayerConfig,
     OpenAIProviderConfig,
     ProfileConfig,
-    PromptPolicyLayerConfig,
     ProviderConfig,
     RateLimitLayerConfig,
-    RetryLayerConfig,
     SafetyLayerConfig,
     SimProviderConfig,
     TelemetryLayerConfig,
-    TimeoutLayerConfig,
     layer_name,
 )
 from .secrets import Secret
@@ -57,18 +53,6 @@ if TYPE_CHECKING:
 ENV_CONFIG = "GENGUARD_CONFIG"
 ENV_PROFILE = "GENGUARD_PROFILE"
 DEFAULT_PROFILE = "default"
-#: Layer name -> the module that implements it.
-LAYER_MODULES: Mapping[str, str] = {
-    "telemetry": "genguard.layers.telemetry",
-    "safety": "genguard.layers.safety",
-    "prompt_policy": "genguard.layers.prompt_policy",
-    "fallback": "genguard.layers.fallback",
-    "retry": "genguard.layers.retry",
-    "circuit_breaker": "genguard.layers.circuit_breaker",
-    "rate_limit": "genguard.layers.rate_limit",
-    "timeout": "genguard.layers.timeout",
-    "budget": "genguard.layers.budget",
-}
 
 
 class _Closeable(Protocol):
@@ -77,12 +61,7 @@ class _Closeable(Protocol):
 
 def _module(name: str, path: str, what: str) -> Any:
     """Import ``name``; a missing module becomes ``ConfigError(path, "... is not available")``."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and name.startswith(exc.name):
-            raise ConfigError(path, f"{what} is not available (module {name} is missing)") from None
-        raise
+    return load(name, path, what)
 
 
 def _attr(module: Any, attr: str, path: str, what: str) -> Any:
@@ -107,9 +86,8 @@ def _construct(factory: Callable[..., Any], path: str, **kwargs: Any) -> Any:
 
 def layer_available(name: str, path: str) -> None:
     """Raise ConfigError if built-in layer ``name`` cannot be built in this install."""
-    module = LAYER_MODULES.get(name)
-    if module is not None:
-        _module(module, path, f"layer {name}")
+    if name in LAYER_MODULES:
+        layer_class(name, path)
 
 
 # -- providers -------------------------------------------------------------------------------
@@ -281,31 +259,23 @@ def _build_layer(layer: LayerConfig, profile: ProfileConfig, build: _Build, path
         if not callable(built):
             raise ConfigError(path, f"entry point {layer.name!r} did not return a layer")
         return built
-    module = _module(LAYER_MODULES[name], path, f"layer {name}")
-    if isinstance(layer, TimeoutLayerConfig):
-        return _attr(module, "TimeoutLayer", path, "layer timeout")(layer)
-    if isinstance(layer, RetryLayerConfig):
-        return _attr(module, "RetryLayer", path, "layer retry")(layer)
+    cls = layer_class(name, path)
     if isinstance(layer, CircuitBreakerLayerConfig):
-        cls = _attr(module, "CircuitBreakerLayer", path, "layer circuit_breaker")
         return cls(layer, store=_breaker_store(profile, build, path), clock=build.clock)
     if isinstance(layer, RateLimitLayerConfig):
-        return _rate_limit(module, layer, profile, build, path)
-    if isinstance(layer, FallbackLayerConfig):
-        return _fallback(module, layer, profile, build, path)
+        return cls(layer, backend=_limiter_backend(profile, build, path), clock=build.clock)
     if isinstance(layer, TelemetryLayerConfig):
-        cls = _attr(module, "TelemetryLayer", path, "layer telemetry")
         return cls(
-            layer,
-            service_name=profile.telemetry.service_name,
-            meter_provider=build.meter_provider,
+            layer, service_name=profile.telemetry.service_name, meter_provider=build.meter_provider
         )
+    if isinstance(layer, FallbackLayerConfig):
+        return _fallback(cls, layer, profile, build, path)
     if isinstance(layer, SafetyLayerConfig):
-        return _safety(module, layer, profile, build, path)
+        return _safety(cls, layer, profile, build, path)
     if isinstance(layer, BudgetLayerConfig):
-        return _budget(module, layer, profile, build, path)
-    if isinstance(layer, PromptPolicyLayerConfig):
-        return _attr(module, "PromptPolicyLayer", path, "layer prompt_policy")(layer)
+        return _budget(cls, layer, profile, build, path)
+    if isinstance(layer, cls.options_model):
+        return cls(layer)  # a layer that needs nothing from the build: its options are all
     raise ConfigError(path, f"layer {name} is not available")  # pragma: no cover
 
 
@@ -353,7 +323,7 @@ def _redis(factory: Any, state: Any, build: _Build, path: str) -> Any:
 
 
 def _budget(
-    module: Any, layer: BudgetLayerConfig, profile: ProfileConfig, build: _Build, path: str
+    cls: Any, layer: BudgetLayerConfig, profile: ProfileConfig, build: _Build, path: str
 ) -> Any:
     store = None
     if profile.state.backend != "memory":
@@ -361,7 +331,7 @@ def _budget(
         factory = _attr(redis_module, "RedisBudgetStore", path, "the Redis budget store")
         store = _redis(factory, profile.state, build, f"profiles.{profile.name}.state")
     return _construct(
-        _attr(module, "BudgetLayer", path, "layer budget"),
+        cls,
         path,
         limits=dict(layer.limits),
         tenant=layer.tenant,
@@ -380,19 +350,12 @@ def _prices(profile: ProfileConfig) -> Any:
     return default_prices().with_overrides(profile.prices, f"profiles.{profile.name}.prices")
 
 
-def _rate_limit(
-    module: Any, layer: RateLimitLayerConfig, profile: ProfileConfig, build: _Build, path: str
-) -> Any:
-    cls = _attr(module, "RateLimitLayer", path, "layer rate_limit")
-    return cls(layer, backend=_limiter_backend(profile, build, path), clock=build.clock)
-
-
 def _fallback(
-    module: Any, layer: FallbackLayerConfig, profile: ProfileConfig, build: _Build, path: str
+    cls: Any, layer: FallbackLayerConfig, profile: ProfileConfig, build: _Build, path: str
 ) -> Any:
     if build.config is None:
         raise ConfigError(path, "fallback names profiles, so it needs a config file")
-    target_cls = _attr(module, "FallbackTarget", path, "layer fallback")
+    target_cls = load("genguard.layers.fallback:FallbackTarget", path, "layer fallback")
     targets = []
     for name in layer.to:
         build.fallback_stacks += 1
@@ -406,7 +369,6 @@ def _fallback(
             build.resources.append(provider)
         inner = build_layers(target, build, path=f"profiles.{name}", for_fallback=True)
         targets.append(target_cls(provider=provider, layers=tuple(inner)).route(build.transport))
-    cls = _attr(module, "FallbackLayer", path, "layer fallback")
     return _construct(
         cls,
         path,
@@ -418,9 +380,8 @@ def _fallback(
 
 
 def _safety(
-    module: Any, layer: SafetyLayerConfig, profile: ProfileConfig, build: _Build, path: str
+    cls: Any, layer: SafetyLayerConfig, profile: ProfileConfig, build: _Build, path: str
 ) -> Any:
-    cls = _attr(module, "SafetyLayer", path, "layer safety")
     options: dict[str, Any] = {"log_prompts": layer.log_prompts}
     fallback_action = "block" if layer.on_block == "raise" else "warn"
     for stage in ("input", "output"):
@@ -431,13 +392,6 @@ def _safety(
             else _chain(config, fallback_action, profile, build, f"{path}.{stage}")
         )
     return _construct(cls, path, **options)
-
-
-#: Built-in classifier names -> (module, class).
-CLASSIFIERS: Mapping[str, tuple[str, str]] = {
-    "rules": ("genguard.safety.rules", "RulesClassifier"),
-    "moderation": ("genguard.safety.moderation", "ModerationClassifier"),
-}
 
 
 def _classifier_options(
@@ -460,16 +414,7 @@ def _chain(
     names = (config.classifier,) if isinstance(config.classifier, str) else config.classifier
     classifiers = []
     for name in names:
-        if name in CLASSIFIERS:
-            module_name, attr = CLASSIFIERS[name]
-        else:
-            module_name, _, attr = name.partition(":")
-        module = _module(module_name, f"{path}.classifier", f"classifier {name}")
-        factory: Any = module
-        for part in attr.split("."):
-            factory = getattr(factory, part, None)
-            if factory is None:
-                raise ConfigError(f"{path}.classifier", f"classifier {name} is not available")
+        factory = load(CLASSIFIERS.get(name, name), f"{path}.classifier", f"classifier {name}")
         options = _classifier_options(name, config, profile, build)
         classifiers.append(_construct(factory, f"{path}.options", **options))
     return _construct(

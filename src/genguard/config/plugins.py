@@ -1,21 +1,66 @@
-"""Custom layers from installed packages: entry point group ``genguard.layers``.
+"""The one registry of component names: built-in layers and classifiers, and plugins.
 
-A package declares ``[project.entry-points."genguard.layers"] audit = "pkg.mod:AuditLayer"``
-and a config names ``audit`` in ``layers``. The object is called with the
-layer's options as keyword arguments and must return a Layer. If it has a
-``config_model`` attribute (a pydantic model), options are validated with it
-when the config is checked, so a typo is caught before deployment.
+A built-in layer is ``name -> "module:Class"``; the class's ``options_model`` is its
+options (declared beside it), so a new built-in layer is one line here. A package
+adds a layer with an entry point in group ``genguard.layers``:
+``[project.entry-points."genguard.layers"] audit = "pkg.mod:AuditLayer"``, and a
+config names ``audit`` in ``layers``. The object is called with the layer's options
+as keyword arguments and must return a Layer; if it has a ``config_model`` attribute
+(a pydantic model), options are validated with it when the config is checked.
+Modules are imported only when a stack names them.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from ..errors import ConfigError
+from ..layers.safety import BUILTIN_CLASSIFIERS
 
 GROUP = "genguard.layers"
+
+#: Built-in layers by the name written in ``layers`` -> ``module:Class``, in the
+#: recommended order (outermost first).
+LAYER_MODULES: dict[str, str] = {
+    "telemetry": "genguard.layers.telemetry:TelemetryLayer",
+    "safety": "genguard.layers.safety:SafetyLayer",
+    "prompt_policy": "genguard.layers.prompt_policy:PromptPolicyLayer",
+    "fallback": "genguard.layers.fallback:FallbackLayer",
+    "retry": "genguard.layers.retry:RetryLayer",
+    "circuit_breaker": "genguard.layers.circuit_breaker:CircuitBreakerLayer",
+    "rate_limit": "genguard.layers.rate_limit:RateLimitLayer",
+    "timeout": "genguard.layers.timeout:TimeoutLayer",
+    "budget": "genguard.layers.budget:BudgetLayer",
+}
+
+#: Built-in classifiers (declared beside the safety layer's options) -> ``module:Class``.
+CLASSIFIERS = BUILTIN_CLASSIFIERS
+
+
+def load(spec: str, path: str, what: str) -> Any:
+    """The object ``module:attr`` names; a missing module or attribute is a ConfigError
+    at ``path`` saying ``what`` is not available, never an ImportError."""
+    name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and name.startswith(exc.name):
+            raise ConfigError(path, f"{what} is not available (module {name} is missing)") from None
+        raise
+    found: Any = module
+    for part in attr.split(".") if attr else ():
+        found = getattr(found, part, None)
+        if found is None:
+            raise ConfigError(path, f"{what} is not available ({name}.{attr} is missing)")
+    return found
+
+
+def layer_class(name: str, path: str) -> Any:
+    """The class of built-in layer ``name``."""
+    return load(LAYER_MODULES[name], path, f"layer {name}")
 
 
 def _entry_points() -> dict[str, EntryPoint]:
@@ -43,4 +88,12 @@ def load_custom_layer(name: str) -> Callable[..., Any]:
     return factory  # type: ignore[no-any-return]
 
 
-__all__ = ["GROUP", "custom_layer_names", "load_custom_layer"]
+__all__ = [
+    "CLASSIFIERS",
+    "GROUP",
+    "LAYER_MODULES",
+    "custom_layer_names",
+    "layer_class",
+    "load",
+    "load_custom_layer",
+]

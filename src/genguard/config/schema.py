@@ -27,6 +27,7 @@ from ..layers.safety import SafetyOptions as SafetyLayerConfig
 from ..layers.telemetry import TelemetryOptions as TelemetryLayerConfig
 from ..layers.timeout import TimeoutOptions as TimeoutLayerConfig
 from ..options import LayerOptions, Options
+from .plugins import LAYER_MODULES, layer_class
 from .secrets import Secret
 from .values import Duration, Int, Size
 
@@ -257,20 +258,10 @@ class CustomLayerConfig(LayerOptions):
     options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments.")
 
 
-#: Built-in layers by the name written in ``layers``, in the recommended order.
+#: Built-in layers by the name written in ``layers`` -> their options model (declared
+#: beside each layer), in the recommended order. Names come from the one registry.
 LAYER_MODELS: Mapping[str, type[LayerConfig]] = {
-    model.layer_name: model
-    for model in (
-        TelemetryLayerConfig,
-        SafetyLayerConfig,
-        PromptPolicyLayerConfig,
-        FallbackLayerConfig,
-        RetryLayerConfig,
-        CircuitBreakerLayerConfig,
-        RateLimitLayerConfig,
-        TimeoutLayerConfig,
-        BudgetLayerConfig,
-    )
+    name: layer_class(name, "layers").options_model for name in LAYER_MODULES
 }
 
 

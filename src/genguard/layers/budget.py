@@ -83,6 +83,8 @@ class BudgetLayer:
     tells the windows' wall time (None: the call's clock).
     """
 
+    options_model: ClassVar[type[BudgetOptions]] = BudgetOptions
+
     scope: Scope = "attempt"
 
     def __init__(
@@ -208,4 +210,4 @@ def _limits(spec: object, path: str) -> tuple[BudgetLimit, ...]:
     raise ConfigError(path, "must map a window (minute, hour, day, month) to an amount")
 
 
-__all__ = ["DEFAULT_TENANT", "KEY_TENANT", "BudgetLayer"]
+__all__ = ["DEFAULT_TENANT", "KEY_TENANT", "BudgetLayer", "BudgetOptions"]

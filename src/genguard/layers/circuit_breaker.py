@@ -100,6 +100,8 @@ class CircuitBreakerLayer:
     says why each.
     """
 
+    options_model: ClassVar[type[CircuitBreakerOptions]] = CircuitBreakerOptions
+
     scope: Scope = "attempt"
 
     def __init__(

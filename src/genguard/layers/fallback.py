@@ -199,6 +199,8 @@ class FallbackLayer:
     unchanged.
     """
 
+    options_model: ClassVar[type[FallbackOptions]] = FallbackOptions
+
     scope: Scope = "call"
 
     def __init__(
@@ -299,4 +301,11 @@ def _reason(error: BaseException) -> str:
     return type(error).__name__
 
 
-__all__ = ["DEFAULT_ON", "ROUTE_NAMES", "FallbackLayer", "FallbackRoute", "FallbackTarget"]
+__all__ = [
+    "DEFAULT_ON",
+    "ROUTE_NAMES",
+    "FallbackLayer",
+    "FallbackOptions",
+    "FallbackRoute",
+    "FallbackTarget",
+]

@@ -90,6 +90,8 @@ class PromptPolicyOptions(LayerOptions):
 class PromptPolicyLayer:
     """Appends ``rules`` (and, with ``size_hint``, the requested frame) to each prompt."""
 
+    options_model: ClassVar[type[PromptPolicyOptions]] = PromptPolicyOptions
+
     scope: Scope = "call"
 
     def __init__(self, options: PromptPolicyOptions | None = None, /, **fields: Any) -> None:
@@ -110,4 +112,11 @@ class PromptPolicyLayer:
         return f"PromptPolicyLayer(rules={len(self.rules)}, size_hint={self.size_hint})"
 
 
-__all__ = ["DEFAULT_RULES", "HEADER", "PromptPolicyLayer", "apply_policy", "size_hint"]
+__all__ = [
+    "DEFAULT_RULES",
+    "HEADER",
+    "PromptPolicyLayer",
+    "PromptPolicyOptions",
+    "apply_policy",
+    "size_hint",
+]

@@ -281,6 +281,8 @@ class RateLimitLayer:
     quota ran out (a Gemini per-day quota refuses until midnight Pacific time).
     """
 
+    options_model: ClassVar[type[RateLimitOptions]] = RateLimitOptions
+
     scope: Scope = "attempt"
 
     def __init__(

@@ -229,6 +229,8 @@ class RetryLayer:
     answer lost); see ``genguard.billing.ResubmitPolicy``. Default: one.
     """
 
+    options_model: ClassVar[type[RetryOptions]] = RetryOptions
+
     scope: Scope = "call"
 
     def __init__(
@@ -509,6 +511,7 @@ __all__ = [
     "Backoff",
     "Jitter",
     "RetryLayer",
+    "RetryOptions",
     "RetryPredicate",
     "default_retryable",
     "hint_upper_bound",

@@ -25,6 +25,11 @@ from ..options import LayerOptions, Number, Options
 from ..safety.chain import ClassifierChain, Decision
 
 _IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+#: Classifiers a config names without an import path -> ``module:Class``.
+BUILTIN_CLASSIFIERS: dict[str, str] = {
+    "rules": "genguard.safety.rules:RulesClassifier",
+    "moderation": "genguard.safety.moderation:ModerationClassifier",
+}
 
 #: ``call.extras`` keys: the ``ChainResult`` of each stage, and the provider block reported.
 INPUT_RESULT = "safety.input"
@@ -65,7 +70,7 @@ class ClassifierOptions(Options):
         if not names:
             raise ValueError("classifier list must not be empty")
         for name in names:
-            if name not in ("rules", "moderation") and not _IMPORT_PATH.fullmatch(name):
+            if name not in BUILTIN_CLASSIFIERS and not _IMPORT_PATH.fullmatch(name):
                 raise ValueError(
                     f"unknown classifier {name!r}: use rules, moderation or pkg.module:Class"
                 )
@@ -98,6 +103,8 @@ class SafetyLayer:
     (and its text when ``log_prompts``). A failed-open classifier is reported as a
     ``safety_classifier_failed_open`` notice.
     """
+
+    options_model: ClassVar[type[SafetyOptions]] = SafetyOptions
 
     scope: Scope = "call"
 
@@ -222,4 +229,4 @@ class SafetyLayer:
         )
 
 
-__all__ = ["INPUT_RESULT", "OUTPUT_RESULT", "SafetyLayer", "fingerprint"]
+__all__ = ["INPUT_RESULT", "OUTPUT_RESULT", "SafetyLayer", "SafetyOptions", "fingerprint"]

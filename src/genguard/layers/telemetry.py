@@ -94,6 +94,8 @@ class TelemetryLayer:
     every log line. ``logs=False`` turns log lines off.
     """
 
+    options_model: ClassVar[type[TelemetryOptions]] = TelemetryOptions
+
     scope: Scope = "call"
     #: Only records, never waits: the client runs it outside the deadline guard so the
     #: span shows ``DeadlineExceeded`` rather than a cancellation.
@@ -200,4 +202,4 @@ class TelemetryLayer:
         )
 
 
-__all__ = ["INSTRUMENTATION_NAME", "TelemetryLayer"]
+__all__ = ["INSTRUMENTATION_NAME", "TelemetryLayer", "TelemetryOptions"]

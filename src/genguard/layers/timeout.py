@@ -27,6 +27,8 @@ class TimeoutOptions(LayerOptions):
 
 
 class TimeoutLayer:
+    options_model: ClassVar[type[TimeoutOptions]] = TimeoutOptions
+
     scope: Scope = "attempt"
 
     def __init__(

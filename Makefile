@@ -8,7 +8,7 @@ EXTRAS := redis,prometheus,batch,testing,sdk,pil
 # Dependency groups (pyproject.toml): the tools, never published with the package.
 GROUPS := dev bench docs
 
-.PHONY: demo test test-fast lint typecheck bench bench-quick clean install docs smoke test-pythons
+.PHONY: demo test test-fast mutation lint typecheck bench bench-quick clean install docs smoke test-pythons
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(STAMP)
 # The edit loop: no process fleets, no redis-server, no Prometheus.
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow and not redis and not prometheus"
+
+# Flip key conditions in retry, rate limit, breaker, safety and hints; fails unless
+# every mutant is applied and caught by its tests.
+mutation: $(STAMP)
+	$(PY) tools/mutation_check.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks tools

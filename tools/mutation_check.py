@@ -8,7 +8,8 @@ is no longer in the source (the code moved on; update the mutant). Run:
 
     python tools/mutation_check.py [--only NAME ...] [--out report.md]
 
-Exit status 1 when a mutant survived.
+Exit status 1 when a mutant survived or was not applied (a mutant whose snippet moved
+must be updated, never silently skipped). ``make mutation`` runs it; CI runs that.
 """
 
 from __future__ import annotations
@@ -243,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     args = parser.parse_args(argv)
     chosen = [m for m in MUTANTS if not args.only or m.name in args.only]
+    unknown = sorted(set(args.only or ()) - {m.name for m in MUTANTS})
+    if unknown:
+        parser.error(f"no such mutant: {', '.join(unknown)}")
     rows = []
+    began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="genguard-mutants-") as tmp:
         copy = Path(tmp) / "repo"
         shutil.copytree(ROOT, copy, ignore=IGNORE)
@@ -262,12 +267,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     killed = sum(status == "killed" for _, status, _, _ in rows)
     lines.append("")
-    lines.append(f"{killed} of {len(rows)} mutants killed.")
+    lines.append(
+        f"{killed} of {len(rows)} mutants killed in {time.monotonic() - began:.0f} s."
+    )
     report = "\n".join(lines)
     print("\n" + report)
     if args.out:
         args.out.write_text(report + "\n", encoding="utf-8")
-    return 1 if any(status == "SURVIVED" for _, status, _, _ in rows) else 0
+    return 0 if killed == len(rows) else 1
 
 
 if __name__ == "__main__":

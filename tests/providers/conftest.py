@@ -1,18 +1,15 @@
-"""Fixtures for the provider tests: a replay server on 127.0.0.1 per test."""
+"""Fixtures for the provider tests: the embedded simulator, capturing requests, per test."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
-from provider_support import ReplayServer
+
+from genguard.sim import Simulator
 
 
 @pytest.fixture
-async def replay() -> AsyncIterator[ReplayServer]:
-    server = ReplayServer()
-    await server.start()
-    try:
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator(capture=True) as server:
         yield server
-    finally:
-        await server.stop()

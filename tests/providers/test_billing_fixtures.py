@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from provider_support import ReplayServer, load_fixture, queue_fixture
+from provider_support import load_fixture, script_fixture
 from test_fixtures import EXPECTED, provider_for
 
 from genguard import Client, GenerationRequest, GenerationResult
 from genguard.errors import GenGuardError, ResponseError
 from genguard.providers import gemini, openai
+from genguard.sim import Reply, Simulator
 
 M = Decimal(1_000_000)
 
@@ -32,9 +33,9 @@ def expected_status(status: int, outcome: object) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-async def test_fixture_billing_status(name: str, replay: ReplayServer) -> None:
-    data = queue_fixture(replay, name)
-    async with Client(provider_for(EXPECTED[name].provider, replay.base_url)) as client:
+async def test_fixture_billing_status(name: str, sim: Simulator) -> None:
+    data = script_fixture(sim, name)
+    async with Client(provider_for(EXPECTED[name].provider, sim.base_url)) as client:
         call = client.new_call(GenerationRequest(prompt="a red fox"))
         outcome: object
         try:
@@ -49,10 +50,10 @@ async def test_fixture_billing_status(name: str, replay: ReplayServer) -> None:
         assert charge.amount is not None and charge.amount >= 0
 
 
-async def test_gemini_usage_per_modality_and_thoughts(replay: ReplayServer) -> None:
+async def test_gemini_usage_per_modality_and_thoughts(sim: Simulator) -> None:
     data = load_fixture("gemini_200_image_thought_signature.json")
-    replay.reply(data["status"], data["headers"], data["body"])
-    provider = provider_for("gemini", replay.base_url)
+    sim.script("*", [Reply.raw(data["status"], data["body"], data["headers"])])
+    provider = provider_for("gemini", sim.base_url)
     async with Client(provider) as client:
         result = await client.generate("warmer light", model="gemini-3-pro-image")
     usage = result.usage
@@ -62,10 +63,10 @@ async def test_gemini_usage_per_modality_and_thoughts(replay: ReplayServer) -> N
     assert result.cost is not None and result.cost.settled == expected
 
 
-async def test_openai_usage_split_and_cost(replay: ReplayServer) -> None:
+async def test_openai_usage_split_and_cost(sim: Simulator) -> None:
     data = load_fixture("openai_200_gpt_image.json")
-    replay.reply(data["status"], data["headers"], data["body"])
-    async with Client(provider_for("openai", replay.base_url)) as client:
+    sim.script("*", [Reply.raw(data["status"], data["body"], data["headers"])])
+    async with Client(provider_for("openai", sim.base_url)) as client:
         result = await client.generate("a fox")
     usage = result.usage
     assert (usage.input_text_tokens, usage.input_image_tokens) == (17, 0)
@@ -74,20 +75,20 @@ async def test_openai_usage_split_and_cost(replay: ReplayServer) -> None:
     assert result.cost.settled == (17 * 5 + 6208 * 40) / M
 
 
-async def test_imagen_is_billed_per_image(replay: ReplayServer) -> None:
+async def test_imagen_is_billed_per_image(sim: Simulator) -> None:
     data = load_fixture("imagen_200_predict.json")
-    replay.reply(data["status"], data["headers"], data["body"])
-    async with Client(provider_for("imagen", replay.base_url)) as client:
+    sim.script("*", [Reply.raw(data["status"], data["body"], data["headers"])])
+    async with Client(provider_for("imagen", sim.base_url)) as client:
         result = await client.generate("a fox")
     assert result.usage.images == len(result.images)
     assert result.cost is not None
     assert result.cost.settled == Decimal("0.04") * len(result.images)
 
 
-async def test_dalle_without_usage_is_priced_per_image(replay: ReplayServer) -> None:
+async def test_dalle_without_usage_is_priced_per_image(sim: Simulator) -> None:
     body = {"created": 1, "data": [{"b64_json": "iVBORw0KGgo="}, {"b64_json": "iVBORw0KGgo="}]}
-    replay.reply(200, {"content-type": "application/json"}, body)
-    async with Client(provider_for("openai", replay.base_url)) as client:
+    sim.script("*", [Reply.raw(200, body, {"content-type": "application/json"})])
+    async with Client(provider_for("openai", sim.base_url)) as client:
         result: GenerationResult = await client.generate(
             "a fox", model="dall-e-3", size="1792x1024", options={"quality": "hd"}
         )  # dall-e-3 takes n=1 only (the catalogue refuses more before sending)

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from provider_support import (
+    FOX_PATH,
     GEMINI_KEY,
     OPENAI_KEY,
     PNG,
-    ReplayServer,
-    queue_fixture,
     response_fixture_names,
+    script_fixture,
 )
 
 import support
@@ -37,6 +37,7 @@ from genguard.model import RateLimitInfo
 from genguard.providers.gemini import GeminiProvider
 from genguard.providers.imagen import ImagenProvider
 from genguard.providers.openai import OpenAIProvider
+from genguard.sim import Simulator
 
 OPENAI_REQ = "req_3f2c9d4e8a1b4c6d9e0f1a2b3c4d5e6f"
 
@@ -469,10 +470,10 @@ def check_fields(outcome: object, fields: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-async def test_fixture_maps_to_expected_outcome(name: str, replay: ReplayServer) -> None:
+async def test_fixture_maps_to_expected_outcome(name: str, sim: Simulator) -> None:
     expect = EXPECTED[name]
-    queue_fixture(replay, name)
-    provider = provider_for(expect.provider, replay.base_url)
+    script_fixture(sim, name)
+    provider = provider_for(expect.provider, sim.base_url)
     async with Client(provider) as client:
         outcome: object
         try:
@@ -485,6 +486,6 @@ async def test_fixture_maps_to_expected_outcome(name: str, replay: ReplayServer)
         assert getattr(outcome, "provider", expect.provider) == expect.provider
         assert str(outcome).startswith(f"{expect.provider}:")
     if name == "openai_200_dalle3_url.json":
-        download = replay.requests[1]
-        assert download.method == "GET" and download.path == "/img/fox.png"
+        download = sim.captured[1]
+        assert download.method == "GET" and download.path == FOX_PATH
         assert "Authorization" not in download.headers  # the key never goes to the blob host

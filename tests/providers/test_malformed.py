@@ -7,8 +7,7 @@ import base64
 from typing import Any
 
 import pytest
-from aiohttp import web
-from provider_support import GEMINI_KEY, OPENAI_KEY, PNG_B64, ReplayServer, load_fixture
+from provider_support import GEMINI_KEY, OPENAI_KEY, PNG_B64, load_fixture
 
 from genguard import Client, GenerationRequest
 from genguard.errors import (
@@ -27,6 +26,7 @@ from genguard.providers.gemini import GeminiProvider
 from genguard.providers.imagen import ImagenProvider
 from genguard.providers.openai import OpenAIProvider
 from genguard.providers.transport import HttpTransport
+from genguard.sim import Reply, Simulator
 
 HTML_502 = (
     "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
@@ -43,10 +43,10 @@ def make(kind: str, base_url: str, **kwargs: Any) -> Any:
 
 
 async def outcome(
-    kind: str, replay: ReplayServer, request: GenerationRequest | None = None, **kwargs: Any
+    kind: str, sim: Simulator, request: GenerationRequest | None = None, **kwargs: Any
 ) -> Any:
     transport = kwargs.pop("transport", None)
-    async with Client(make(kind, replay.base_url, **kwargs), transport=transport) as client:
+    async with Client(make(kind, sim.base_url, **kwargs), transport=transport) as client:
         try:
             return await client.generate(request or GenerationRequest(prompt="x"))
         except GenGuardError as error:
@@ -69,10 +69,10 @@ async def outcome(
     ],
 )
 async def test_unparseable_200_is_response_error(
-    replay: ReplayServer, kind: str, body: str, needle: str
+    sim: Simulator, kind: str, body: str, needle: str
 ) -> None:
-    replay.reply(200, {"content-type": "application/json"}, body)
-    error = await outcome(kind, replay)
+    sim.script("*", [Reply.raw(200, body, {"content-type": "application/json"})])
+    error = await outcome(kind, sim)
     assert type(error) is ResponseError
     assert needle in str(error) and error.status == 200 and error.provider == kind
     assert error.__cause__ is None
@@ -109,9 +109,9 @@ async def test_unparseable_200_is_response_error(
         ({"promptFeedback": {}}, "no candidates"),
     ],
 )
-async def test_gemini_wrong_shapes(replay: ReplayServer, body: Any, needle: str) -> None:
-    replay.reply(200, {}, body)
-    error = await outcome("gemini", replay)
+async def test_gemini_wrong_shapes(sim: Simulator, body: Any, needle: str) -> None:
+    sim.script("*", [Reply.raw(200, body)])
+    error = await outcome("gemini", sim)
     assert type(error) is ResponseError, error
     assert needle in str(error)
     assert error.__cause__ is None  # a documented shape check, not a parser crash
@@ -129,80 +129,92 @@ async def test_gemini_wrong_shapes(replay: ReplayServer, body: Any, needle: str)
         ({"data": [{"url": "file:///etc/passwd"}]}, "not an http(s) URL"),
     ],
 )
-async def test_openai_wrong_shapes(replay: ReplayServer, body: Any, needle: str) -> None:
-    replay.reply(200, {"x-request-id": "req_1"}, body)
-    error = await outcome("openai", replay)
+async def test_openai_wrong_shapes(sim: Simulator, body: Any, needle: str) -> None:
+    sim.script("*", [Reply.raw(200, body, {"x-request-id": "req_1"})])
+    error = await outcome("openai", sim)
     assert type(error) is ResponseError, error
     assert needle in str(error) and error.request_id == "req_1"
     assert error.__cause__ is None
 
 
-async def test_imagen_invalid_base64(replay: ReplayServer) -> None:
-    replay.reply(200, {}, {"predictions": [{"bytesBase64Encoded": "a b"}]})
-    error = await outcome("imagen", replay)
+async def test_imagen_invalid_base64(sim: Simulator) -> None:
+    sim.script("*", [Reply.raw(200, {"predictions": [{"bytesBase64Encoded": "a b"}]})])
+    error = await outcome("imagen", sim)
     assert type(error) is ResponseError and "not valid base64" in str(error)
 
 
 # -- odd but valid 200s ----------------------------------------------------------------------
 
 
-async def test_gemini_multi_image_and_multi_candidate(replay: ReplayServer) -> None:
+async def test_gemini_multi_image_and_multi_candidate(sim: Simulator) -> None:
     jpeg = base64.b64encode(b"\xff\xd8\xff jpeg").decode()
-    replay.reply(
-        200,
-        {},
-        {
-            "candidates": [
+    sim.script(
+        "*",
+        [
+            Reply.raw(
+                200,
                 {
-                    "content": {
-                        "parts": [
-                            {"inlineData": {"mimeType": "image/png", "data": PNG_B64}},
-                            {"text": "two "},
-                            {"inlineData": {"mimeType": "image/jpeg", "data": jpeg}},
-                            {"text": "images"},
-                        ]
-                    },
-                    "finishReason": "STOP",
+                    "candidates": [
+                        {
+                            "content": {
+                                "parts": [
+                                    {"inlineData": {"mimeType": "image/png", "data": PNG_B64}},
+                                    {"text": "two "},
+                                    {"inlineData": {"mimeType": "image/jpeg", "data": jpeg}},
+                                    {"text": "images"},
+                                ]
+                            },
+                            "finishReason": "STOP",
+                        },
+                        {
+                            "content": {
+                                "parts": [
+                                    {"inline_data": {"mimeType": "image/png", "data": PNG_B64}}
+                                ]
+                            },
+                            "finishReason": "STOP",
+                        },
+                        {
+                            "finishReason": "IMAGE_SAFETY"
+                        },  # a blocked sibling does not sink the others
+                    ]
                 },
-                {
-                    "content": {
-                        "parts": [{"inline_data": {"mimeType": "image/png", "data": PNG_B64}}]
-                    },
-                    "finishReason": "STOP",
-                },
-                {"finishReason": "IMAGE_SAFETY"},  # a blocked sibling does not sink the others
-            ]
-        },
+            )
+        ],
     )
-    result = await outcome("gemini", replay, GenerationRequest(prompt="x", n=3))
+    result = await outcome("gemini", sim, GenerationRequest(prompt="x", n=3))
     assert [i.mime_type for i in result.images] == ["image/png", "image/jpeg", "image/png"]
     assert result.images[1].data == b"\xff\xd8\xff jpeg"
     assert result.text == "two images"
     assert len(result.parts) == 4  # the first candidate's turn, as received
 
 
-async def test_gemini_thought_images_are_not_results(replay: ReplayServer) -> None:
-    replay.reply(
-        200,
-        {},
-        {
-            "candidates": [
+async def test_gemini_thought_images_are_not_results(sim: Simulator) -> None:
+    sim.script(
+        "*",
+        [
+            Reply.raw(
+                200,
                 {
-                    "content": {
-                        "parts": [
-                            {
-                                "inlineData": {"mimeType": "image/png", "data": PNG_B64},
-                                "thought": True,
+                    "candidates": [
+                        {
+                            "content": {
+                                "parts": [
+                                    {
+                                        "inlineData": {"mimeType": "image/png", "data": PNG_B64},
+                                        "thought": True,
+                                    },
+                                    {"text": "only a draft"},
+                                ]
                             },
-                            {"text": "only a draft"},
-                        ]
-                    },
-                    "finishReason": "STOP",
-                }
-            ]
-        },
+                            "finishReason": "STOP",
+                        }
+                    ]
+                },
+            )
+        ],
     )
-    error = await outcome("gemini", replay)
+    error = await outcome("gemini", sim)
     assert type(error) is NoImageGenerated and error.code == "NO_IMAGE"
 
 
@@ -221,13 +233,13 @@ async def test_gemini_thought_images_are_not_results(replay: ReplayServer) -> No
     ],
 )
 async def test_gemini_no_image_reasons(
-    replay: ReplayServer, reason: str | None, code: str, retryable: bool
+    sim: Simulator, reason: str | None, code: str, retryable: bool
 ) -> None:
     candidate: dict[str, Any] = {"content": {"parts": [{"text": "words"}]}}
     if reason is not None:
         candidate["finishReason"] = reason
-    replay.reply(200, {}, {"candidates": [candidate], "responseId": "r1"})
-    error = await outcome("gemini", replay)
+    sim.script("*", [Reply.raw(200, {"candidates": [candidate], "responseId": "r1"})])
+    error = await outcome("gemini", sim)
     assert isinstance(error, NoImageGenerated) and error.finish_reason == reason
     assert (error.code, error.retryable, error.status, error.request_id) == (
         code,
@@ -247,9 +259,9 @@ async def test_gemini_no_image_reasons(
         ("IMAGE_RECITATION", "recitation"),
     ],
 )
-async def test_gemini_other_output_blocks(replay: ReplayServer, reason: str, category: str) -> None:
-    replay.reply(200, {}, {"candidates": [{"finishReason": reason}]})
-    error = await outcome("gemini", replay)
+async def test_gemini_other_output_blocks(sim: Simulator, reason: str, category: str) -> None:
+    sim.script("*", [Reply.raw(200, {"candidates": [{"finishReason": reason}]})])
+    error = await outcome("gemini", sim)
     assert type(error) is ContentBlocked
     assert (error.stage, error.category, error.reason) == ("output", category, reason)
 
@@ -258,9 +270,9 @@ async def test_gemini_other_output_blocks(replay: ReplayServer, reason: str, cat
 
 
 @pytest.mark.parametrize("kind", ["gemini", "openai"])
-async def test_html_502_page_is_provider_unavailable(replay: ReplayServer, kind: str) -> None:
-    replay.reply(502, {"content-type": "text/html"}, HTML_502)
-    error = await outcome(kind, replay)
+async def test_html_502_page_is_provider_unavailable(sim: Simulator, kind: str) -> None:
+    sim.script("*", [Reply.raw(502, HTML_502, {"content-type": "text/html"})])
+    error = await outcome(kind, sim)
     assert type(error) is ProviderUnavailable and error.status == 502 and error.retryable
     assert "502 Bad Gateway" in str(error) and "<" not in str(error)
 
@@ -270,10 +282,10 @@ async def test_html_502_page_is_provider_unavailable(replay: ReplayServer, kind:
     "body", ['{"error": "just a string"}', "[1, 2]", '{"error": {"message": 5}}', "{"]
 )
 async def test_odd_error_envelopes_still_map_by_status(
-    replay: ReplayServer, kind: str, body: str
+    sim: Simulator, kind: str, body: str
 ) -> None:
-    replay.reply(503, {}, body)
-    error = await outcome(kind, replay)
+    sim.script("*", [Reply.raw(503, body)])
+    error = await outcome(kind, sim)
     assert type(error) is ProviderUnavailable and error.status == 503
 
 
@@ -288,29 +300,36 @@ async def test_odd_error_envelopes_still_map_by_status(
         (499, ProviderError),
     ],
 )
-async def test_gemini_status_table(replay: ReplayServer, status: int, cls: type) -> None:
-    replay.reply(status, {}, {"error": {"code": status, "message": "m", "status": "S"}})
-    error = await outcome("gemini", replay)
+async def test_gemini_status_table(sim: Simulator, status: int, cls: type) -> None:
+    sim.script("*", [Reply.raw(status, {"error": {"code": status, "message": "m", "status": "S"}})])
+    error = await outcome("gemini", sim)
     assert type(error) is cls and error.status == status  # the exact class, not a parent
 
 
-async def test_gemini_retry_hints_fallback_order(replay: ReplayServer) -> None:
+async def test_gemini_retry_hints_fallback_order(sim: Simulator) -> None:
     # no RetryInfo: the sentence in the message
-    replay.reply(
-        429,
-        {"retry-after": "99"},
-        {
-            "error": {
-                "code": 429,
-                "status": "RESOURCE_EXHAUSTED",
-                "message": "Slow down. Please retry in 2.5s.",
-            }
-        },
+    sim.script(
+        "*",
+        [
+            Reply.raw(
+                429,
+                {
+                    "error": {
+                        "code": 429,
+                        "status": "RESOURCE_EXHAUSTED",
+                        "message": "Slow down. Please retry in 2.5s.",
+                    }
+                },
+                {"retry-after": "99"},
+            )
+        ],
     )
     # neither: a Retry-After header
-    replay.reply(429, {"retry-after": "7"}, {"error": {"code": 429, "message": "busy"}})
-    first = await outcome("gemini", replay)
-    second = await outcome("gemini", replay)
+    sim.script(
+        "*", [Reply.raw(429, {"error": {"code": 429, "message": "busy"}}, {"retry-after": "7"})]
+    )
+    first = await outcome("gemini", sim)
+    second = await outcome("gemini", sim)
     assert type(first) is RateLimited and (first.retry_after, first.hint_source) == (
         2.5,
         "retry-in-message",
@@ -321,9 +340,12 @@ async def test_gemini_retry_hints_fallback_order(replay: ReplayServer) -> None:
     )
 
 
-async def test_gemini_5xx_honours_retry_after(replay: ReplayServer) -> None:
-    replay.reply(503, {"retry-after": "4"}, {"error": {"code": 503, "status": "UNAVAILABLE"}})
-    error = await outcome("gemini", replay)
+async def test_gemini_5xx_honours_retry_after(sim: Simulator) -> None:
+    sim.script(
+        "*",
+        [Reply.raw(503, {"error": {"code": 503, "status": "UNAVAILABLE"}}, {"retry-after": "4"})],
+    )
+    error = await outcome("gemini", sim)
     assert type(error) is ProviderUnavailable
     assert (error.retry_after, error.hint_source) == (4.0, "retry-after")
 
@@ -356,27 +378,32 @@ RATE = {"error": {"message": "slow", "type": "requests", "code": "rate_limit_exc
     ],
 )
 async def test_openai_rate_limit_hint_precedence(
-    replay: ReplayServer, headers: dict[str, str], retry_after: float | None, source: str | None
+    sim: Simulator, headers: dict[str, str], retry_after: float | None, source: str | None
 ) -> None:
-    replay.reply(429, headers, RATE)
-    error = await outcome("openai", replay)
+    sim.script("*", [Reply.raw(429, RATE, headers)])
+    error = await outcome("openai", sim)
     assert type(error) is RateLimited
     assert (error.retry_after, error.hint_source) == (retry_after, source)
 
 
-async def test_openai_http_date_retry_after(replay: ReplayServer) -> None:
+async def test_openai_http_date_retry_after(sim: Simulator) -> None:
     import time
     from email.utils import formatdate
 
-    replay.reply(429, {"retry-after": formatdate(time.time() + 30, usegmt=True)}, RATE)
-    error = await outcome("openai", replay)
+    sim.script(
+        "*", [Reply.raw(429, RATE, {"retry-after": formatdate(time.time() + 30, usegmt=True)})]
+    )
+    error = await outcome("openai", sim)
     assert type(error) is RateLimited and error.hint_source == "retry-after"
     assert error.retry_after is not None and 27 <= error.retry_after <= 31
 
 
-async def test_openai_cloudflare_plain_text_429(replay: ReplayServer) -> None:
-    replay.reply(429, {"content-type": "text/plain", "retry-after": "3600"}, "error code: 1015")
-    error = await outcome("openai", replay)
+async def test_openai_cloudflare_plain_text_429(sim: Simulator) -> None:
+    sim.script(
+        "*",
+        [Reply.raw(429, "error code: 1015", {"content-type": "text/plain", "retry-after": "3600"})],
+    )
+    error = await outcome("openai", sim)
     assert type(error) is RateLimited and error.retry_after == 3600.0
     assert "error code: 1015" in str(error)
 
@@ -388,17 +415,17 @@ async def test_openai_cloudflare_plain_text_429(replay: ReplayServer) -> None:
         {"message": "no credits", "type": "billing", "code": "credit_balance_exhausted"},
     ],
 )
-async def test_openai_quota_variants(replay: ReplayServer, error_body: dict[str, Any]) -> None:
-    replay.reply(429, {"retry-after": "20"}, {"error": error_body})
-    error = await outcome("openai", replay)
+async def test_openai_quota_variants(sim: Simulator, error_body: dict[str, Any]) -> None:
+    sim.script("*", [Reply.raw(429, {"error": error_body}, {"retry-after": "20"})])
+    error = await outcome("openai", sim)
     assert type(error) is QuotaExhausted and not error.retryable
 
 
 async def test_openai_content_policy_without_details_defaults_to_input(
-    replay: ReplayServer,
+    sim: Simulator,
 ) -> None:
-    replay.reply(400, {}, {"error": {"code": "moderation_blocked", "message": "no"}})
-    error = await outcome("openai", replay)
+    sim.script("*", [Reply.raw(400, {"error": {"code": "moderation_blocked", "message": "no"}})])
+    error = await outcome("openai", sim)
     assert type(error) is ContentBlocked and error.stage == "input"
 
 
@@ -412,9 +439,12 @@ async def test_openai_content_policy_without_details_defaults_to_input(
         (418, ProviderError),
     ],
 )
-async def test_openai_status_table(replay: ReplayServer, status: int, cls: type) -> None:
-    replay.reply(status, {}, {"error": {"message": "m", "type": "t", "code": None, "param": "p"}})
-    error = await outcome("openai", replay)
+async def test_openai_status_table(sim: Simulator, status: int, cls: type) -> None:
+    sim.script(
+        "*",
+        [Reply.raw(status, {"error": {"message": "m", "type": "t", "code": None, "param": "p"}})],
+    )
+    error = await outcome("openai", sim)
     assert type(error) is cls and error.status == status and error.param == "p"
 
 
@@ -424,38 +454,42 @@ async def test_openai_status_table(replay: ReplayServer, status: int, cls: type)
 @pytest.mark.parametrize(
     ("status", "cls"), [(500, ProviderUnavailable), (403, ResponseError), (404, ResponseError)]
 )
-async def test_openai_url_download_failures(replay: ReplayServer, status: int, cls: type) -> None:
-    replay.reply(200, {}, {"data": [{"url": f"{replay.base_url}/img/1.png"}]})
-    replay.reply(status, {}, "AuthenticationFailed")
-    error = await outcome("openai", replay)
+async def test_openai_url_download_failures(sim: Simulator, status: int, cls: type) -> None:
+    sim.script("*", [Reply.raw(200, {"data": [{"url": f"{sim.base_url}/files/1.png"}]})])
+    sim.script("files", [Reply.raw(status, "AuthenticationFailed")])
+    error = await outcome("openai", sim)
     assert type(error) is cls and error.status == status
 
 
-async def test_openai_url_download_is_capped(replay: ReplayServer) -> None:
-    replay.reply(200, {}, {"data": [{"url": f"{replay.base_url}/img/1.png"}]})
-    replay.reply(200, {"content-type": "image/png"}, b"\x89PNG" + b"\0" * 20_000)
-    error = await outcome("openai", replay, transport=HttpTransport(max_response_bytes=10_000))
+async def test_openai_url_download_is_capped(sim: Simulator) -> None:
+    sim.script("*", [Reply.raw(200, {"data": [{"url": f"{sim.base_url}/files/1.png"}]})])
+    sim.script(
+        "files", [Reply.raw(200, b"\x89PNG" + b"\0" * 20_000, {"content-type": "image/png"})]
+    )
+    error = await outcome("openai", sim, transport=HttpTransport(max_response_bytes=10_000))
     assert type(error) is ResponseError and "cap" in str(error)
 
 
-async def test_openai_url_mime_from_content_type(replay: ReplayServer) -> None:
-    replay.reply(
-        200,
-        {},
-        {"data": [{"url": f"{replay.base_url}/img/1"}, {"url": f"{replay.base_url}/img/2"}]},
+async def test_openai_url_mime_from_content_type(sim: Simulator) -> None:
+    urls = [{"url": f"{sim.base_url}/files/{n}.png"} for n in (1, 2)]
+    sim.script("*", [Reply.raw(200, {"data": urls})])
+    sim.script(
+        "files",
+        [
+            Reply.raw(200, b"RIFFwebp", {"content-type": "image/webp"}),
+            Reply.raw(200, b"\x89PNG", {"content-type": "application/octet-stream"}),
+        ],
     )
-    replay.reply(200, {"content-type": "image/webp"}, b"RIFFwebp")
-    replay.reply(200, {"content-type": "application/octet-stream"}, b"\x89PNG")
-    result = await outcome("openai", replay)
+    result = await outcome("openai", sim)
     assert [(i.mime_type, i.data) for i in result.images] == [
         ("image/webp", b"RIFFwebp"),
         ("image/png", b"\x89PNG"),
     ]
 
 
-async def test_openai_output_format_sets_mime(replay: ReplayServer) -> None:
-    replay.reply(200, {}, {"data": [{"b64_json": PNG_B64}], "output_format": "jpeg"})
-    result = await outcome("openai", replay)
+async def test_openai_output_format_sets_mime(sim: Simulator) -> None:
+    sim.script("*", [Reply.raw(200, {"data": [{"b64_json": PNG_B64}], "output_format": "jpeg"})])
+    result = await outcome("openai", sim)
     assert result.image.mime_type == "image/jpeg"
 
 
@@ -463,39 +497,26 @@ async def test_openai_output_format_sets_mime(replay: ReplayServer) -> None:
 
 
 @pytest.mark.parametrize("kind", ["gemini", "openai"])
-async def test_body_over_the_cap(replay: ReplayServer, kind: str) -> None:
+async def test_body_over_the_cap(sim: Simulator, kind: str) -> None:
     data = load_fixture(
         "gemini_200_image.json" if kind == "gemini" else "openai_200_gpt_image.json"
     )
-    replay.reply(200, {}, {**data["body"], "padding": "x" * 50_000})
-    error = await outcome(kind, replay, transport=HttpTransport(max_response_bytes=20_000))
+    sim.script("*", [Reply.raw(200, {**data["body"], "padding": "x" * 50_000})])
+    error = await outcome(kind, sim, transport=HttpTransport(max_response_bytes=20_000))
     assert type(error) is ResponseError and "cap" in str(error)
 
 
 @pytest.mark.parametrize("kind", ["gemini", "openai"])
-async def test_connection_reset_before_headers(replay: ReplayServer, kind: str) -> None:
-    async def reset(request: web.Request) -> web.StreamResponse:
-        assert request.transport is not None
-        request.transport.abort()
-        return web.Response()
-
-    replay.reply_with(reset)
-    error = await outcome(kind, replay)
+async def test_connection_reset_before_headers(sim: Simulator, kind: str) -> None:
+    sim.script("*", [Reply.reset()])
+    error = await outcome(kind, sim)
     assert type(error) is ProviderUnavailable and error.retryable
 
 
 @pytest.mark.parametrize("kind", ["gemini", "openai"])
-async def test_truncated_body(replay: ReplayServer, kind: str) -> None:
-    async def truncated(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"content-length": "5000"})
-        await response.prepare(request)
-        await response.write(b'{"candidates": [')
-        assert request.transport is not None
-        request.transport.close()
-        return response
-
-    replay.reply_with(truncated)
-    error = await outcome(kind, replay)
+async def test_truncated_body(sim: Simulator, kind: str) -> None:
+    sim.script("*", [Reply.truncated(keep=0.1)])  # Content-Length says more; then it closes
+    error = await outcome(kind, sim)
     assert type(error) is ProviderUnavailable and error.code in {
         "payload_error",
         "connection_error",
@@ -514,20 +535,13 @@ async def test_connection_refused() -> None:
 
 @pytest.mark.parametrize("kind", ["gemini", "openai"])
 async def test_cancellation_propagates_at_once_and_releases_the_connection(
-    replay: ReplayServer, kind: str
+    sim: Simulator, kind: str
 ) -> None:
-    arrived = asyncio.Event()
-
-    async def hang(request: web.Request) -> web.StreamResponse:
-        arrived.set()
-        await replay.closing.wait()
-        return web.Response()
-
-    replay.reply_with(hang)
+    sim.script("*", [Reply.delay(3600.0)])  # cancelled when the simulator stops
     transport = HttpTransport()
-    async with Client(make(kind, replay.base_url), transport=transport) as client:
+    async with Client(make(kind, sim.base_url), transport=transport) as client:
         task = asyncio.create_task(client.generate("x"))
-        await asyncio.wait_for(arrived.wait(), 5)
+        await sim.captured.wait(1)
         task.cancel()
         for _ in range(5):  # "at once": within a few turns of the event loop, not a timeout
             await asyncio.sleep(0)

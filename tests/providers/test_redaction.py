@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from provider_support import GEMINI_KEY, OPENAI_KEY, PNG_B64, ReplayServer
+from provider_support import GEMINI_KEY, OPENAI_KEY, PNG_B64
 
 from genguard import Client, GenerationRequest
 from genguard.errors import GenGuardError
 from genguard.providers.gemini import GeminiProvider
 from genguard.providers.imagen import ImagenProvider
 from genguard.providers.openai import OpenAIProvider
+from genguard.sim import Reply, Simulator
 
 # Keys that match no built-in key pattern, so only the provider's own redaction can hide them.
 ODD_KEY = "plainsecretvalue-4242-xyz"
@@ -100,10 +101,10 @@ def _fill(value: Any, key: str) -> Any:
 
 @pytest.mark.parametrize("key", [GEMINI_KEY, ODD_KEY])
 @pytest.mark.parametrize("case", range(len(GEMINI_ECHOES)))
-async def test_gemini_errors_never_show_the_key(replay: ReplayServer, key: str, case: int) -> None:
+async def test_gemini_errors_never_show_the_key(sim: Simulator, key: str, case: int) -> None:
     status, headers, body = GEMINI_ECHOES[case]
-    replay.reply(status, _fill(headers, key), _fill(body, key))
-    provider = GeminiProvider(key, base_url=replay.base_url)
+    sim.script("*", [Reply.raw(status, _fill(body, key), _fill(headers, key))])
+    provider = GeminiProvider(key, base_url=sim.base_url)
     assert_clean(provider, key)
     async with Client(provider) as client:
         assert_clean(client, key)
@@ -116,10 +117,10 @@ async def test_gemini_errors_never_show_the_key(replay: ReplayServer, key: str, 
 
 @pytest.mark.parametrize("key", [OPENAI_KEY, ODD_KEY])
 @pytest.mark.parametrize("case", range(len(OPENAI_ECHOES)))
-async def test_openai_errors_never_show_the_key(replay: ReplayServer, key: str, case: int) -> None:
+async def test_openai_errors_never_show_the_key(sim: Simulator, key: str, case: int) -> None:
     status, headers, body = OPENAI_ECHOES[case]
-    replay.reply(status, _fill(headers, key), _fill(body, key))
-    provider = OpenAIProvider(key, base_url=replay.base_url, organization="org-1")
+    sim.script("*", [Reply.raw(status, _fill(body, key), _fill(headers, key))])
+    provider = OpenAIProvider(key, base_url=sim.base_url, organization="org-1")
     assert_clean(provider, key)
     async with Client(provider) as client:
         with pytest.raises(GenGuardError) as info:
@@ -127,13 +128,13 @@ async def test_openai_errors_never_show_the_key(replay: ReplayServer, key: str, 
     assert_clean(info.value, key)
 
 
-async def test_results_never_show_the_key(replay: ReplayServer) -> None:
-    replay.reply(200, {"x-request-id": "req_1"}, {"data": [{"b64_json": PNG_B64}]})
-    provider = OpenAIProvider(OPENAI_KEY, base_url=replay.base_url)
+async def test_results_never_show_the_key(sim: Simulator) -> None:
+    sim.script("*", [Reply.raw(200, {"data": [{"b64_json": PNG_B64}]}, {"x-request-id": "req_1"})])
+    provider = OpenAIProvider(OPENAI_KEY, base_url=sim.base_url)
     async with Client(provider) as client:
         result = await client.generate(GenerationRequest(prompt="x"))
     assert_clean(result, OPENAI_KEY)
-    assert replay.requests[0].headers["Authorization"] == f"Bearer {OPENAI_KEY}"
+    assert sim.captured[0].headers["Authorization"] == f"Bearer {OPENAI_KEY}"
 
 
 def test_imagen_repr_hides_the_key() -> None:

@@ -1,4 +1,4 @@
-"""What the providers put on the wire, captured by the replay server and compared with the
+"""What the providers put on the wire, captured by the simulator and compared with the
 reference request fixtures (URL path, auth header, JSON body or multipart parts)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from provider_support import (
     OPENAI_KEY,
     PNG,
     PNG_B64,
-    ReplayServer,
     load_fixture,
+    script_fixture,
 )
 
 from genguard import Client, GenerationRequest
@@ -24,6 +24,7 @@ from genguard.model import Image, Part, Turn
 from genguard.providers.gemini import GeminiProvider, history_turn
 from genguard.providers.imagen import ImagenProvider
 from genguard.providers.openai import OpenAIProvider
+from genguard.sim import Reply, Simulator
 
 GEMINI_OK = "gemini_200_image.json"
 
@@ -51,22 +52,20 @@ def _path(url: str) -> str:
     return "/" + url.split("://", 1)[1].split("/", 1)[1]
 
 
-async def _gemini(
-    replay: ReplayServer, provider: GeminiProvider, request: GenerationRequest
-) -> Any:
+async def _gemini(sim: Simulator, provider: GeminiProvider, request: GenerationRequest) -> Any:
     async with Client(provider) as client:
         return await client.generate(request)
 
 
-async def test_gemini_generate_request_matches_fixture(replay: ReplayServer) -> None:
+async def test_gemini_generate_request_matches_fixture(sim: Simulator) -> None:
     fixture = load_fixture("gemini_request_generate.json")
-    replay.reply_fixture(GEMINI_OK)
+    script_fixture(sim, GEMINI_OK)
     provider = GeminiProvider(
-        GEMINI_KEY, base_url=replay.base_url, safety_settings=fixture["body"]["safetySettings"]
+        GEMINI_KEY, base_url=sim.base_url, safety_settings=fixture["body"]["safetySettings"]
     )
     prompt = fixture["body"]["contents"][0]["parts"][0]["text"]
-    await _gemini(replay, provider, GenerationRequest(prompt=prompt, aspect_ratio="16:9"))
-    sent = replay.requests[0]
+    await _gemini(sim, provider, GenerationRequest(prompt=prompt, aspect_ratio="16:9"))
+    sent = sim.captured[0]
     assert sent.method == "POST" and sent.path == _path(fixture["url"])
     assert sent.headers["x-goog-api-key"] == GEMINI_KEY
     assert sent.headers["Content-Type"] == "application/json"
@@ -77,35 +76,41 @@ async def test_gemini_generate_request_matches_fixture(replay: ReplayServer) -> 
     assert sent.json() == expected
 
 
-async def test_gemini_safety_settings_mapping_form(replay: ReplayServer) -> None:
-    replay.reply_fixture(GEMINI_OK)
+async def test_gemini_safety_settings_mapping_form(sim: Simulator) -> None:
+    script_fixture(sim, GEMINI_OK)
     provider = GeminiProvider(
         GEMINI_KEY,
-        base_url=replay.base_url,
+        base_url=sim.base_url,
         safety_settings={"HARM_CATEGORY_HARASSMENT": "BLOCK_NONE"},
     )
-    await _gemini(replay, provider, GenerationRequest(prompt="x"))
-    assert replay.requests[0].json()["safetySettings"] == [
+    await _gemini(sim, provider, GenerationRequest(prompt="x"))
+    assert sim.captured[0].json()["safetySettings"] == [
         {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}
     ]
 
 
-async def test_gemini_multiturn_echoes_parts_byte_for_byte(replay: ReplayServer) -> None:
+async def test_gemini_multiturn_echoes_parts_byte_for_byte(sim: Simulator) -> None:
     """Turn 1 gets a model turn with signatures; turn 2 must send it back exactly."""
     fixture = load_fixture("gemini_request_edit_multiturn.json")
     contents = fixture["body"]["contents"]
     model_turn = contents[1]
     # the server's turn-1 answer is the model turn the fixture expects echoed
-    replay.reply(
-        200,
-        {"content-type": "application/json"},
-        {
-            "candidates": [{"content": model_turn, "finishReason": "STOP"}],
-            "responseId": "turn-1",
-        },
+    sim.script(
+        "*",
+        [
+            Reply.raw(
+                200,
+                {
+                    "candidates": [{"content": model_turn, "finishReason": "STOP"}],
+                    "responseId": "turn-1",
+                },
+                {"content-type": "application/json"},
+            )
+        ]
+        * 2,  # the same answer to both turns
     )
     provider = GeminiProvider(
-        GEMINI_KEY, base_url=replay.base_url, model="gemini-3-pro-image-preview", image_size="2K"
+        GEMINI_KEY, base_url=sim.base_url, model="gemini-3-pro-image-preview", image_size="2K"
     )
     first_prompt = contents[0]["parts"][0]["text"]
     async with Client(provider) as client:
@@ -125,7 +130,7 @@ async def test_gemini_multiturn_echoes_parts_byte_for_byte(replay: ReplayServer)
                 prompt=contents[2]["parts"][0]["text"], history=history, aspect_ratio="4:3"
             )
         )
-    sent = replay.requests[1]
+    sent = sim.captured[1]
     assert sent.path == _path(fixture["url"])
     assert sent.json() == fixture["body"]
     # byte for byte: the signatures and base64 appear verbatim in the raw body
@@ -134,46 +139,47 @@ async def test_gemini_multiturn_echoes_parts_byte_for_byte(replay: ReplayServer)
     assert sent.body.count(PNG_B64.encode()) == 2
 
 
-async def test_gemini_echo_keeps_raw_base64_even_if_non_canonical(replay: ReplayServer) -> None:
+async def test_gemini_echo_keeps_raw_base64_even_if_non_canonical(sim: Simulator) -> None:
     """A provider's base64 is echoed as received, not re-encoded from the decoded bytes."""
     raw = base64.b64encode(bytes(range(5))).decode()  # "AAECAwQ=", canonical
     odd = raw[:-2] + "R="  # non-zero pad bits: decodes the same, re-encodes differently
     assert base64.b64decode(odd) == base64.b64decode(raw) and odd != raw
     part = {"inlineData": {"mimeType": "image/webp", "data": odd}, "thoughtSignature": "s1"}
-    replay.reply(200, {}, {"candidates": [{"content": {"role": "model", "parts": [part]}}]})
-    provider = GeminiProvider(GEMINI_KEY, base_url=replay.base_url)
+    reply = Reply.raw(200, {"candidates": [{"content": {"role": "model", "parts": [part]}}]})
+    sim.script("*", [reply, reply])
+    provider = GeminiProvider(GEMINI_KEY, base_url=sim.base_url)
     async with Client(provider) as client:
         first = await client.generate(GenerationRequest(prompt="one"))
         assert first.image.data == bytes(range(5)) and first.image.mime_type == "image/webp"
         await client.generate(GenerationRequest(prompt="two", history=(history_turn(first),)))
-    assert replay.requests[1].json()["contents"][0] == {"role": "model", "parts": [part]}
+    assert sim.captured[1].json()["contents"][0] == {"role": "model", "parts": [part]}
 
 
-async def test_gemini_thought_parts_round_trip(replay: ReplayServer) -> None:
+async def test_gemini_thought_parts_round_trip(sim: Simulator) -> None:
     data = load_fixture("gemini_200_image_thought_signature.json")
-    replay.reply(data["status"], data["headers"], data["body"])
-    provider = GeminiProvider(GEMINI_KEY, base_url=replay.base_url)
+    sim.script("*", [Reply.fixture(data)] * 2)
+    provider = GeminiProvider(GEMINI_KEY, base_url=sim.base_url)
     async with Client(provider) as client:
         first = await client.generate(GenerationRequest(prompt="one"))
         await client.generate(GenerationRequest(prompt="two", history=(history_turn(first),)))
-    echoed = replay.requests[1].json()["contents"][0]
+    echoed = sim.captured[1].json()["contents"][0]
     assert echoed == data["body"]["candidates"][0]["content"]
 
 
 @pytest.mark.parametrize("seed", [0, 7])
-async def test_gemini_seed_is_sent_including_zero(replay: ReplayServer, seed: int) -> None:
-    replay.reply_fixture(GEMINI_OK)
-    provider = GeminiProvider(GEMINI_KEY, base_url=replay.base_url)
-    result = await _gemini(replay, provider, GenerationRequest(prompt="x", seed=seed))
-    assert replay.requests[0].json()["generationConfig"]["seed"] == seed
+async def test_gemini_seed_is_sent_including_zero(sim: Simulator, seed: int) -> None:
+    script_fixture(sim, GEMINI_OK)
+    provider = GeminiProvider(GEMINI_KEY, base_url=sim.base_url)
+    result = await _gemini(sim, provider, GenerationRequest(prompt="x", seed=seed))
+    assert sim.captured[0].json()["generationConfig"]["seed"] == seed
     assert result.seed == seed
 
 
-async def test_gemini_no_seed_no_candidate_count_by_default(replay: ReplayServer) -> None:
-    replay.reply_fixture(GEMINI_OK)
-    provider = GeminiProvider(GEMINI_KEY, base_url=replay.base_url)
-    await _gemini(replay, provider, GenerationRequest(prompt="x"))
-    config = replay.requests[0].json()["generationConfig"]
+async def test_gemini_no_seed_no_candidate_count_by_default(sim: Simulator) -> None:
+    script_fixture(sim, GEMINI_OK)
+    provider = GeminiProvider(GEMINI_KEY, base_url=sim.base_url)
+    await _gemini(sim, provider, GenerationRequest(prompt="x"))
+    config = sim.captured[0].json()["generationConfig"]
     assert config == {"responseModalities": ["TEXT", "IMAGE"]}
 
 
@@ -188,36 +194,36 @@ async def test_gemini_no_seed_no_candidate_count_by_default(replay: ReplayServer
     ],
 )
 async def test_gemini_image_config_from_size(
-    replay: ReplayServer, size: str, image_config: dict[str, str] | None
+    sim: Simulator, size: str, image_config: dict[str, str] | None
 ) -> None:
-    replay.reply_fixture(GEMINI_OK)
+    script_fixture(sim, GEMINI_OK)
     # imageSize is for Gemini 3 image models (the catalogue rejects it on 2.5 Flash Image)
-    provider = GeminiProvider(GEMINI_KEY, base_url=replay.base_url, model="gemini-3-pro-image")
-    await _gemini(replay, provider, GenerationRequest(prompt="x", size=size, n=2))
-    config = replay.requests[0].json()["generationConfig"]
+    provider = GeminiProvider(GEMINI_KEY, base_url=sim.base_url, model="gemini-3-pro-image")
+    await _gemini(sim, provider, GenerationRequest(prompt="x", size=size, n=2))
+    config = sim.captured[0].json()["generationConfig"]
     assert config.get("imageConfig") == image_config
     assert config["candidateCount"] == 2
 
 
-async def test_gemini_bad_size_is_rejected_before_sending(replay: ReplayServer) -> None:
-    replay.reply_fixture(GEMINI_OK)
-    provider = GeminiProvider(GEMINI_KEY, base_url=replay.base_url)
+async def test_gemini_bad_size_is_rejected_before_sending(sim: Simulator) -> None:
+    script_fixture(sim, GEMINI_OK)
+    provider = GeminiProvider(GEMINI_KEY, base_url=sim.base_url)
     with pytest.raises(InvalidRequest, match="size='huge'") as info:
-        await _gemini(replay, provider, GenerationRequest(prompt="x", size="huge"))
+        await _gemini(sim, provider, GenerationRequest(prompt="x", size="huge"))
     assert info.value.field == "size" and "WIDTHxHEIGHT" in info.value.allowed
-    assert replay.requests == []
+    assert len(sim.captured) == 0
 
 
-async def test_gemini_request_model_override_and_input_images(replay: ReplayServer) -> None:
-    replay.reply_fixture(GEMINI_OK)
-    provider = GeminiProvider(GEMINI_KEY, base_url=replay.base_url)
+async def test_gemini_request_model_override_and_input_images(sim: Simulator) -> None:
+    script_fixture(sim, GEMINI_OK)
+    provider = GeminiProvider(GEMINI_KEY, base_url=sim.base_url)
     request = GenerationRequest(
         prompt="edit",
         model="gemini-3-pro-image-preview",
         images=(Image(PNG), Image(b"\xff\xd8jpeg", "image/jpeg")),
     )
-    await _gemini(replay, provider, request)
-    sent = replay.requests[0]
+    await _gemini(sim, provider, request)
+    sent = sim.captured[0]
     assert sent.path == "/v1beta/models/gemini-3-pro-image-preview:generateContent"
     assert sent.json()["contents"] == [
         {
@@ -236,12 +242,12 @@ async def test_gemini_request_model_override_and_input_images(replay: ReplayServ
     ]
 
 
-async def test_imagen_request_matches_fixture(replay: ReplayServer) -> None:
+async def test_imagen_request_matches_fixture(sim: Simulator) -> None:
     fixture = load_fixture("imagen_request_predict.json")
-    replay.reply_fixture("imagen_200_predict.json")
+    script_fixture(sim, "imagen_200_predict.json")
     provider = ImagenProvider(
         GEMINI_KEY,
-        base_url=replay.base_url,
+        base_url=sim.base_url,
         person_generation="allow_adult",
         output_mime_type="image/png",
     )
@@ -249,19 +255,19 @@ async def test_imagen_request_matches_fixture(replay: ReplayServer) -> None:
     async with Client(provider) as client:
         result = await client.generate(GenerationRequest(prompt=prompt, n=2, aspect_ratio="1:1"))
     assert len(result.images) == 2
-    sent = replay.requests[0]
+    sent = sim.captured[0]
     assert sent.path == _path(fixture["url"])
     assert sent.headers["x-goog-api-key"] == GEMINI_KEY
     assert sent.json() == fixture["body"]
 
 
-async def test_imagen_rejects_edits_without_sending(replay: ReplayServer) -> None:
-    provider = ImagenProvider(GEMINI_KEY, base_url=replay.base_url)
+async def test_imagen_rejects_edits_without_sending(sim: Simulator) -> None:
+    provider = ImagenProvider(GEMINI_KEY, base_url=sim.base_url)
     async with Client(provider) as client:
         with pytest.raises(InvalidRequest, match="does not take input images") as info:
             await client.generate(GenerationRequest(prompt="x", images=(Image(PNG),)))
     assert info.value.field == "images"
-    assert replay.requests == []
+    assert len(sim.captured) == 0
 
 
 async def _openai(provider: OpenAIProvider, request: GenerationRequest) -> Any:
@@ -269,13 +275,13 @@ async def _openai(provider: OpenAIProvider, request: GenerationRequest) -> Any:
         return await client.generate(request)
 
 
-async def test_openai_generations_request_matches_fixture(replay: ReplayServer) -> None:
+async def test_openai_generations_request_matches_fixture(sim: Simulator) -> None:
     fixture = load_fixture("openai_request_generations.json")
     body = fixture["body"]
-    replay.reply_fixture("openai_200_gpt_image.json")
+    script_fixture(sim, "openai_200_gpt_image.json")
     provider = OpenAIProvider(
         OPENAI_KEY,
-        base_url=replay.base_url,
+        base_url=sim.base_url,
         quality="high",
         output_format="png",
         moderation="auto",
@@ -286,7 +292,7 @@ async def test_openai_generations_request_matches_fixture(replay: ReplayServer) 
         options={"background": "opaque", "user": "user-1234"},
     )
     await _openai(provider, request)
-    sent = replay.requests[0]
+    sent = sim.captured[0]
     assert sent.method == "POST" and sent.path == _path(fixture["url"])
     assert sent.headers["Authorization"] == f"Bearer {OPENAI_KEY}"
     assert sent.headers["Content-Type"] == "application/json"
@@ -294,25 +300,25 @@ async def test_openai_generations_request_matches_fixture(replay: ReplayServer) 
     assert sent.json() == body
 
 
-async def test_openai_dalle3_request_matches_fixture(replay: ReplayServer) -> None:
+async def test_openai_dalle3_request_matches_fixture(sim: Simulator) -> None:
     fixture = load_fixture("openai_request_generations_dalle3.json")
     body = fixture["body"]
-    replay.reply(200, {}, {"data": [{"b64_json": PNG_B64}]})
-    provider = OpenAIProvider(OPENAI_KEY, base_url=replay.base_url, model="dall-e-3", quality="hd")
+    sim.script("*", [Reply.raw(200, {"data": [{"b64_json": PNG_B64}]})])
+    provider = OpenAIProvider(OPENAI_KEY, base_url=sim.base_url, model="dall-e-3", quality="hd")
     request = GenerationRequest(
         prompt=body["prompt"],
         aspect_ratio="16:9",  # → the dall-e-3 wide size
         options={"style": "vivid", "response_format": "url"},
     )
     await _openai(provider, request)
-    assert replay.requests[0].json() == body
+    assert sim.captured[0].json() == body
 
 
-async def test_openai_edits_multipart_matches_fixture(replay: ReplayServer) -> None:
+async def test_openai_edits_multipart_matches_fixture(sim: Simulator) -> None:
     fixture = load_fixture("openai_request_edits_multipart.json")
     parts = fixture["multipart"]
-    replay.reply_fixture("openai_200_gpt_image.json")
-    provider = OpenAIProvider(OPENAI_KEY, base_url=replay.base_url, quality="medium")
+    script_fixture(sim, "openai_200_gpt_image.json")
+    provider = OpenAIProvider(OPENAI_KEY, base_url=sim.base_url, quality="medium")
     files = [p for p in parts if "data_base64" in p]
     images = tuple(
         Image(base64.b64decode(p["data_base64"]), p["content_type"])
@@ -328,43 +334,42 @@ async def test_openai_edits_multipart_matches_fixture(replay: ReplayServer) -> N
         options={"mask": mask, "input_fidelity": value["input_fidelity"]},
     )
     await _openai(provider, request)
-    sent = replay.requests[0]
+    sent = sim.captured[0]
     assert sent.path == _path(fixture["url"])
     assert sent.headers["Authorization"] == f"Bearer {OPENAI_KEY}"
     assert sent.headers["Content-Type"].startswith("multipart/form-data; boundary=")
-    assert sent.form is not None
+    form = sent.form()
     got = [
         {
-            "name": p["name"],
-            "content_type": p["content_type"],
-            "data_base64": base64.b64encode(p["data"]).decode(),
+            "name": p.name,
+            "content_type": p.content_type,
+            "data_base64": base64.b64encode(p.data).decode(),
         }
-        if p["filename"]
-        else {"name": p["name"], "value": p["data"].decode()}
-        for p in sent.form
+        if p.filename
+        else {"name": p.name, "value": p.data.decode()}
+        for p in form
     ]
     want = [{k: v for k, v in p.items() if k != "filename"} for p in parts]
     assert got == want
-    assert all(p["filename"].endswith(".png") for p in sent.form if p["filename"])
+    assert all(p.filename.endswith(".png") for p in form if p.filename)
 
 
-async def test_openai_single_image_edit_uses_plain_image_field(replay: ReplayServer) -> None:
-    replay.reply_fixture("openai_200_gpt_image.json")
-    provider = OpenAIProvider(OPENAI_KEY, base_url=replay.base_url)
+async def test_openai_single_image_edit_uses_plain_image_field(sim: Simulator) -> None:
+    script_fixture(sim, "openai_200_gpt_image.json")
+    provider = OpenAIProvider(OPENAI_KEY, base_url=sim.base_url)
     await _openai(provider, GenerationRequest(prompt="edit", images=(Image(PNG),)))
-    form = replay.requests[0].form
-    assert form is not None
-    assert [p["name"] for p in form] == ["model", "prompt", "image", "n"]
-    assert form[2]["data"] == PNG
+    form = sim.captured[0].form()
+    assert [p.name for p in form] == ["model", "prompt", "image", "n"]
+    assert form[2].data == PNG
 
 
-async def test_openai_headers_idempotency_org_project(replay: ReplayServer) -> None:
-    replay.reply_fixture("openai_200_gpt_image.json")
+async def test_openai_headers_idempotency_org_project(sim: Simulator) -> None:
+    script_fixture(sim, "openai_200_gpt_image.json")
     provider = OpenAIProvider(
-        OPENAI_KEY, base_url=replay.base_url, organization="org-1", project="proj-2"
+        OPENAI_KEY, base_url=sim.base_url, organization="org-1", project="proj-2"
     )
     await _openai(provider, GenerationRequest(prompt="x", idempotency_key="idem-123"))
-    headers = replay.requests[0].headers
+    headers = sim.captured[0].headers
     assert headers["Idempotency-Key"] == "idem-123"
     assert headers["OpenAI-Organization"] == "org-1"
     assert headers["OpenAI-Project"] == "proj-2"
@@ -381,17 +386,17 @@ async def test_openai_headers_idempotency_org_project(replay: ReplayServer) -> N
     ],
 )
 async def test_openai_size_from_aspect_ratio(
-    replay: ReplayServer, model: str, ratio: str, size: str
+    sim: Simulator, model: str, ratio: str, size: str
 ) -> None:
-    replay.reply_fixture("openai_200_gpt_image.json")
-    provider = OpenAIProvider(OPENAI_KEY, base_url=replay.base_url, model=model)
+    script_fixture(sim, "openai_200_gpt_image.json")
+    provider = OpenAIProvider(OPENAI_KEY, base_url=sim.base_url, model=model)
     await _openai(provider, GenerationRequest(prompt="x", aspect_ratio=ratio))
-    assert replay.requests[0].json()["size"] == size
+    assert sim.captured[0].json()["size"] == size
 
 
-async def test_openai_per_call_options_override_defaults(replay: ReplayServer) -> None:
-    replay.reply_fixture("openai_200_gpt_image.json")
-    provider = OpenAIProvider(OPENAI_KEY, base_url=replay.base_url, quality="high")
+async def test_openai_per_call_options_override_defaults(sim: Simulator) -> None:
+    script_fixture(sim, "openai_200_gpt_image.json")
+    provider = OpenAIProvider(OPENAI_KEY, base_url=sim.base_url, quality="high")
     await _openai(provider, GenerationRequest(prompt="x", n=3, options={"quality": "low"}))
-    body = replay.requests[0].json()
+    body = sim.captured[0].json()
     assert body == {"model": "gpt-image-1", "prompt": "x", "n": 3, "quality": "low"}

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,12 +16,11 @@ from genguard.errors import ClassifierUnavailable, ConfigError, ResponseError
 from genguard.model import GenerationRequest
 from genguard.providers.transport import HttpTransport
 from genguard.safety import ClassifierChain, ModerationClassifier, parse_moderation_response
+from genguard.sim import Reply, Simulator
 from support import free_port
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "reference"
 KEY = "sk-test-secret-key-1234567890"
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -30,56 +28,11 @@ def fixture(name: str) -> dict[str, Any]:
     return data
 
 
-class ModerationServer:
-    """A tiny /v1/moderations server whose answer each test sets."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
-        self.handler: Handler = self.reply_fixture("openai_200_moderations.json")
-        self.base_url = ""
-        self.release = asyncio.Event()  # set on stop: frees handlers that hang
-        self.arrived = asyncio.Event()  # set when a request comes in
-        self._runner: web.AppRunner | None = None
-
-    def reply_fixture(self, name: str) -> Handler:
-        data = fixture(name)
-
-        async def handle(request: web.Request) -> web.StreamResponse:
-            return web.json_response(data["body"], status=data["status"])
-
-        return handle
-
-    async def _entry(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append((dict(request.headers), await request.json()))
-        self.arrived.set()
-        return await self.handler(request)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app[SERVER] = self
-        app.router.add_post("/v1/moderations", self._entry)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}"
-
-    async def stop(self) -> None:
-        self.release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-
-SERVER = web.AppKey("server", ModerationServer)
-
-
 @pytest.fixture
-async def server() -> AsyncIterator[ModerationServer]:
-    srv = ModerationServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
+async def server() -> AsyncIterator[Simulator]:
+    """The simulator, capturing requests; each test scripts its moderation answer."""
+    async with Simulator(capture=True) as sim:
+        yield sim
 
 
 @pytest.fixture
@@ -94,22 +47,25 @@ def classifier(base_url: str, transport: HttpTransport, **kw: Any) -> Moderation
 
 
 async def test_sends_the_wire_request_and_allows_a_clean_prompt(
-    server: ModerationServer, transport: HttpTransport
+    server: Simulator, transport: HttpTransport
 ) -> None:
+    server.script("moderations", [Reply.fixture(FIXTURES / "openai_200_moderations.json")])
     verdict = await classifier(server.base_url, transport).classify(
         GenerationRequest(prompt="a calm lake")
     )
     assert verdict.allowed and verdict.error is None and verdict.flagged == ()
     assert verdict.categories["violence"] == pytest.approx(0.00093)
-    headers, body = server.requests[0]
-    assert headers["Authorization"] == f"Bearer {KEY}"
-    assert body == {"model": "omni-moderation-latest", "input": "a calm lake"}
+    (sent,) = server.captured
+    assert sent.path == "/v1/moderations"
+    assert sent.headers["Authorization"] == f"Bearer {KEY}"
+    assert sent.json() == {"model": "omni-moderation-latest", "input": "a calm lake"}
 
 
 async def test_flagged_response_maps_to_uniform_categories(
-    server: ModerationServer, transport: HttpTransport
+    server: Simulator, transport: HttpTransport
 ) -> None:
-    server.handler = server.reply_fixture("openai_200_moderations_flagged.json")
+    flagged = Reply.fixture(FIXTURES / "openai_200_moderations_flagged.json")
+    server.script("moderations", [flagged] * 3)
     mod = classifier(server.base_url, transport)
     verdict = await mod.classify(GenerationRequest(prompt="something violent"))
     assert not verdict.allowed
@@ -121,47 +77,32 @@ async def test_flagged_response_maps_to_uniform_categories(
     assert (await lenient.evaluate(GenerationRequest(prompt="x"))).allowed
 
 
-async def test_empty_prompt_is_not_sent(server: ModerationServer, transport: HttpTransport) -> None:
+async def test_empty_prompt_is_not_sent(server: Simulator, transport: HttpTransport) -> None:
     verdict = await classifier(server.base_url, transport).classify(GenerationRequest(prompt=" "))
-    assert verdict.allowed and server.requests == []
+    assert verdict.allowed and len(server.captured) == 0 and server.requests == 0
 
 
-async def _hang(request: web.Request) -> web.StreamResponse:
-    await request.app[SERVER].release.wait()
-    return web.json_response({})
+#: Longer than any test: the simulator cancels the handler when it stops.
+HANG = 3600.0
+UNAUTHORIZED = {
+    "error": {"message": f"Incorrect API key provided: {KEY}", "code": "invalid_api_key"}
+}
 
-
-async def _error_500(request: web.Request) -> web.StreamResponse:
-    return web.json_response(fixture("openai_500_server_error.json")["body"], status=500)
-
-
-async def _error_401(request: web.Request) -> web.StreamResponse:
-    body = {"error": {"message": f"Incorrect API key provided: {KEY}", "code": "invalid_api_key"}}
-    return web.json_response(body, status=401)
-
-
-async def _not_json(request: web.Request) -> web.StreamResponse:
-    return web.Response(text="<html>bad gateway</html>", status=200)
-
-
-async def _wrong_shape(request: web.Request) -> web.StreamResponse:
-    return web.json_response({"results": [{"flagged": "yes"}]})
-
-
-OUTAGES: dict[str, tuple[Handler, str]] = {
-    "timeout": (_hang, "timed out"),
-    "http_500": (_error_500, "HTTP 500"),
-    "http_401": (_error_401, "HTTP 401 (invalid_api_key)"),
-    "not_json": (_not_json, "not JSON"),
-    "wrong_shape": (_wrong_shape, "flagged is not a boolean"),
+OUTAGES: dict[str, tuple[Reply, str]] = {
+    "timeout": (Reply.delay(HANG), "timed out"),
+    "http_500": (Reply.fixture(FIXTURES / "openai_500_server_error.json"), "HTTP 500"),
+    "http_401": (Reply.raw(401, UNAUTHORIZED), "HTTP 401 (invalid_api_key)"),
+    "not_json": (Reply.raw(200, "<html>bad gateway</html>"), "not JSON"),
+    "wrong_shape": (Reply.raw(200, {"results": [{"flagged": "yes"}]}), "flagged is not a boolean"),
 }
 
 
 @pytest.mark.parametrize("outage", sorted(OUTAGES))
 async def test_outage_fail_open_allows_and_reports(
-    server: ModerationServer, transport: HttpTransport, outage: str
+    server: Simulator, transport: HttpTransport, outage: str
 ) -> None:
-    server.handler, expected = OUTAGES[outage]
+    reply, expected = OUTAGES[outage]
+    server.script("moderations", [reply])
     mod = classifier(server.base_url, transport, timeout=0.1, fail="fail_open")
     verdict = await mod.classify(GenerationRequest(prompt="anything"))
     assert verdict.allowed
@@ -171,9 +112,10 @@ async def test_outage_fail_open_allows_and_reports(
 
 @pytest.mark.parametrize("outage", sorted(OUTAGES))
 async def test_outage_fail_closed_raises_classifier_unavailable(
-    server: ModerationServer, transport: HttpTransport, outage: str
+    server: Simulator, transport: HttpTransport, outage: str
 ) -> None:
-    server.handler, expected = OUTAGES[outage]
+    reply, expected = OUTAGES[outage]
+    server.script("moderations", [reply])
     mod = classifier(server.base_url, transport, timeout=0.1, fail="closed")
     with pytest.raises(ClassifierUnavailable) as info:
         await mod.classify(GenerationRequest(prompt="anything"))
@@ -198,12 +140,12 @@ async def test_connection_refused_under_both_policies(
 
 
 async def test_timeout_is_bounded_and_cancellation_propagates(
-    server: ModerationServer, transport: HttpTransport
+    server: Simulator, transport: HttpTransport
 ) -> None:
-    server.handler = _hang
+    server.script("moderations", [Reply.delay(HANG)])
     mod = classifier(server.base_url, transport, timeout=30)
     task = asyncio.create_task(mod.classify(GenerationRequest(prompt="anything")))
-    await server.arrived.wait()
+    await server.captured.wait(1)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -101,6 +101,24 @@ class Reply:
         )
 
     @classmethod
+    def raw(
+        cls, status: int, body: bytes | str | Any = b"", headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """Send ``status``, ``headers`` and ``body`` verbatim, with no API envelope.
+
+        ``body`` bytes go out as they are, a str as UTF-8 text, anything else as JSON.
+        For bodies no real API would send (an empty 200, a proxy's page, a wrong shape).
+        """
+        if not 100 <= status <= 599:
+            raise ValueError(f"status code must be 100..599, got {status}")
+        return cls(
+            "fixture",
+            code=status,
+            body=body,
+            headers={str(k): str(v) for k, v in (headers or {}).items()},
+        )
+
+    @classmethod
     def reset(cls) -> Reply:
         """Close the connection (TCP reset) before any header is sent."""
         return cls("reset", code=0)

@@ -22,11 +22,13 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.streams import StreamReader
 
 from ..clock import Clock, SystemClock
 from . import wire
 from .batch import BatchBackend
+from .capture import Capture, capture_middleware, render_plain
 from .hints import Hint, RetryAccounting, hint_of, parse_duration
 from .imagen import PREDICT, parse_predict, predict_filtered, render_success
 from .ledger import Ledger, output_tokens_per_image
@@ -57,7 +59,7 @@ RETIRED_GEMINI_MODELS = frozenset(
         "gemini-2.5-flash-image-preview",
     }
 )
-SCRIPT_APIS = ("gemini", "openai", "moderations", "*")
+SCRIPT_APIS = ("gemini", "openai", "moderations", "files", "*")
 _HTML_PAGE = (
     "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n"
     "<center><h1>{code} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -78,6 +80,8 @@ class Simulator:
     and HTTP dates (a ``FakeClock`` makes them deterministic; delays stay real,
     except the pacing of streams, which sleeps on ``clock``). ``stream`` is the
     default ``StreamPlan`` (or its fields as a mapping) for requests that ask to stream.
+    ``capture=True`` keeps every request's raw method, path, headers and body in
+    ``sim.captured`` (see ``genguard.sim.capture``).
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class Simulator:
         moderation_words: Mapping[str, Sequence[str]] | None = None,
         clock: Clock | None = None,
         stream: StreamPlan | Mapping[str, Any] | None = None,
+        capture: bool = False,
         **profile_options: Any,
     ) -> None:
         if max_image_side < 1:
@@ -127,6 +132,9 @@ class Simulator:
         self._base_url: str | None = None
         #: The Files and Batch APIs of both providers (``batches.faults`` to inject faults).
         self.batches = BatchBackend(self)
+        #: Every request as it arrived, when ``capture=True`` (else stays empty).
+        self.captured = Capture()
+        self._capture = capture
 
     # -- public API ------------------------------------------------------------------
 
@@ -159,8 +167,9 @@ class Simulator:
         return make_profile(name, self.seed, **options)
 
     def script(self, api: str, replies: Iterable[Reply]) -> None:
-        """Queue replies for ``api`` ("gemini", "openai", "moderations", or "*" for
-        both image APIs); each is used once, before the profile is consulted."""
+        """Queue replies for ``api`` ("gemini", "openai", "moderations", "files" for the
+        image downloads, or "*" for both image APIs); each is used once, before the
+        profile is consulted."""
         if api not in SCRIPT_APIS:
             raise ValueError(f"api must be one of {SCRIPT_APIS}, got {api!r}")
         items = list(replies)
@@ -196,7 +205,8 @@ class Simulator:
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        middlewares = [capture_middleware(self.captured)] if self._capture else []
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=middlewares)
         for version in ("v1beta", "v1"):  # google-genai 3.x calls v1 by default
             app.router.add_post(f"/{version}/models/{{model}}:generateContent", self._gemini)
             app.router.add_post(f"/{version}/models/{{model}}:streamGenerateContent", self._gemini)
@@ -287,6 +297,9 @@ class Simulator:
         return await self._handle(request, "moderations", key, None, parse)
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
+        scripted = self._scripts.get("files")
+        if scripted:
+            return render_plain(scripted.popleft())
         name = request.match_info["name"]
         try:
             _, dims, colour = name.split("-")
@@ -806,7 +819,7 @@ async def _read_multipart(
     digest = hashlib.sha256(request.path.encode())
     fields: dict[str, str] = {}
     files: list[dict[str, Any]] = []
-    reader = await request.multipart()
+    reader = MultipartReader(request.headers, _buffered(request, await request.read()))
     while True:
         part = await reader.next()
         if part is None:
@@ -828,6 +841,14 @@ async def _read_multipart(
         else:
             fields[name] = data.decode("utf-8", "replace")
     return fields, files, digest.hexdigest()
+
+
+def _buffered(request: web.Request, raw: bytes) -> StreamReader:
+    """The body again as a stream (it was read whole: by a capture, or to bound its size)."""
+    stream = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
+    stream.feed_data(raw)
+    stream.feed_eof()
+    return stream
 
 
 def _reset(request: web.Request) -> None:

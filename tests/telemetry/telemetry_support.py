@@ -1,12 +1,15 @@
 """Telemetry test support: in-memory span exporter, in-memory metric reader, JSON log capture,
-an in-process provider and hand-written layers that emit the events the real layers emit."""
+the real retry, rate-limit and breaker layers in front of the simulator on fake time, and an
+in-process provider for tests of the telemetry layer alone."""
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -16,9 +19,23 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from genguard import Call, GenerationResult, Image, Usage
-from genguard.pipeline import Handler, Scope
+from genguard import Call, Client, FakeClock, GenerationRequest, GenerationResult, Image, Usage
+from genguard.layers.circuit_breaker import CircuitBreakerLayer
+from genguard.layers.rate_limit import RateLimitLayer
+from genguard.layers.retry import RetryLayer
+from genguard.pipeline import Layer
+from genguard.providers.gemini import GeminiProvider
 from genguard.providers.transport import HttpTransport
+from genguard.sim import Reply, Simulator
+from support import drive
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
+#: The reference Gemini success, served verbatim: its id, usage and text are what the
+#: telemetry reports.
+GEMINI_OK = FIXTURES / "gemini_200_image.json"
+RESPONSE_ID = "q3RkaaBcD4eQ1MkP0LmV4Ao"
+INPUT_TOKENS = 14
+OUTPUT_TOKENS = 1302
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"IMAGEBYTES-0123456789" * 4
 
@@ -100,7 +117,61 @@ class Logs:
         return [line for line in self.lines() if line["event"] == name]
 
 
-# -- in-process provider and hand-written layers ---------------------------------------------
+# -- the real layers, over HTTP to the simulator, on fake time --------------------------------
+
+
+def retry(attempts: int = 3, delay: float = 0.5) -> RetryLayer:
+    """The real retry layer with a fixed ``delay`` between attempts (no jitter)."""
+    return RetryLayer(
+        attempts=attempts, initial=delay, multiplier=1.0, max_delay=delay, jitter="none"
+    )
+
+
+def limiter(requests: str = "1/s") -> RateLimitLayer:
+    """The real rate limiter: attempts spaced ``1/rate`` apart, the first at once."""
+    return RateLimitLayer(requests=requests)
+
+
+def breaker(fail_max: int = 2) -> CircuitBreakerLayer:
+    """The real breaker, tripping after ``fail_max`` consecutive failures."""
+    return CircuitBreakerLayer(fail_max=fail_max, reset_timeout=30)
+
+
+#: A 503, then a 429 asking for 0.5 s, then the reference success.
+RETRIED_TWICE = (Reply.status(503), Reply.status(429, retry_after="0.5"), Reply.fixture(GEMINI_OK))
+
+
+class SimStack:
+    """A client with ``layers`` in front of a Gemini provider at the simulator, on one
+    ``FakeClock(auto=False)`` that moves only while every caller sleeps on it."""
+
+    def __init__(self, client: Client, sim: Simulator, clock: FakeClock) -> None:
+        self.client = client
+        self.sim = sim
+        self.clock = clock
+
+    async def generate(self, request: GenerationRequest | str) -> GenerationResult:
+        """One call, driven on fake time; its error is raised as the client raised it."""
+        (outcome,) = await drive(self.clock, [self.client.generate(request)], stop_at=600.0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+@asynccontextmanager
+async def sim_stack(
+    layers: Sequence[Layer], replies: Sequence[Reply] = (), **client: Any
+) -> AsyncIterator[SimStack]:
+    """``SimStack`` whose simulator answers with ``replies`` first (then successes)."""
+    clock = FakeClock(start=0.0, auto=False)
+    async with Simulator(clock=clock) as sim:
+        sim.script("gemini", replies)
+        provider = GeminiProvider("sim-key", base_url=sim.base_url)
+        async with Client(provider, list(layers), clock=clock, **client) as gen:
+            yield SimStack(gen, sim, clock)
+
+
+# -- an in-process provider, for tests of the telemetry layer alone ----------------------------
 
 
 @dataclass
@@ -128,88 +199,3 @@ class FakeProvider:
             finish_reason="STOP",
             request_id="resp-42",
         )
-
-
-class SimpleRetry:
-    """Retries every retryable error ``attempts`` times, reporting like the real retry layer."""
-
-    scope: Scope = "call"
-
-    def __init__(self, attempts: int = 3, delay: float = 0.5, hint: str | None = "retry-after"):
-        self.attempts = attempts
-        self.delay = delay
-        self.hint = hint
-
-    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
-        observer = call.observer
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return await next(call)
-            except Exception as error:
-                if attempt == self.attempts or not getattr(error, "retryable", False):
-                    if attempt == self.attempts:
-                        observer.retry_gave_up(call, "attempts")
-                    raise
-                observer.retry_scheduled(call, self.delay, type(error).__name__, self.hint)
-                await call.clock.sleep(self.delay)
-        raise AssertionError("unreachable")
-
-
-class SimpleLimiter:
-    """Waits ``wait`` seconds for a permit on the first attempt only, and reports it."""
-
-    scope: Scope = "attempt"
-
-    def __init__(self, wait: float = 0.25) -> None:
-        self.wait = wait
-
-    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
-        seconds = self.wait if call.attempt == 1 else 0.0
-        if seconds:
-            await call.clock.sleep(seconds)
-        call.observer.limiter_waited(call, call.key, seconds, "rate")
-        return await next(call)
-
-
-class InputBlocker:
-    """A safety layer that blocks prompts containing ``word``, reporting a verdict first."""
-
-    scope: Scope = "call"
-
-    def __init__(self, word: str = "forbidden") -> None:
-        self.word = word
-
-    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
-        from genguard.errors import ContentBlocked
-
-        blocked = self.word in call.request.prompt
-        call.observer.safety_verdict(
-            call,
-            "input",
-            not blocked,
-            {"violence": 0.91 if blocked else 0.01, "hate": 0.2 if blocked else 0.0},
-            "rules",
-            "block" if blocked else "allow",
-        )
-        if blocked:
-            raise ContentBlocked(
-                "input blocked by rules classifier",
-                stage="input",
-                category="violence",
-                source="classifier",
-                reason="rule",
-            )
-        return await next(call)
-
-
-class BreakerReporter:
-    """Reports one breaker transition per attempt outcome, like the breaker layer would."""
-
-    scope: Scope = "attempt"
-
-    async def __call__(self, call: Call, next: Handler) -> GenerationResult:
-        try:
-            return await next(call)
-        except Exception:
-            call.observer.breaker_changed(call, call.key, "closed", "open", "failures")
-            raise

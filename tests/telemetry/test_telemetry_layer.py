@@ -16,14 +16,24 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.trace import NoOpTracerProvider, StatusCode
-from telemetry_support import FakeProvider, Logs, Metrics, SimpleLimiter, SimpleRetry, Spans
+from telemetry_support import (
+    GEMINI_OK,
+    FakeProvider,
+    Logs,
+    Metrics,
+    Spans,
+    limiter,
+    retry,
+    sim_stack,
+)
 
 import genguard.errors as gerrors
-from genguard import Call, Client, FakeClock, GenerationResult, RecordingObserver
+from genguard import Call, Client, GenerationResult, RecordingObserver
 from genguard.errors import ProviderUnavailable
 from genguard.layers.telemetry import TelemetryLayer
 from genguard.observe import Observer
 from genguard.pipeline import Handler, Scope
+from genguard.sim import Reply
 from genguard.telemetry import OUTCOMES, outcome_of
 
 
@@ -48,15 +58,12 @@ def _layer(spans: Spans, metrics: Metrics, logs: Logs) -> TelemetryLayer:
     )
 
 
-async def _events(
-    layers: list[Any], outcomes: list[BaseException | None]
-) -> list[tuple[str, dict[str, Any]]]:
+async def _events(layers: list[Any], replies: list[Reply]) -> list[tuple[str, dict[str, Any]]]:
+    """What the observer saw of one call through ``layers`` to the simulator."""
     recorder = RecordingObserver()
-    async with Client(
-        FakeProvider(outcomes=outcomes), layers, observer=recorder, clock=FakeClock()
-    ) as client:
+    async with sim_stack(layers, replies, observer=recorder) as stack:
         with contextlib.suppress(ProviderUnavailable):
-            await client.generate("a prompt")
+            await stack.generate("a prompt")
     return [
         (
             e.name,
@@ -69,11 +76,9 @@ async def _events(
 async def test_forwards_every_event_to_the_previous_observer(
     spans: Spans, metrics: Metrics, logs: Logs
 ) -> None:
-    outcomes: list[BaseException | None] = [ProviderUnavailable("down", status=503), None]
-    without = await _events([SimpleRetry(), SimpleLimiter()], outcomes)
-    with_telemetry = await _events(
-        [_layer(spans, metrics, logs), SimpleRetry(), SimpleLimiter()], outcomes
-    )
+    replies = [Reply.status(503), Reply.fixture(GEMINI_OK)]
+    without = await _events([retry(), limiter()], replies)
+    with_telemetry = await _events([_layer(spans, metrics, logs), retry(), limiter()], replies)
     assert with_telemetry == without
     names = [name for name, _ in without]
     assert names.count("attempt_started") == 2

@@ -1,4 +1,8 @@
-"""structlog lines: one per call and per notable event, each tied to its trace."""
+"""structlog lines: one per call and per notable event, each tied to its trace.
+
+The events come from the real retry, rate-limit and safety layers, with the simulator
+answering over HTTP, on fake time (``telemetry_support.sim_stack``).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,23 @@ from collections.abc import Iterator
 import pytest
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
-from telemetry_support import FakeProvider, InputBlocker, Logs, SimpleLimiter, SimpleRetry, Spans
+from telemetry_support import (
+    GEMINI_OK,
+    INPUT_TOKENS,
+    FakeProvider,
+    Logs,
+    Spans,
+    limiter,
+    retry,
+    sim_stack,
+)
 
-from genguard import Client, FakeClock
-from genguard.errors import ContentBlocked, ProviderUnavailable
+from genguard import Client
+from genguard.errors import ContentBlocked
+from genguard.layers.safety import SafetyLayer
 from genguard.layers.telemetry import TelemetryLayer
+from genguard.safety import ClassifierChain, RulesClassifier
+from genguard.sim import Reply
 from genguard.telemetry import configure_logging, get_logger, reset_logging
 from genguard.telemetry.privacy import prompt_digest
 
@@ -21,17 +37,18 @@ PROMPT = "a lighthouse at dusk"
 
 
 async def test_one_line_per_call_and_per_event_with_trace_ids(spans: Spans, logs: Logs) -> None:
-    provider = FakeProvider(outcomes=[ProviderUnavailable("down", status=503), None])
-    stack = [
+    """A 503, then success, one request a second: the retry waits 0.5 s, then the second
+    attempt waits 0.5 s more for its slot."""
+    layers = [
         TelemetryLayer(tracer_provider=spans.provider, logger=logs.logger),
-        SimpleRetry(delay=0.5),
-        SimpleLimiter(wait=0.25),
+        retry(delay=0.5),
+        limiter("1/s"),
     ]
-    async with Client(provider, stack, clock=FakeClock()) as client:
-        result = await client.generate(PROMPT)
+    async with sim_stack(layers, [Reply.status(503), Reply.fixture(GEMINI_OK)]) as stack:
+        result = await stack.generate(PROMPT)
 
     (call_span,) = spans.named("generate_content gemini-2.5-flash-image")
-    attempt1 = min(spans.named("genguard.attempt"), key=lambda s: s.attributes["genguard.attempt"])
+    attempt2 = max(spans.named("genguard.attempt"), key=lambda s: s.attributes["genguard.attempt"])
     trace_id = format(call_span.context.trace_id, "032x")
 
     (line,) = logs.events("genguard.call")
@@ -41,31 +58,33 @@ async def test_one_line_per_call_and_per_event_with_trace_ids(spans: Spans, logs
     assert line["span_id"] == format(call_span.context.span_id, "016x")
     assert line["outcome"] == "success"
     assert line["attempts"] == 2
-    assert line["duration_s"] == pytest.approx(0.75)  # 0.25 permit wait + 0.5 backoff
+    assert line["duration_s"] == pytest.approx(1.0)  # 0.5 backoff + 0.5 permit wait
     assert line["images"] == 1
-    assert line["input_tokens"] == 12
+    assert line["input_tokens"] == INPUT_TOKENS
     assert line["prompt_sha256"] == prompt_digest(PROMPT)
     assert line["prompt_chars"] == len(PROMPT)
     assert "prompt" not in line
 
-    (retry,) = logs.events("genguard.retry.scheduled")
-    assert retry["reason"] == "ProviderUnavailable"
-    assert retry["delay_s"] == 0.5
-    assert retry["hint_source"] == "retry-after"
-    assert retry["trace_id"] == trace_id
-    assert retry["span_id"] == format(call_span.context.span_id, "016x")
-    (wait,) = logs.events("genguard.limiter.waited")  # zero waits are metrics only
-    assert wait["seconds"] == 0.25
-    assert wait["span_id"] == format(attempt1.context.span_id, "016x")
+    (scheduled,) = logs.events("genguard.retry.scheduled")
+    assert scheduled["reason"] == "ProviderUnavailable"
+    assert scheduled["delay_s"] == 0.5
+    assert scheduled["hint_source"] == "none"  # a bare 503
+    assert scheduled["trace_id"] == trace_id
+    assert scheduled["span_id"] == format(call_span.context.span_id, "016x")
+    (wait,) = logs.events("genguard.limiter.waited")  # the first attempt did not wait
+    assert wait["seconds"] == 0.5
+    assert wait["span_id"] == format(attempt2.context.span_id, "016x")
     assert all(entry["generation_id"] == result.generation_id for entry in logs.lines())
 
 
 async def test_blocked_call_logs_a_warning_and_prompts_are_opt_in(logs: Logs) -> None:
-    stack = [TelemetryLayer(logger=logs.logger, log_prompts=True), InputBlocker()]
-    async with Client(FakeProvider(), stack) as client:
+    rules = SafetyLayer(input=ClassifierChain([RulesClassifier({"violence": ["forbidden"]})]))
+    async with sim_stack([TelemetryLayer(logger=logs.logger, log_prompts=True), rules]) as stack:
         with pytest.raises(ContentBlocked):
-            await client.generate("forbidden fruit")
-    verdict, call = logs.lines()
+            await stack.generate("forbidden fruit")
+    assert stack.sim.requests == 0
+    verdict, notice, call = logs.lines()
+    assert notice["event"] == "genguard.notice" and notice["notice"] == "safety_flagged"
     assert verdict["event"] == "genguard.safety.verdict"
     assert verdict["level"] == "warning"
     assert (verdict["stage"], verdict["category"], verdict["action"]) == (

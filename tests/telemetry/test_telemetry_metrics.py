@@ -1,22 +1,32 @@
-"""Metrics read back with InMemoryMetricReader: names, units, buckets, attributes, values."""
+"""Metrics read back with InMemoryMetricReader: names, units, buckets, attributes, values.
+
+Retries, limiter waits, breaker transitions and safety verdicts come from the real
+layers, with the simulator answering over HTTP, on fake time (``sim_stack``).
+"""
 
 from __future__ import annotations
 
 import pytest
 from telemetry_support import (
-    BreakerReporter,
+    INPUT_TOKENS,
+    OUTPUT_TOKENS,
+    RETRIED_TWICE,
     FakeProvider,
-    InputBlocker,
     Logs,
     Metrics,
-    SimpleLimiter,
-    SimpleRetry,
     Spans,
+    breaker,
+    limiter,
+    retry,
+    sim_stack,
 )
 
-from genguard import Client, FakeClock, GenerationRequest
-from genguard.errors import ContentBlocked, ProviderUnavailable, RateLimited
+from genguard import Client, GenerationRequest
+from genguard.errors import ContentBlocked, ProviderUnavailable
+from genguard.layers.safety import SafetyLayer
 from genguard.layers.telemetry import TelemetryLayer
+from genguard.safety import ClassifierChain, RulesClassifier
+from genguard.sim import Reply
 from genguard.telemetry import semconv as sc
 
 MODEL = "gemini-2.5-flash-image"
@@ -38,16 +48,10 @@ def layer(metrics: Metrics, logs: Logs, spans: Spans | None = None) -> Telemetry
 async def test_metrics_of_a_call_that_retried_twice_and_waited(
     metrics: Metrics, logs: Logs
 ) -> None:
-    provider = FakeProvider(
-        outcomes=[
-            ProviderUnavailable("down", status=503),
-            RateLimited("slow down", retry_after=0.5, hint_source="retry-after"),
-            None,
-        ]
-    )
-    stack = [layer(metrics, logs), SimpleRetry(delay=0.5), SimpleLimiter(wait=0.25)]
-    async with Client(provider, stack, clock=FakeClock()) as client:
-        await client.generate(GenerationRequest(prompt="a lighthouse"))
+    """503, 429 (0.5 s), success at one request a second: 2 s, two 0.5 s permit waits."""
+    layers = [layer(metrics, logs), retry(delay=0.5), limiter("1/s")]
+    async with sim_stack(layers, RETRIED_TWICE) as stack:
+        await stack.generate(GenerationRequest(prompt="a lighthouse"))
 
     found = metrics.metrics()
     # duration: the convention's name, unit and buckets; FakeClock makes the value exact
@@ -56,7 +60,7 @@ async def test_metrics_of_a_call_that_retried_twice_and_waited(
     ((attrs, point),) = metrics.points(sc.GEN_AI_CLIENT_OPERATION_DURATION)
     assert attrs == BASE
     assert point.count == 1
-    assert point.sum == pytest.approx(0.25 + 0.5 + 0.5)
+    assert point.sum == pytest.approx(0.5 + 0.5 + 0.5 + 0.5)  # retry, wait, retry, wait
     assert tuple(point.explicit_bounds) == sc.OPERATION_DURATION_BUCKETS
 
     assert metrics.value("genguard.calls", genguard__outcome="success") == 1
@@ -69,7 +73,7 @@ async def test_metrics_of_a_call_that_retried_twice_and_waited(
         (a["genguard.retry.reason"], a["genguard.retry.hint_source"]): p.value
         for a, p in metrics.points("genguard.retries")
     }
-    assert retries == {("ProviderUnavailable", "retry-after"): 1, ("RateLimited", "retry-after"): 1}
+    assert retries == {("ProviderUnavailable", "none"): 1, ("RateLimited", "retry-after"): 1}
 
     ((wait_attrs, wait),) = metrics.points("genguard.limiter.wait.duration")
     assert found["genguard.limiter.wait.duration"].unit == "s"
@@ -78,24 +82,25 @@ async def test_metrics_of_a_call_that_retried_twice_and_waited(
         "genguard.limiter.key": f"gemini/{MODEL}",
         "genguard.limiter.reason": "rate",
     }
-    assert wait.count == 3  # every attempt reported its (possibly zero) wait
-    assert wait.sum == pytest.approx(0.25)
+    assert wait.count == 2  # the attempts that waited: the first was admitted at once
+    assert wait.sum == pytest.approx(1.0)
 
     assert metrics.value("genguard.images") == 1
     tokens = {
         a["gen_ai.token.type"]: p.sum for a, p in metrics.points(sc.GEN_AI_CLIENT_TOKEN_USAGE)
     }
-    assert tokens == {"input": 12, "output": 1290}
+    assert tokens == {"input": INPUT_TOKENS, "output": OUTPUT_TOKENS}
     assert found[sc.GEN_AI_CLIENT_TOKEN_USAGE].unit == "{token}"
     assert "genguard.safety.blocks" not in found
     assert "genguard.retry.gave_up" not in found
 
 
 async def test_metrics_of_a_blocked_call(metrics: Metrics, logs: Logs) -> None:
-    stack = [layer(metrics, logs), InputBlocker(), SimpleRetry(), SimpleLimiter()]
-    async with Client(FakeProvider(), stack, clock=FakeClock()) as client:
+    rules = SafetyLayer(input=ClassifierChain([RulesClassifier({"violence": ["forbidden"]})]))
+    async with sim_stack([layer(metrics, logs), rules, retry(), limiter()]) as stack:
         with pytest.raises(ContentBlocked):
-            await client.generate("forbidden words")
+            await stack.generate("forbidden words")
+    assert stack.sim.requests == 0
 
     assert metrics.value("genguard.calls", genguard__outcome="blocked") == 1
     # counted once, from the verdict, not again from the ContentBlocked it raised
@@ -142,10 +147,12 @@ async def test_provider_block_counted_with_its_stage_and_category(
 
 
 async def test_breaker_state_gauge_and_transitions(metrics: Metrics, logs: Logs) -> None:
-    provider = FakeProvider(outcomes=[ProviderUnavailable("down", status=503)])
-    async with Client(provider, [layer(metrics, logs), BreakerReporter()]) as client:
-        with pytest.raises(ProviderUnavailable):
-            await client.generate("a prompt")
+    async with sim_stack(
+        [layer(metrics, logs), breaker(fail_max=2)], [Reply.status(503)] * 2
+    ) as stack:
+        for _ in range(2):
+            with pytest.raises(ProviderUnavailable):
+                await stack.generate("a prompt")
     assert metrics.points("genguard.breaker.state")[0][0] == {
         "genguard.breaker.key": f"gemini/{MODEL}"
     }
@@ -156,11 +163,11 @@ async def test_breaker_state_gauge_and_transitions(metrics: Metrics, logs: Logs)
 async def test_gave_up_and_in_flight(metrics: Metrics, logs: Logs) -> None:
     import asyncio
 
-    provider = FakeProvider(outcomes=[ProviderUnavailable("down", status=503)])
-    stack = [layer(metrics, logs), SimpleRetry(attempts=2, delay=0.1)]
-    async with Client(provider, stack, clock=FakeClock()) as client:
+    layers = [layer(metrics, logs), retry(attempts=2, delay=0.1)]
+    async with sim_stack(layers, [Reply.status(503)] * 2) as stack:
         with pytest.raises(ProviderUnavailable):
-            await client.generate("a prompt")
+            await stack.generate("a prompt")
+    assert stack.sim.requests == 2
     assert metrics.value("genguard.retry.gave_up", genguard__retry__reason="attempts") == 1
     assert metrics.value("genguard.calls", genguard__outcome="unavailable") == 1
 

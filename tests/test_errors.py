@@ -49,3 +49,13 @@ def test_redact_removes_given_secrets_and_key_shapes() -> None:
 @given(st.text(), st.text(min_size=8, alphabet=st.characters(min_codepoint=48, max_codepoint=122)))
 def test_redact_never_leaves_the_secret(prefix: str, secret: str) -> None:
     assert secret not in errors.redact(prefix + secret + prefix, secret)
+
+
+def test_a_provider_error_counts_against_the_breaker_exactly_when_its_status_is_5xx() -> None:
+    """The status decides, whatever the class: a 500 the parser could not place still
+    says the provider is unhealthy; a 4xx or no status says nothing about its health."""
+    for status in (500, 502, 599):
+        assert errors.ProviderError("x", status=status).breaker_failure, status
+        assert errors.BadRequest("x", status=status).breaker_failure, status
+    for status in (None, 400, 429, 499, 600):
+        assert not errors.ProviderError("x", status=status).breaker_failure, status

@@ -183,6 +183,45 @@ MUTANTS = [
         ("tests/providers/test_malformed.py",),
         "a Gemini 401 is no longer an AuthenticationError",
     ),
+    # -- error facts (what an error says about itself) ------------------------------------
+    Mutant(
+        "errors-429-not-retryable",
+        "errors",
+        "errors.py",
+        "    retryable = True\n    #: OpenAI ``x-ratelimit-*`` headers",
+        "    retryable = False\n    #: OpenAI ``x-ratelimit-*`` headers",
+        ("tests/test_errors.py", "tests/layers/test_retry.py"),
+        "a server's 429 is no longer worth retrying",
+    ),
+    Mutant(
+        "errors-503-not-breaker",
+        "errors",
+        "errors.py",
+        '    """5xx, overloaded, connection refused or reset: worth retrying, counts against the '
+        'breaker."""\n\n    retryable = True\n    breaker_failure = True',
+        '    """5xx, overloaded, connection refused or reset: worth retrying, counts against the '
+        'breaker."""\n\n    retryable = True\n    breaker_failure = False',
+        ("tests/test_errors.py", "tests/layers/test_circuit_breaker.py"),
+        "an unavailable provider no longer counts against the breaker",
+    ),
+    Mutant(
+        "errors-timeout-not-breaker",
+        "errors",
+        "errors.py",
+        "    breaker_failure = True\n\n    def __init__(self, message: str, *, timeout: float)",
+        "    breaker_failure = False\n\n    def __init__(self, message: str, *, timeout: float)",
+        ("tests/test_errors.py", "tests/layers/test_circuit_breaker.py"),
+        "attempt timeouts no longer count against the breaker",
+    ),
+    Mutant(
+        "errors-5xx-status-not-breaker",
+        "errors",
+        "errors.py",
+        "        self.hint_source = hint_source\n        if status is not None and 500 <= status",
+        "        self.hint_source = hint_source\n        if status is not None and 501 <= status",
+        ("tests/test_errors.py", "tests/layers/test_circuit_breaker.py"),
+        "a provider error with status 500 no longer counts against the breaker",
+    ),
     # -- the named tests of the issue ----------------------------------------------------
     Mutant(
         "telemetry-outcome-order",
@@ -267,9 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     killed = sum(status == "killed" for _, status, _, _ in rows)
     lines.append("")
-    lines.append(
-        f"{killed} of {len(rows)} mutants killed in {time.monotonic() - began:.0f} s."
-    )
+    lines.append(f"{killed} of {len(rows)} mutants killed in {time.monotonic() - began:.0f} s.")
     report = "\n".join(lines)
     print("\n" + report)
     if args.out:

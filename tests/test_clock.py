@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from genguard.clock import FakeClock, SystemClock
+from genguard.clock import FakeClock, SystemClock, clock_timeout
 
 
 async def test_concurrent_sleepers_share_one_timeline() -> None:
@@ -83,3 +83,59 @@ async def test_system_clock_sleeps_for_real_and_never_negative() -> None:
     await clock.sleep(0.01)
     assert clock.now() - t0 >= 0.009
     assert abs(clock.wall() - __import__("time").time()) < 1
+
+
+# -- clock_timeout: asyncio.timeout on a genguard clock -------------------------------------
+
+
+async def test_clock_timeout_fires_in_virtual_time() -> None:
+    clock = FakeClock(start=0.0)
+    block = clock_timeout(clock, 5.0)
+    with pytest.raises(TimeoutError):
+        async with block:
+            await asyncio.Event().wait()  # never set: only the timeout ends it
+    assert block.expired()
+    assert clock.now() == pytest.approx(5.0)
+
+
+async def test_clock_timeout_that_does_not_expire_leaves_no_timer() -> None:
+    clock = FakeClock(start=0.0, auto=False)
+    async with clock_timeout(clock, 5.0) as block:
+        await asyncio.sleep(0)
+    assert not block.expired()
+    assert clock.pending == 0
+    clock.advance(10)  # the cancelled timer cancels nothing later
+    await asyncio.sleep(0)
+
+
+async def test_clock_timeout_leaves_a_timeout_error_of_the_body_alone() -> None:
+    clock = FakeClock(start=0.0, auto=False)
+    with pytest.raises(TimeoutError, match="the body's own"):
+        async with clock_timeout(clock, 5.0) as block:
+            raise TimeoutError("the body's own")
+    assert not block.expired()
+
+
+async def test_clock_timeout_lets_an_outside_cancellation_through() -> None:
+    clock = FakeClock(start=0.0, auto=False)
+    started = asyncio.Event()
+
+    async def guarded() -> None:
+        async with clock_timeout(clock, 5.0):
+            started.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(guarded())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert clock.pending == 0
+
+
+async def test_clock_timeout_on_the_system_clock_is_asyncio_timeout() -> None:
+    block = clock_timeout(SystemClock(), 0.0)
+    with pytest.raises(TimeoutError):
+        async with block:
+            await asyncio.sleep(3600)
+    assert block.expired()

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from genguard.clock import FakeClock
 from genguard.errors import ClassifierUnavailable, ConfigError, ResponseError
 from genguard.model import GenerationRequest
 from genguard.providers.transport import HttpTransport
@@ -222,3 +223,36 @@ def test_parser_returns_a_verdict_or_a_response_error(data: Any) -> None:
         return
     assert all(0.0 <= s <= 1.0 for s in verdict.categories.values())
     assert verdict.allowed == (not any(r["flagged"] for r in data["results"]))
+
+
+# -- the timeout is measured on the injected clock --------------------------------------------
+
+
+async def test_timeout_fires_when_the_injected_clock_passes_it(
+    server: ModerationServer, transport: HttpTransport
+) -> None:
+    server.handler = _hang
+    clock = FakeClock(auto=False)  # only advance() moves time
+    mod = classifier(server.base_url, transport, timeout=30, fail="open", clock=clock)
+    task = asyncio.create_task(mod.classify(GenerationRequest(prompt="anything")))
+    await server.arrived.wait()
+    assert clock.pending == 1  # the timeout's timer is on the fake clock
+    assert clock.next_wake == pytest.approx(clock.now() + 30)
+    clock.advance(29.9)
+    await asyncio.sleep(0.01)
+    assert not task.done()
+    clock.advance(0.1)
+    # a hang guard only: on the system clock the call would sit out 30 real seconds
+    verdict = await asyncio.wait_for(task, 10)
+    assert verdict.allowed and verdict.error == "timed out after 30s"
+
+
+async def test_real_time_does_not_count_against_a_fake_clock_timeout(
+    server: ModerationServer, transport: HttpTransport
+) -> None:
+    clock = FakeClock(auto=False)
+    # a nanosecond of fake time that never passes: any real round trip takes longer
+    mod = classifier(server.base_url, transport, timeout=1e-9, fail="closed", clock=clock)
+    verdict = await mod.classify(GenerationRequest(prompt="a calm lake"))
+    assert verdict.allowed and verdict.error is None
+    assert clock.pending == 0  # the timer was cancelled with the block

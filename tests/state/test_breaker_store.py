@@ -1,4 +1,4 @@
-"""The memory breaker store: pybreaker's state machine driven by outcome reports."""
+"""The memory breaker store: genguard's state machine driven by outcome reports."""
 
 from __future__ import annotations
 
@@ -221,12 +221,17 @@ async def test_an_outcome_for_a_forgotten_key_is_dropped() -> None:
     assert (await store.snapshot(KEY, policy, 0.0)).state == "closed"
 
 
-async def test_state_lives_in_pybreaker() -> None:
-    store, policy = MemoryBreakerStore(), BreakerPolicy(fail_max=2)
+async def test_the_failure_count_survives_the_open_period_and_clears_on_closing() -> None:
+    store = MemoryBreakerStore()
+    policy = BreakerPolicy(fail_max=2, reset_timeout=1, failure_ratio=None)
     await fail_n(store, policy, 2, 0.0)
-    breaker = store._entries[KEY].breaker
-    assert breaker.current_state == "open"
-    assert breaker.fail_max == 2
+    snap = await store.snapshot(KEY, policy, 0.5)
+    assert (snap.state, snap.consecutive_failures, snap.retry_after) == ("open", 2, 0.5)
+    probe = await admit(store, policy, 1.0)  # open -> half_open, the count is kept
+    assert (await store.snapshot(KEY, policy, 1.0)).consecutive_failures == 2
+    await store.record(probe, "success", policy, 1.0)
+    snap = await store.snapshot(KEY, policy, 1.0)
+    assert (snap.state, snap.consecutive_failures) == ("closed", 0)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiolimiter import AsyncLimiter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,30 +38,38 @@ def test_limit_refuses_nonsense(rate: float, capacity: float) -> None:
         Limit("x", rate, capacity)
 
 
-# -- what is used from aiolimiter ------------------------------------------------------------
+# -- the leaky bucket -------------------------------------------------------------------------
 
 
-def test_bucket_is_aiolimiters_leaky_bucket_on_the_injected_clock() -> None:
+def test_bucket_is_a_leaky_bucket_on_the_injected_clock() -> None:
     clock = FakeClock()
     bucket = Bucket(Limit("r", 10.0, 5.0), clock)
-    assert isinstance(bucket, AsyncLimiter)
-    assert bucket.max_rate == 5.0
-    assert bucket.has_capacity(5)  # aiolimiter's own check, on our clock
+    assert bucket.capacity == 5.0 and bucket.rate == 10.0
+    assert bucket.has_capacity(5)  # starts empty: no initial burst beyond the capacity
     bucket.take(4, 0.0)
     assert bucket.level() == 4.0
-    clock.advance(0.2)  # aiolimiter's _leak: level - elapsed * rate
+    clock.advance(0.2)  # drains elapsed * rate
     assert bucket.level() == pytest.approx(2.0)
     assert bucket.has_capacity(3) and not bucket.has_capacity(3.5)
-    # aiolimiter's wake-up arithmetic: needed = amount - max_rate + level
+    # the wait until `amount` fits: (amount - capacity + level) / rate
     assert bucket.wait_for(4) == pytest.approx((4 - 5 + 2) / 10)
     assert bucket.wait_for(8) == pytest.approx(2 / 10)  # larger than the bucket: once empty
     assert bucket.free_at() == pytest.approx(clock.now() + 0.2)
+    clock.advance(1.0)
+    assert bucket.level() == 0.0 and bucket.free_at() == clock.now()
 
 
-async def test_bucket_refuses_aiolimiters_sleeping_acquire() -> None:
-    bucket = Bucket(REQ, FakeClock())
-    with pytest.raises(TypeError):
-        await bucket.acquire()
+def test_bucket_books_future_capacity_beyond_its_size() -> None:
+    clock = FakeClock()
+    bucket = Bucket(Limit("r", 10.0, 1.0), clock)
+    bucket.take(1, 0.0)
+    bucket.take(1, bucket.wait_for(1))
+    assert bucket.level() == pytest.approx(2.0)  # one unit booked 0.1 s ahead
+    bucket.give_back(1)
+    assert bucket.level() == pytest.approx(1.0)
+    bucket.set_free_at(clock.now() + 0.5)
+    assert bucket.free_at() == pytest.approx(clock.now() + 0.5)
+    assert "capacity=1" in repr(bucket)
 
 
 # -- reserve / confirm / cancel --------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""RedisBreakerStore against a real redis-server: pybreaker's semantics exactly as the memory
+"""RedisBreakerStore against a real redis-server: the breaker's semantics exactly as the memory
 store has them (checked op by op on random sequences), shared by every replica."""
 
 from __future__ import annotations

@@ -400,6 +400,8 @@ def _classifier_options(
     options = {k: v.get() if isinstance(v, Secret) else v for k, v in config.options.items()}
     if name == "moderation":
         options["transport"] = build.transport
+        if build.clock is not None:
+            options.setdefault("clock", build.clock)
         provider = profile.provider
         if isinstance(provider, OpenAIProviderConfig):
             options.setdefault("api_key", provider.api_key.get())

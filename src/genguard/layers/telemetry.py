@@ -8,8 +8,9 @@ and never import OpenTelemetry or structlog.
 
 Providers are passed in because OpenTelemetry's global providers can be set only
 once per process. Left as None, the global ones are used, looked up per call
-until an SDK is installed: while the globals are no-ops (no SDK configured), no
-span or instrument is touched and the layer costs a few microseconds per call.
+(through the API's public getters) until an SDK is installed: while the globals
+are no-ops (no SDK configured), no span or instrument is touched and the layer
+costs a few microseconds per call.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import NoOpMeterProvider
-from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
 from pydantic import Field
 
@@ -44,35 +44,16 @@ def _version() -> str:
     return version("genguard")
 
 
-_MISSING = object()
-
-
-def _global_tracer_provider() -> object:
-    """The global tracer provider, cheaply: ``trace.get_tracer_provider()`` reads
-    ``os.environ`` on every call (~2 µs) while no SDK is set, so peek at the
-    module's global first and take the public path only if it is set or gone."""
-    provider = getattr(trace, "_TRACER_PROVIDER", _MISSING)
-    if provider is None:
-        return None
-    return trace.get_tracer_provider()
-
-
-def _global_meter_provider() -> object:
-    """As ``_global_tracer_provider``, for ``metrics.get_meter_provider()``."""
-    provider = getattr(metrics_internal, "_METER_PROVIDER", _MISSING)
-    if provider is None:
-        return None
-    return metrics.get_meter_provider()
-
-
 def _is_noop_tracer_provider(provider: object) -> bool:
     return isinstance(provider, NoOpTracerProvider | ProxyTracerProvider)
 
 
 def _is_noop_meter_provider(provider: object) -> bool:
-    # The API's proxy (used until a global SDK provider is set) is private; match by name.
-    return (
-        isinstance(provider, NoOpMeterProvider) or type(provider).__name__ == "_ProxyMeterProvider"
+    """No SDK behind ``provider``: the API's no-op, or its stand-in used until a global SDK
+    provider is set. The API exports no class for that stand-in, so it is told apart by
+    the public surface every SDK provider has and the stand-in lacks: ``force_flush``."""
+    return isinstance(provider, NoOpMeterProvider) or not callable(
+        getattr(provider, "force_flush", None)
     )
 
 
@@ -140,10 +121,10 @@ class TelemetryLayer:
     def _resolve_tracer(self) -> Tracer | None:
         provider = self._tracer_provider
         if provider is None:
-            found = _global_tracer_provider()
-            if found is None or _is_noop_tracer_provider(found):
+            found = trace.get_tracer_provider()
+            if _is_noop_tracer_provider(found):
                 return None  # look again next call: the application may install an SDK later
-            provider = cast("TracerProvider", found)
+            provider = found
         elif _is_noop_tracer_provider(provider):
             self._tracer_final = True
             return None
@@ -154,10 +135,10 @@ class TelemetryLayer:
     def _resolve_instruments(self) -> Instruments | None:
         provider = self._meter_provider
         if provider is None:
-            found = _global_meter_provider()
-            if found is None or _is_noop_meter_provider(found):
+            found = metrics.get_meter_provider()
+            if _is_noop_meter_provider(found):
                 return None
-            provider = cast("MeterProvider", found)
+            provider = found
         elif _is_noop_meter_provider(provider):
             self._meter_final = True
             return None

@@ -9,12 +9,12 @@ with ``ClassifierUnavailable`` (not ``ContentBlocked``: nothing was judged).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from ..clock import Clock, SystemClock, clock_timeout
 from ..errors import ClassifierUnavailable, ConfigError, GenGuardError, ResponseError, redact
 from ..model import GenerationRequest
 from ..providers._wire import Secret, SecretHeaders
@@ -119,6 +119,7 @@ class ModerationClassifier:
     malformed body): ``"open"`` (alias ``"fail_open"``) allows the prompt with
     ``Verdict.error`` set; ``"closed"`` (``"fail_closed"``) raises
     ``ClassifierUnavailable``. An empty prompt is allowed without a call.
+    ``clock`` measures the timeout (the client's injected clock; the system's if None).
     """
 
     def __init__(
@@ -131,6 +132,7 @@ class ModerationClassifier:
         fail: str = "open",
         model: str = "omni-moderation-latest",
         name: str = "moderation",
+        clock: Clock | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ConfigError("api_key", "the moderation classifier needs an API key")
@@ -152,6 +154,7 @@ class ModerationClassifier:
         self.fail: FailPolicy = policy
         self.model = model
         self.name = name
+        self.clock: Clock = clock if clock is not None else SystemClock()
 
     async def classify(self, request: GenerationRequest) -> Verdict:
         text = request.prompt
@@ -160,7 +163,7 @@ class ModerationClassifier:
         body = json.dumps({"model": self.model, "input": text}).encode()
         headers = self._headers
         try:
-            async with asyncio.timeout(self.timeout):
+            async with clock_timeout(self.clock, self.timeout):
                 response = await self.transport.request(
                     "POST", self.url, headers=headers, body=body, provider=self.name
                 )

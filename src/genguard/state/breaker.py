@@ -7,11 +7,12 @@ decides, in one atomic step, what the outcome does to the state. A shared store
 between replicas, and the memory store has none between coroutines because
 each method runs without awaiting.
 
-The memory store keeps one pybreaker ``CircuitBreaker`` (with its
-``CircuitMemoryStorage``) per key and drives it only through its public API:
-``open()``, ``half_open()``, ``close()``, the storage counters and a listener
-for state changes. It never calls pybreaker's ``call``/``calling`` (those hold
-a thread lock across the guarded call and count cancellations as failures).
+The state machine is genguard's own (the same one runs as Lua in Redis), not
+pybreaker's: pybreaker lets every caller through while half-open, measures its
+reset timeout on the wall clock (``datetime.now``) rather than an injected
+clock, has no failure-ratio window, and its ``call``/``calling`` hold a thread
+lock across the guarded call and count cancellations as failures. The figures
+are in docs/architecture.md ("Dependencies").
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
-
-import pybreaker
+from typing import Literal, Protocol, runtime_checkable
 
 from ..errors import ConfigError
 
@@ -30,14 +29,7 @@ BreakerState = Literal["closed", "open", "half_open"]
 #: except to free a half-open probe slot.
 Outcome = Literal["success", "failure", "ignored"]
 
-_FROM_PYBREAKER: dict[str, BreakerState] = {
-    pybreaker.STATE_CLOSED: "closed",
-    pybreaker.STATE_OPEN: "open",
-    pybreaker.STATE_HALF_OPEN: "half_open",
-}
-
-
-#: pybreaker needs a consecutive-failure count; this stands for "no such trigger".
+#: The consecutive-failure count that stands for "no such trigger" (also sent to Redis).
 _NO_FAIL_MAX = 2**31 - 1
 
 
@@ -253,88 +245,60 @@ class SlidingWindow:
             self._failures[slot] = 0
 
 
-class _Recorder(pybreaker.CircuitBreakerListener):
-    """Turns pybreaker's state-change callbacks into ``Transition`` records."""
-
-    def __init__(self, entry: _Entry) -> None:
-        self.entry = entry
-
-    def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
-        entry = self.entry
-        old = _FROM_PYBREAKER.get(getattr(old_state, "name", ""), "closed")
-        new = _FROM_PYBREAKER[new_state.name]
-        entry.epoch += 1
-        entry.probes = 0
-        entry.pending.append(Transition(entry.key, old, new, entry.reason))
-
-
 class _Entry:
-    """One key's breaker: pybreaker's state machine plus what pybreaker lacks."""
+    """One key's breaker: its state, its counters, and what the layer needs on top."""
 
     __slots__ = (
-        "breaker",
         "epoch",
+        "failures",
         "key",
         "opened_at",
         "pending",
         "probes",
-        "reason",
-        "storage",
+        "state",
+        "successes",
         "trips",
         "window",
     )
 
     def __init__(self, key: str, policy: BreakerPolicy) -> None:
         self.key = key
+        self.state: BreakerState = "closed"
+        #: Consecutive failures while closed (kept while open, cleared on closing).
+        self.failures = 0
+        #: Successful probes while half-open (cleared on every transition).
+        self.successes = 0
+        #: Bumped on every transition: outcomes of permits from an earlier period are stale.
         self.epoch = 0
         self.probes = 0
         self.opened_at = 0.0
         #: Openings since the breaker last closed (the break doubles with each).
         self.trips = 0
-        self.reason = "manual"
         self.pending: list[Transition] = []
         self.window: SlidingWindow | None = None
-        self.storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-        self.breaker = pybreaker.CircuitBreaker(
-            fail_max=policy.consecutive_limit,
-            reset_timeout=policy.reset_timeout,
-            success_threshold=policy.success_threshold,
-            state_storage=self.storage,
-            listeners=[_Recorder(self)],
-            name=key,
-        )
-
-    @property
-    def state(self) -> BreakerState:
-        return _FROM_PYBREAKER[self.breaker.current_state]
 
     def apply(self, policy: BreakerPolicy) -> None:
-        """Follow the caller's policy (pybreaker's setters; the window is rebuilt if resized)."""
-        breaker = self.breaker
-        if breaker.fail_max != policy.consecutive_limit:
-            breaker.fail_max = policy.consecutive_limit
-        if breaker.reset_timeout != policy.reset_timeout:
-            breaker.reset_timeout = policy.reset_timeout
-        if breaker.success_threshold != policy.success_threshold:
-            breaker.success_threshold = policy.success_threshold
+        """Follow the caller's policy (the window is rebuilt if resized)."""
         if policy.failure_ratio is None:
             self.window = None
         elif self.window is None or self.window.span != policy.window:
             self.window = SlidingWindow(policy.window)
 
     def move(self, target: BreakerState, reason: str, now: float) -> None:
-        self.reason = reason
+        old = self.state
+        self.state = target
+        self.successes = 0
         if target == "open":
             self.opened_at = now
             self.trips = self.trips + 1 if reason == "probe_failed" else 1
-            self.breaker.open()
-        elif target == "half_open":
-            self.breaker.half_open()
-        else:
+        elif target == "closed":
+            self.failures = 0
             self.trips = 0
             if self.window is not None:
                 self.window.clear()
-            self.breaker.close()
+        self.epoch += 1
+        self.probes = 0
+        self.pending.append(Transition(self.key, old, target, reason))
 
     def drain(self) -> tuple[Transition, ...]:
         if not self.pending:
@@ -350,7 +314,7 @@ class _Entry:
 
 
 class MemoryBreakerStore:
-    """In-process breaker state: one pybreaker breaker per key, at most ``max_keys`` of them.
+    """In-process breaker state: one state machine per key, at most ``max_keys`` of them.
 
     When full, the least recently used key is forgotten, preferring one that is
     closed with no probe in flight (forgetting an open breaker would let
@@ -424,8 +388,8 @@ class MemoryBreakerStore:
             if outcome == "failure":
                 entry.move("open", "probe_failed", now)
             elif outcome == "success":
-                entry.storage.increment_success_counter()
-                if entry.breaker.success_counter >= policy.success_threshold:
+                entry.successes += 1
+                if entry.successes >= policy.success_threshold:
                     entry.move("closed", "probes_succeeded", now)
             return entry.drain()
         if outcome == "ignored" or entry.state != "closed":
@@ -433,12 +397,11 @@ class MemoryBreakerStore:
         failed = outcome == "failure"
         if entry.window is not None:
             entry.window.add(now, failed)
-        storage = entry.storage
         if not failed:
-            storage.reset_counter()
+            entry.failures = 0
             return ()
-        storage.increment_counter()
-        if entry.breaker.fail_counter >= policy.consecutive_limit:
+        entry.failures += 1
+        if entry.failures >= policy.consecutive_limit:
             entry.move("open", "consecutive_failures", now)
         elif entry.window is not None and policy.failure_ratio is not None:
             calls, failures = entry.window.counts(now)
@@ -454,8 +417,8 @@ class MemoryBreakerStore:
         return BreakerSnapshot(
             key=key,
             state=entry.state,
-            consecutive_failures=entry.breaker.fail_counter,
-            half_open_successes=entry.breaker.success_counter,
+            consecutive_failures=entry.failures,
+            half_open_successes=entry.successes,
             probes_in_flight=entry.probes,
             window_calls=calls,
             window_failures=failures,

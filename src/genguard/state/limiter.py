@@ -7,10 +7,9 @@ back; ``pause`` freezes a key's schedule for every caller after a server 429.
 A Redis backend implements the same four calls with one atomic script each
 (GCRA: a per-limit "theoretical arrival time" is the whole state).
 
-The memory backend keeps aiolimiter's leaky bucket as its accounting (level,
-last check, leak arithmetic, wake-up formula) but drives it from an injected
-``Clock`` and never lets aiolimiter sleep or order waiters; see
-``docs/rate-limit.md`` for exactly what comes from aiolimiter and why.
+The memory backend keeps one leaky ``Bucket`` per limit as its accounting,
+driven by an injected ``Clock``; see ``docs/rate-limit.md`` for why it is not
+aiolimiter's.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
-
-from aiolimiter import AsyncLimiter
 
 from ..clock import Clock, SystemClock
 
@@ -129,80 +126,72 @@ class LimiterBackend(Protocol):
         ...
 
 
-class _ClockTime:
-    """The one loop method aiolimiter's accounting reads (``time``), from a genguard Clock."""
+class Bucket:
+    """A leaky bucket on a genguard ``Clock``: ``capacity`` units, draining at ``rate`` per second.
 
-    __slots__ = ("_clock",)
+    Pure accounting: it never sleeps and orders no waiters (the backend books
+    slots FIFO and the caller sleeps once). The level may exceed ``capacity``:
+    the excess is booked future capacity, which is what makes reservations FIFO.
+    A request larger than ``capacity`` fits once the bucket is empty.
 
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-
-    def time(self) -> float:
-        return self._clock.now()
-
-    def is_closed(self) -> bool:
-        return False
-
-
-class Bucket(AsyncLimiter):
-    """aiolimiter's leaky bucket with the leak driven by a genguard Clock.
-
-    Used from aiolimiter: ``_level``/``_last_check`` (the state), ``_leak()``
-    (drip out ``elapsed * rate``), ``max_rate`` as the bucket size and the
-    wake-up arithmetic of ``_wake_next`` (``needed = amount - max_rate + level``).
-    Not used: ``acquire`` (it sleeps on the event loop and serves the smallest
-    waiter first). The level may exceed ``max_rate``: the excess is booked
-    future capacity, which is what makes reservations FIFO.
+    genguard's own, not ``aiolimiter.AsyncLimiter``: aiolimiter reads the event
+    loop's clock, starts full (``AsyncLimiter(50, 1)`` admits 99 in its first
+    second) and serves small requests before a waiting large one; its public API
+    offers no way to book a slot or drive it from an injected clock. The figures
+    are in docs/architecture.md ("Dependencies").
     """
 
-    __slots__ = ("_time",)
+    __slots__ = ("_checked", "_clock", "_level", "capacity", "rate")
 
     def __init__(self, limit: Limit, clock: Clock) -> None:
-        super().__init__(limit.capacity, limit.capacity / limit.rate)
-        self._rate_per_sec = limit.rate
-        self._time = _ClockTime(clock)
+        self.rate = limit.rate
+        self.capacity = limit.capacity
+        self._clock = clock
+        self._level = 0.0
+        self._checked = clock.now()
 
-    @property
-    def _loop(self) -> _ClockTime:  # type: ignore[override]
-        return self._time
-
-    async def acquire(self, amount: float = 1) -> None:
-        raise TypeError("Bucket is accounting only: use a LimiterBackend's reserve()")
-
-    @property
-    def rate(self) -> float:
-        return self._rate_per_sec
+    def _leak(self) -> float:
+        """Drain what flowed out since the last look (``elapsed * rate``); the level now."""
+        now = self._clock.now()
+        elapsed = now - self._checked
+        if elapsed > 0:
+            self._level = max(0.0, self._level - elapsed * self.rate)
+        self._checked = now
+        return self._level
 
     def level(self) -> float:
         """Units in the bucket now, booked future units included."""
-        self._leak()
-        return self._level
+        return self._leak()
+
+    def has_capacity(self, amount: float = 1.0) -> bool:
+        """Whether ``amount`` fits now without waiting."""
+        return self._leak() + amount <= max(self.capacity, amount)
 
     def free_at(self) -> float:
         """When the bucket is empty (GCRA's theoretical arrival time)."""
-        self._leak()
-        return self._last_check + self._level / self._rate_per_sec
+        level = self._leak()
+        return self._checked + level / self.rate
 
     def set_free_at(self, when: float) -> None:
         self._leak()
-        self._level = max(0.0, (when - self._last_check) * self._rate_per_sec)
+        self._level = max(0.0, (when - self._checked) * self.rate)
 
     def wait_for(self, amount: float) -> float:
-        """Seconds until ``amount`` fits (aiolimiter's ``needed / rate``; a request
-        larger than the bucket fits once it is empty)."""
-        self._leak()
-        needed = amount - max(self.max_rate, amount) + self._level
-        return max(0.0, needed / self._rate_per_sec)
+        """Seconds until ``amount`` fits (a request larger than the bucket fits once it is
+        empty)."""
+        needed = amount - max(self.capacity, amount) + self._leak()
+        return max(0.0, needed / self.rate)
 
     def give_back(self, amount: float) -> None:
         """Return ``amount`` booked units (an admitted attempt that produced nothing)."""
-        self._leak()
-        self._level = max(0.0, self._level - amount)
+        self._level = max(0.0, self._leak() - amount)
 
     def take(self, amount: float, start_in: float) -> None:
         """Book ``amount`` for admission ``start_in`` seconds from now."""
-        self._leak()
-        self._level = max(self._level, start_in * self._rate_per_sec) + amount
+        self._level = max(self._leak(), start_in * self.rate) + amount
+
+    def __repr__(self) -> str:
+        return f"Bucket(rate={self.rate:g}, capacity={self.capacity:g}, level={self.level():.3g})"
 
 
 class _Entry:
@@ -425,7 +414,7 @@ class MemoryLimiterBackend:
 
     def _bucket(self, state: _KeyState, limit: Limit) -> Bucket:
         bucket = state.buckets.get(limit.name)
-        if bucket is None or bucket.rate != limit.rate or bucket.max_rate != limit.capacity:
+        if bucket is None or bucket.rate != limit.rate or bucket.capacity != limit.capacity:
             fresh = Bucket(limit, self.clock)
             if bucket is not None:  # the limit was reconfigured: keep what is booked
                 fresh.set_free_at(bucket.free_at())

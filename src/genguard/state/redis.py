@@ -508,10 +508,10 @@ def _reason(value: object) -> Reason:
 
 
 class RedisBreakerStore(_SharedStore[MemoryBreakerStore]):
-    """``BreakerStore`` on Redis: pybreaker's state machine per key, shared fleet-wide.
+    """``BreakerStore`` on Redis: the breaker's state machine per key, shared fleet-wide.
 
-    Same semantics as ``MemoryBreakerStore`` (pybreaker's counters and
-    transitions, epochs for stale outcomes), plus probe slots leased for
+    Same semantics as ``MemoryBreakerStore`` (its counters and transitions,
+    epochs for stale outcomes), plus probe slots leased for
     ``probe_lease`` seconds so a process that dies mid-probe cannot hold the
     breaker half-open forever. ``server_time`` False uses the callers' ``now``
     instead of Redis ``TIME`` (tests; one host). The local fallback is a

@@ -336,7 +336,7 @@ return string.format('%.17g', math.max(0, tonumber(pu) - now))
 """
 )
 
-# -- the circuit breaker (pybreaker's state machine, probe slots leased) ------------------
+# -- the circuit breaker (the memory store's state machine, probe slots leased) ------------------
 #
 # KEYS[1] hash: st (closed|open|half_open), ep (epoch), fc (consecutive failures),
 #         sc (half-open successes), oa (opened at), tr (openings since the last close)

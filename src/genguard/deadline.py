@@ -8,9 +8,11 @@ when the deadline passes, and the caller gets ``DeadlineExceeded``.
 
 The deadline is on the call's injected clock (``call.remaining()``); the timer
 that enforces it runs for that many seconds on the event loop, as the timeout
-layer's does. While a call runs, :func:`remaining_budget` tells code that has no
-``Call`` at hand (a state store's round trip) how long it may take, so it fails
-on its own terms (a backend error, a local fallback) before the guard cancels it.
+layer's does. While a call runs, code that has no ``Call`` at hand (a state
+store's round trip) finds it with :func:`current_call`: :func:`remaining_budget`
+says how long it may take, so it fails on its own terms (a backend error, a
+local fallback) before the guard cancels it, and the store reports what happened
+to the call's own observer (the one telemetry listens to).
 """
 
 from __future__ import annotations
@@ -26,8 +28,13 @@ if TYPE_CHECKING:
     from .core import Handler, Scope
 
 _CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
-    "genguard_call_deadline", default=None
+    "genguard_current_call", default=None
 )
+
+
+def current_call() -> Call | None:
+    """The call running in this task (set by the deadline guard of every ``Client``), or None."""
+    return _CURRENT.get()
 
 
 def remaining_budget() -> float | None:
@@ -47,7 +54,11 @@ class DeadlineGuard:
 
     async def __call__(self, call: Call, next: Handler) -> GenerationResult:
         if call.deadline is None:
-            return await next(call)
+            token = _CURRENT.set(call)
+            try:
+                return await next(call)
+            finally:
+                _CURRENT.reset(token)
         remaining = call.remaining()
         assert remaining is not None
         if remaining <= 0:
@@ -75,4 +86,4 @@ class DeadlineGuard:
         return "DeadlineGuard()"
 
 
-__all__ = ["DeadlineGuard", "remaining_budget"]
+__all__ = ["DeadlineGuard", "current_call", "remaining_budget"]

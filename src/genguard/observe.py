@@ -89,6 +89,12 @@ class Observer:
     def notice(self, call: Call | None, event: str, **fields: Any) -> None:
         """Anything else worth one log line (e.g. a clamped, absurd Retry-After)."""
 
+    # -- plumbing -----------------------------------------------------------------------------
+    def reaches(self, observer: Observer) -> bool:
+        """Whether an event given to this observer also reaches ``observer`` (it is this
+        one, or one this one forwards to), so a sender can avoid reporting twice."""
+        return self is observer
+
 
 NOOP_OBSERVER = Observer()
 
@@ -205,8 +211,11 @@ class MultiObserver(Observer):
     def __init__(self, *observers: Observer) -> None:
         self.observers = observers
 
+    def reaches(self, observer: Observer) -> bool:
+        return self is observer or any(o.reaches(observer) for o in self.observers)
+
     def __getattribute__(self, name: str) -> Any:
-        if name.startswith("_") or name == "observers":
+        if name.startswith("_") or name in ("observers", "reaches"):
             return object.__getattribute__(self, name)
         targets = object.__getattribute__(self, "observers")
 

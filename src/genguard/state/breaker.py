@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from ..errors import ConfigError
+from .resource import AsyncResource
 
 BreakerState = Literal["closed", "open", "half_open"]
 #: ``ignored`` outcomes (content blocks, bad requests, cancellations...) change nothing
@@ -313,7 +314,7 @@ class _Entry:
         return max(0.0, self.opened_at + policy.break_for(self.trips) - now)
 
 
-class MemoryBreakerStore:
+class MemoryBreakerStore(AsyncResource):
     """In-process breaker state: one state machine per key, at most ``max_keys`` of them.
 
     When full, the least recently used key is forgotten, preferring one that is

@@ -25,6 +25,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal, Protocol
 
 from ..errors import ConfigError
+from .resource import AsyncResource
 
 Window = Literal["minute", "hour", "day", "month"]
 WINDOWS: tuple[Window, ...] = ("minute", "hour", "day", "month")
@@ -149,7 +150,7 @@ def tenant_id(tenant: str) -> str:
     return "sha256-" + hashlib.sha256(tenant.encode("utf-8", "replace")).hexdigest()[:32]
 
 
-class MemoryBudgetStore:
+class MemoryBudgetStore(AsyncResource):
     """One process's budgets. ``max_tenants`` bounds memory: the least recently used
     tenant's counters are forgotten beyond it."""
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
 from ..clock import Clock, SystemClock
+from ..deadline import current_call
 from ..errors import ConfigError, StateUnavailable
 from ..observe import NOOP_OBSERVER, Observer
 
@@ -42,6 +43,10 @@ class BackendSwitch:
 
     ``errors`` counts backend failures, ``fallbacks`` the switches to local,
     ``recoveries`` the switches back. ``degraded`` is True while local.
+
+    Events go to the observer of the call running in this task (``call.observer``:
+    what the telemetry layer listens to), and to ``observer`` too unless that call's
+    observer already forwards to it; outside any call, to ``observer`` alone.
     """
 
     __slots__ = (
@@ -117,7 +122,8 @@ class BackendSwitch:
         self._probing = False
         self._retry_at = self._clock.now() + self.recheck_interval
         if self.mode == "fail_closed":
-            self.observer.backend_error(self.component, error, "fail_closed")
+            for observer in self._observers():
+                observer.backend_error(self.component, error, "fail_closed")
             raise StateUnavailable(
                 f"{self.component}: shared state unavailable ({type(error).__name__}); "
                 "on_backend_error is fail_closed",
@@ -133,7 +139,8 @@ class BackendSwitch:
                 type(error).__name__,
                 self.recheck_interval,
             )
-            self.observer.backend_error(self.component, error, "local")
+            for observer in self._observers():
+                observer.backend_error(self.component, error, "local")
 
     def succeeded(self) -> None:
         self._probing = False
@@ -141,7 +148,18 @@ class BackendSwitch:
             self.degraded = False
             self.recoveries += 1
             logger.warning("genguard %s: shared state is back; leaving local state", self.component)
-            self.observer.notice(None, "state_backend_recovered", component=self.component)
+            for observer in self._observers():
+                observer.notice(None, "state_backend_recovered", component=self.component)
+
+    def _observers(self) -> tuple[Observer, ...]:
+        """Where this switch's events go now: the running call's observer first."""
+        call = current_call()
+        if call is None:
+            return (self.observer,)
+        here = call.observer
+        if self.observer is NOOP_OBSERVER or here.reaches(self.observer):
+            return (here,)
+        return (here, self.observer)
 
     def __repr__(self) -> str:
         where = "local" if self.degraded else "remote"

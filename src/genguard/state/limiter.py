@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from ..clock import Clock, SystemClock
+from .resource import AsyncResource
 
 #: The trailing window (seconds) the admission guard holds to the declared rate.
 WINDOW = 1.0
@@ -252,7 +253,7 @@ class _KeyState:
         self.shift = 0.0
 
 
-class MemoryLimiterBackend:
+class MemoryLimiterBackend(AsyncResource):
     """Per-process limiter state: one set of buckets per key, at most ``max_keys`` keys.
 
     When a new key would exceed ``max_keys``, an idle key (nothing booked,

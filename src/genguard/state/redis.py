@@ -54,6 +54,7 @@ from .breaker import (
 from .fallback import BackendSwitch, OnBackendError, check_mode
 from .limiter import Demand, MemoryLimiterBackend, Reason, Reservation
 from .redis_scripts import BREAKER_SCRIPTS, LIMITER_SCRIPTS
+from .resource import AsyncResource
 
 #: What counts as "Redis failed" (connection refused or reset, timeouts, READONLY, OOM...).
 BACKEND_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
@@ -278,7 +279,7 @@ class _Closable(Protocol):
 LocalT = TypeVar("LocalT", bound=_Closable)
 
 
-class _SharedStore(Generic[LocalT]):
+class _SharedStore(AsyncResource, Generic[LocalT]):
     """What both shared stores have: one Redis connection, a local fallback, the switch
     between them, and a namespace and TTL for their keys."""
 
@@ -301,6 +302,7 @@ class _SharedStore(Generic[LocalT]):
         self.ttl = _positive("ttl", ttl)
         self.connection = _connection(connection, connect_timeout, command_timeout)
         self.local: LocalT = local
+        self._closed = False
         self.switch = BackendSwitch(
             self.component,
             mode=check_mode(on_backend_error),
@@ -333,6 +335,11 @@ class _SharedStore(Generic[LocalT]):
         return self.switch.degraded
 
     async def aclose(self) -> None:
+        """Close the local fallback and give up this store's use of the connection (closed
+        with its last user). Idempotent, so a store shared by two owners closes once."""
+        if self._closed:
+            return
+        self._closed = True
         await self.local.aclose()
         await self.connection.release()
 

@@ -452,6 +452,9 @@ class CallTelemetry(Observer):
             sc.GEN_AI_REQUEST_MODEL: call.model,
         }
 
+    def reaches(self, observer: Observer) -> bool:
+        return self is observer or self.previous.reaches(observer)
+
     @property
     def tenant(self) -> str:
         """Who pays: the budget layer's tenant, else request metadata ``tenant``."""

@@ -36,6 +36,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "providers_direct.py": ("openai: edit ok",),
     "rate_limit.py": ("20/s limiter:", "limiter waits"),
     "redis_replicas.py": ("3 replicas, one quota",),
+    "redis_outage_metrics.py": (
+        "{component=rate_limit, action=local} = 1",
+        "{component=circuit_breaker, action=local} = 1",
+    ),
     "retry_policy.py": ("4. a blocked prompt is never retried",),
     "sdk_clients.py": ("openai: ", "gemini: ", "requests seen: one request per attempt"),
     "safety_classifier.py": ("3. moderation endpoint down",),

@@ -26,18 +26,13 @@ version: 1
 profiles:
   prod:
     provider: {type: gemini, api_key: '${KEY}', base_url: '${SIM_URL}'}
+    state: {backend: redis, url: '${REDIS_URL}', namespace: outage,
+            connect_timeout: 250ms, command_timeout: 250ms}
+    telemetry: {prometheus: {port: '${METRICS_PORT}'}}
     layers:
       - telemetry: {}
-      - circuit_breaker: {fail_max: 5}
+      - circuit_breaker: {fail_max: 3}
       - rate_limit: {requests: 1000/s}
-    state:
-      backend: redis
-      url: '${REDIS_URL}'
-      namespace: outage
-      connect_timeout: 250ms
-      command_timeout: 250ms
-    telemetry:
-      prometheus: {port: '${METRICS_PORT}'}
 """
 
 

@@ -229,13 +229,13 @@ def test_parser_returns_a_verdict_or_a_response_error(data: Any) -> None:
 
 
 async def test_timeout_fires_when_the_injected_clock_passes_it(
-    server: ModerationServer, transport: HttpTransport
+    server: Simulator, transport: HttpTransport
 ) -> None:
-    server.handler = _hang
+    server.script("moderations", [Reply.delay(HANG)])
     clock = FakeClock(auto=False)  # only advance() moves time
     mod = classifier(server.base_url, transport, timeout=30, fail="open", clock=clock)
     task = asyncio.create_task(mod.classify(GenerationRequest(prompt="anything")))
-    await server.arrived.wait()
+    await server.captured.wait(1)
     assert clock.pending == 1  # the timeout's timer is on the fake clock
     assert clock.next_wake == pytest.approx(clock.now() + 30)
     clock.advance(29.9)
@@ -248,8 +248,9 @@ async def test_timeout_fires_when_the_injected_clock_passes_it(
 
 
 async def test_real_time_does_not_count_against_a_fake_clock_timeout(
-    server: ModerationServer, transport: HttpTransport
+    server: Simulator, transport: HttpTransport
 ) -> None:
+    server.script("moderations", [Reply.fixture(FIXTURES / "openai_200_moderations.json")])
     clock = FakeClock(auto=False)
     # a nanosecond of fake time that never passes: any real round trip takes longer
     mod = classifier(server.base_url, transport, timeout=1e-9, fail="closed", clock=clock)

@@ -261,7 +261,7 @@ def run_mutant(mutant: Mutant, copy: Path) -> tuple[str, str, float]:
         env = {**os.environ, "PYTHONPATH": str(copy / "src"), "CI": "1"}
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-             "--timeout=60", *mutant.tests],
+             "--timeout=30", *mutant.tests],
             cwd=copy, env=env, capture_output=True, text=True, timeout=HANG_GUARD,
         )  # fmt: skip
     except subprocess.TimeoutExpired:  # the tests hung on the mutant: that is a failure too

@@ -1,23 +1,23 @@
 """Telemetry fed by the real retry, rate-limit and circuit-breaker layers (no stand-ins).
 
-The other telemetry tests drive the layer with hand-written reporters, which can only
-check what the telemetry layer does with the events it is given. Here the events come
-from the layers users run, on a fake clock, so the figures are exact: a change in what
-a real layer reports (or stops reporting) fails here.
+The events come from the layers users run, in front of the simulator over HTTP, on a
+fake clock, so the figures are exact: a change in what a real layer reports (or stops
+reporting) fails here.
 """
 
 from __future__ import annotations
 
 import pytest
-from telemetry_support import FakeProvider, Logs, Metrics, Spans
+from telemetry_support import RETRIED_TWICE, Logs, Metrics, Spans, sim_stack
 
-from genguard import Client, FakeClock, GenerationRequest
-from genguard.errors import CircuitOpen, ProviderUnavailable, RateLimited
+from genguard import GenerationRequest
+from genguard.errors import CircuitOpen, ProviderUnavailable
 from genguard.layers.circuit_breaker import CircuitBreakerLayer
 from genguard.layers.rate_limit import RateLimitLayer
 from genguard.layers.retry import RetryLayer
 from genguard.layers.telemetry import TelemetryLayer
 from genguard.pipeline import Layer
+from genguard.sim import Reply
 
 KEY = "gemini/gemini-2.5-flash-image"
 
@@ -38,23 +38,16 @@ async def test_retry_and_limiter_events_reach_spans_metrics_and_logs(
     the 429; the hint pauses the key and the retry waits 0.5 s; attempt 3's slot is at
     2.0 (another 0.5 s wait) and succeeds. Total 2.0 s.
     """
-    provider = FakeProvider(
-        outcomes=[
-            ProviderUnavailable("down", status=503),
-            RateLimited("slow down", retry_after=0.5, hint_source="retry-after"),
-            None,
-        ]
-    )
     stack: list[Layer] = [
         telemetry(spans, metrics, logs),
         RetryLayer(attempts=3, initial=0.5, multiplier=1.0, max_delay=0.5, jitter="none"),
         CircuitBreakerLayer(fail_max=5, reset_timeout=30),
         RateLimitLayer(requests="1/s"),
     ]
-    clock = FakeClock(start=0.0)
-    async with Client(provider, stack, clock=clock) as client:
-        await client.generate(GenerationRequest(prompt="a lighthouse"))
-    assert clock.now() == pytest.approx(2.0)
+    async with sim_stack(stack, RETRIED_TWICE) as run:
+        await run.generate(GenerationRequest(prompt="a lighthouse"))
+    assert run.clock.now() == pytest.approx(2.0)
+    assert run.sim.requests == 3
 
     # metrics: the call's duration, attempts by outcome, retries with their real hint sources
     ((_, duration),) = metrics.points("gen_ai.client.operation.duration")
@@ -93,15 +86,14 @@ async def test_retry_and_limiter_events_reach_spans_metrics_and_logs(
 async def test_breaker_trips_and_refusals_are_counted(
     spans: Spans, metrics: Metrics, logs: Logs
 ) -> None:
-    provider = FakeProvider(outcomes=[ProviderUnavailable("down", status=503)])
     stack: list[Layer] = [telemetry(spans, metrics, logs), CircuitBreakerLayer(fail_max=2)]
-    async with Client(provider, stack, clock=FakeClock()) as client:
+    async with sim_stack(stack, [Reply.status(503)] * 2) as run:
         for _ in range(2):
             with pytest.raises(ProviderUnavailable):
-                await client.generate("a prompt")
+                await run.generate("a prompt")
         with pytest.raises(CircuitOpen):
-            await client.generate("a prompt")
-    assert provider.sent == 2  # the third call never reached the provider
+            await run.generate("a prompt")
+    assert run.sim.requests == 2  # the third call never reached the provider
     assert metrics.value("genguard.breaker.state") == 2  # open
     assert metrics.value("genguard.breaker.transitions", genguard__breaker__to="open") == 1
     assert metrics.value("genguard.calls", genguard__outcome="unavailable") == 2

@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
@@ -18,6 +19,27 @@ class Clock(Protocol):
     def wall(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+
+class Timer(Protocol):
+    """A scheduled callback that can be called off (``asyncio.TimerHandle`` is one)."""
+
+    def cancel(self) -> object: ...
+
+
+def call_later(clock: Clock, seconds: float, callback: Callable[[], object]) -> Timer:
+    """Run ``callback`` after ``seconds`` on ``clock``: its own timer when it has one
+    (``SystemClock``, ``FakeClock``), else a task that sleeps on it."""
+    schedule = getattr(clock, "call_later", None)
+    if schedule is not None:
+        timer: Timer = schedule(seconds, callback)
+        return timer
+
+    async def wait() -> None:
+        await clock.sleep(seconds)
+        callback()
+
+    return asyncio.get_running_loop().create_task(wait())
 
 
 class SystemClock:
@@ -33,6 +55,10 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> Timer:
+        """Run ``callback`` after ``seconds``: one event-loop timer, no task."""
+        return asyncio.get_running_loop().call_later(max(0.0, seconds), callback)
 
 
 class FakeClock:
@@ -86,6 +112,20 @@ class FakeClock:
             await fut
         finally:
             self._owners.pop(fut, None)
+
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> Timer:
+        """Run ``callback`` once ``seconds`` of virtual time have passed.
+
+        The timer waits in line with the sleepers (``pending``, ``next_wake`` and
+        ``advance`` see it) but belongs to no task, so ``asleep`` ignores it.
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._sleepers, (self._now + max(0.0, seconds), next(self._seq), fut))
+        fut.add_done_callback(lambda done: None if done.cancelled() else callback())
+        if self._auto and (self._driver is None or self._driver.done()):
+            self._driver = loop.create_task(self._drive())
+        return fut
 
     @property
     def pending(self) -> int:
@@ -206,4 +246,12 @@ def clock_timeout(clock: Clock, seconds: float) -> ClockTimeout:
     return ClockTimeout(clock, seconds)
 
 
-__all__ = ["Clock", "ClockTimeout", "FakeClock", "SystemClock", "clock_timeout"]
+__all__ = [
+    "Clock",
+    "ClockTimeout",
+    "FakeClock",
+    "SystemClock",
+    "Timer",
+    "call_later",
+    "clock_timeout",
+]

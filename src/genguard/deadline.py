@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from .errors import DeadlineExceeded
 from .model import Call, GenerationResult
+from .timer import Expiry
 
 if TYPE_CHECKING:
     from .core import Handler, Scope
@@ -67,12 +68,11 @@ class DeadlineGuard:
                 attempts=0,
             )
         token = _CURRENT.set(call)
-        scope = asyncio.timeout(remaining)
+        expiry = Expiry(None, remaining)  # one timer on the event loop's time
         try:
-            async with scope:
-                return await next(call)
-        except TimeoutError as exc:
-            if not scope.expired():
+            return await next(call)
+        except asyncio.CancelledError as exc:
+            if not expiry.expired():
                 raise
             raise DeadlineExceeded(
                 f"the call's deadline passed after {call.clock.now() - call.started_at:.3g}s "
@@ -80,6 +80,7 @@ class DeadlineGuard:
                 attempts=call.attempt,
             ) from exc
         finally:
+            expiry.close()
             _CURRENT.reset(token)
 
     def __repr__(self) -> str:

@@ -8,9 +8,7 @@ transport, the call's deadline guard, pricing and closing.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .billing import CallLedger
@@ -18,6 +16,8 @@ from .clock import Clock, SystemClock
 from .core import AttemptBoundary, Handler, KeyFunc, Layer, Scope, compose, default_key
 from .deadline import DeadlineGuard
 from .errors import ClientClosed, GenGuardError
+from .fastcopy import replace_slots
+from .ids import new_generation_id
 from .model import Call, GenerationRequest, GenerationResult, RequestFields, make_request
 from .observe import NOOP_OBSERVER, Observer
 from .providers.transport import HttpTransport
@@ -90,7 +90,7 @@ class Client:
         budget = request.deadline if request.deadline is not None else self.deadline
         return Call(
             request=request,
-            generation_id=uuid.uuid4().hex,
+            generation_id=new_generation_id(),
             provider=self.provider.name,
             model=model,
             key=self.key_func(request, self.provider.name, model),
@@ -124,7 +124,7 @@ class Client:
                 error.cost = call.billing.cost()
             observer.call_finished(call, None, error)
             raise
-        result = replace(
+        result = replace_slots(
             result,
             attempts=max(call.attempt, 1),
             latency=self.clock.now() - call.started_at,

@@ -72,9 +72,9 @@ KeyFunc = Callable[[Call], str]
 DEFAULT_QUEUE = 1000
 #: Longest pause a server hint can impose on a key (an absurd Retry-After is clamped).
 DEFAULT_MAX_PAUSE = 60.0
-#: How often a caller pacing at a learned rate re-reads it while waiting, and how
-#: often a caller waiting for its slot checks whether the key's quota was spent.
-PACE_RECHECK = 0.25
+#: A learned rate that grew by more than this factor since callers planned their
+#: turns wakes them to plan again (a cut needs no wake: they wake early and re-plan).
+REPLAN_GROWTH = 1.1
 #: A key with no learned rate yet learns one only when 429s are at least this share
 #: of its recent answers: a quota-shaped 429 among mostly good answers (a provider
 #: that refuses a few requests at random, with a per-minute quota id on each) is
@@ -202,13 +202,27 @@ class _Gate:
 
 
 class _Pace:
-    """A key's learned-rate pacing: when it last sent, and the FIFO line to send next."""
+    """A key's learned-rate pacing: when it last sent, the FIFO line to send next, and
+    the rate the waiting callers planned their turns with."""
 
-    __slots__ = ("last", "line")
+    __slots__ = ("last", "line", "planned")
 
     def __init__(self) -> None:
         self.last = -math.inf
         self.line: list[object] = []
+        self.planned = 0.0
+
+
+class _Waiter:
+    """A caller asleep on the clock for its turn; ``woken`` when the key's news (a spent
+    quota, a faster rate) cut its sleep short."""
+
+    __slots__ = ("cancelling", "task", "woken")
+
+    def __init__(self, task: asyncio.Task[object]) -> None:
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.woken = False
 
 
 def _rate(spec: RateSpec | None) -> Rate | None:
@@ -340,6 +354,7 @@ class RateLimitLayer:
         self._throttles = ThrottleWindow(max_keys=max_keys)
         self._ledger = QuotaLedger(max_keys=max_keys)
         self._paces: dict[str, _Pace] = {}
+        self._waiting: dict[str, set[_Waiter]] = {}
 
     @property
     def backend(self) -> LimiterBackend | None:
@@ -395,6 +410,11 @@ class RateLimitLayer:
         if self.adapt:
             self._throttles.add(key, clock.now(), False)
             self._learned.succeeded(key, clock.now(), waited)
+            pace = self._paces.get(key)
+            if pace is not None and pace.line:
+                rate = self._learned.learned(key)
+                if rate is None or rate > pace.planned * REPLAN_GROWTH:
+                    self._wake(key)  # the line may go faster now: plan again
         info = result.rate_limit
         if info is not None:
             # The server measured the reset when the request arrived, not when the
@@ -426,10 +446,11 @@ class RateLimitLayer:
 
         Callers line up FIFO; each sleeps on the clock until its predicted turn
         (``position / rate`` after the last send), re-reading the rate at least
-        every ``PACE_RECHECK`` seconds, so a rate that grows or is cut while
-        callers wait takes effect at once (bookings made in advance at an old
-        rate could not follow it). Only the head of the line may send. Waiting
-        is always a sleep on the call's clock, never on a lock.
+        time the rate grows by ``REPLAN_GROWTH`` or more (they are woken) and on
+        every wake, so a rate that grows or is cut while callers wait takes
+        effect at once (bookings made in advance at an old rate could not follow
+        it). Only the head of the line may send. Waiting is one sleep on the
+        call's clock per planned turn, never a lock or a poll.
         """
         pace = self._paces.get(key)
         if pace is None:
@@ -456,7 +477,8 @@ class RateLimitLayer:
                 waited = True
                 # Not yet at the head although due: the head is about to go.
                 step = wait if wait > EPSILON else 0.5 / rate
-                await clock.sleep(min(step, PACE_RECHECK))
+                pace.planned = rate
+                await self._sleep(key, clock, step)
                 spent = self._ledger.spent(key, clock.now())
                 if spent is not None:
                     raise _refused(key, spent, clock.now())
@@ -488,8 +510,8 @@ class RateLimitLayer:
         try:
             while booking.wait > 0:
                 wake_at = clock.now() + booking.wait
-                while True:  # sleep in steps, to leave at once if the quota is spent
-                    await clock.sleep(min(wake_at - clock.now(), PACE_RECHECK))
+                while True:  # one sleep, cut short only if the key's quota is spent
+                    await self._sleep(key, clock, wake_at - clock.now())
                     spent = self._ledger.spent(key, clock.now())
                     if spent is not None:
                         raise _refused(key, spent, clock.now())
@@ -509,6 +531,36 @@ class RateLimitLayer:
             raise
         call.observer.limiter_waited(call, key, clock.now() - started, reason)
         return True
+
+    async def _sleep(self, key: str, clock: Clock, seconds: float) -> bool:
+        """Sleep ``seconds`` on ``clock``: one timer, one wake. False when ``_wake(key)``
+        cut it short (the caller re-checks what changed); a cancellation from outside
+        propagates as is."""
+        task = asyncio.current_task()
+        assert task is not None
+        waiter = _Waiter(task)
+        group = self._waiting.get(key)
+        if group is None:
+            group = self._waiting[key] = set()
+        group.add(waiter)
+        try:
+            await clock.sleep(seconds)
+        except asyncio.CancelledError:
+            if waiter.woken and task.uncancel() <= waiter.cancelling:
+                return False
+            raise
+        finally:
+            group.discard(waiter)
+            if not group and self._waiting.get(key) is group:
+                del self._waiting[key]
+        return True
+
+    def _wake(self, key: str) -> None:
+        """Cut short the sleep of every caller waiting on ``key``, so each re-checks."""
+        for waiter in self._waiting.get(key, ()):
+            if not waiter.woken:
+                waiter.woken = True
+                waiter.task.cancel()
 
     def _too_late(self, key: str, wait: float, reason: str) -> RateLimited | QuotaExhausted:
         if reason == "paused" and wait > self.max_pause:
@@ -568,6 +620,7 @@ class RateLimitLayer:
             why = "the quota is spent"
         now = clock.now()
         self._ledger.spend(key, Spent(now + seconds, why, error.code, error.provider))
+        self._wake(key)  # callers waiting for a slot on this key refuse now
         call.observer.notice(call, "quota_spent", limiter_key=key, seconds=seconds)
         backend = self._backend
         if backend is not None:  # a shared backend tells the rest of the fleet

@@ -47,6 +47,7 @@ from ..errors import (
 )
 from ..model import Call, GenerationResult
 from ..options import Duration, Int, LayerOptions, Number, Options
+from ..timer import Expiry
 from .retry_budget import RetryBudget, RetryBudgetOptions
 
 Jitter = Literal["full", "equal", "decorrelated", "none"]
@@ -446,33 +447,20 @@ async def _within_deadline(call: Call, next: Handler, remaining: float) -> Gener
     """Run one attempt, cancelling it when the deadline passes on the call's clock.
 
     Like ``asyncio.timeout`` but on ``call.clock``, so a ``FakeClock`` deadline is
-    enforced in virtual time. A cancellation from outside still propagates as is.
+    enforced in virtual time; one timer, no watchdog task. A cancellation from
+    outside still propagates as is.
     """
-    task = asyncio.current_task()
-    assert task is not None
-    fired = False
-
-    async def watchdog() -> None:
-        nonlocal fired
-        await call.clock.sleep(remaining)
-        fired = True
-        task.cancel()
-
-    cancelling = task.cancelling()
-    dog = asyncio.get_running_loop().create_task(watchdog())
+    expiry = Expiry(call.clock, remaining)
     try:
-        result = await next(call)
+        return await next(call)
     except asyncio.CancelledError as exc:
-        if fired and task.uncancel() <= cancelling:
+        if expiry.expired():
             raise DeadlineExceeded(
                 f"deadline reached during attempt {call.attempt}", attempts=call.attempt
             ) from exc
         raise
     finally:
-        dog.cancel()
-    if fired:  # the attempt swallowed our cancellation and finished anyway
-        task.uncancel()
-    return result
+        expiry.close()
 
 
 def _hint_error(error: Exception, hint: float, source: str | None, why: str) -> RateLimited:

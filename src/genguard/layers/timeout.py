@@ -3,7 +3,8 @@
 Placed inside the rate limiter, so time spent waiting for a permit is not
 attempt time. The effective timeout is the smaller of ``attempt`` and what is
 left of the call's deadline; when the deadline is the tighter bound, the error
-is ``DeadlineExceeded`` (not retryable) rather than ``AttemptTimeout``.
+is ``DeadlineExceeded`` (not retryable) rather than ``AttemptTimeout``. The timer
+runs on the call's clock, so a ``FakeClock`` fires it at the virtual instant.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..core import Handler, Scope
 from ..errors import AttemptTimeout, DeadlineExceeded
 from ..model import Call, GenerationResult
 from ..options import Duration, LayerOptions
+from ..timer import Expiry
 
 
 class TimeoutOptions(LayerOptions):
@@ -54,10 +56,13 @@ class TimeoutLayer:
                     "deadline passed before the attempt started", attempts=call.attempt - 1
                 )
             limit = remaining
+        # One timer on the call's clock (a FakeClock moves it), cancelling this task.
+        expiry = Expiry(call.clock, limit)
         try:
-            async with asyncio.timeout(limit):
-                return await next(call)
-        except TimeoutError as exc:
+            return await next(call)
+        except asyncio.CancelledError as exc:
+            if not expiry.expired():
+                raise
             if by_deadline:
                 raise DeadlineExceeded(
                     f"deadline reached during attempt {call.attempt}", attempts=call.attempt
@@ -65,6 +70,8 @@ class TimeoutLayer:
             raise AttemptTimeout(
                 f"attempt {call.attempt} timed out after {limit:g}s", timeout=limit
             ) from exc
+        finally:
+            expiry.close()
 
     def __repr__(self) -> str:
         return f"TimeoutLayer(attempt={self.attempt:g})"

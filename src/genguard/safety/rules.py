@@ -24,11 +24,13 @@ Allowlisted phrases are blanked out of the text before any rule is tried.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError, InvalidRequest
 from ..files import FileRefused, read_bounded
@@ -256,18 +258,29 @@ class RulesClassifier:
             for rule in rules
             for part in rule.parts
         }
-        self._prefixes, others = _word_prefixes(patterns)
-        self._prefix_lengths = sorted({len(p) for p in self._prefixes})
+        gated, others = _word_prefixes(patterns)
+        by_prefix: dict[str, list[re.Pattern[str]]] = {}
+        for pattern, prefixes in gated.items():
+            compiled = re.compile(pattern)
+            for prefix in prefixes:
+                by_prefix.setdefault(prefix, []).append(compiled)
+        #: literal word prefix -> the parts that can only match at a word starting with it
+        self._by_prefix = {prefix: tuple(parts) for prefix, parts in by_prefix.items()}
+        self._prefix_lengths = sorted({len(p) for p in by_prefix})
+        self._gate = _prefix_gate(frozenset(by_prefix), 0)
+        self._gate_ascii = _prefix_gate(frozenset(by_prefix), re.ASCII)
         self._others = _union(others)
-        self._bounded = _union({p: None for p in patterns if p not in others})
+        # A looser copy without leading lookbehinds lets the engine skip ahead to the
+        # characters a match can start with; only where it matches is the exact one run.
+        self._others_loose = _union({_loosen(p): None for p in others})
 
     def match(self, text: str) -> dict[str, CompiledRule]:
         """The first matching rule of each category that matches ``text``."""
         texts = views(text)
-        # Most prompts match nothing, and proving it is the hot path. A word-bounded part
-        # can only match where a word starts with its literal prefix (a set lookup per
-        # word); where one does, one search of all those parts as an alternation settles
-        # it. The remaining (raw regex) parts are searched as one alternation too.
+        # Most prompts match nothing, and proving it is the hot path. A part with literal
+        # word prefixes can only match where a word starts with one: one scan finds those
+        # words, and only the parts of that prefix are tried there, anchored. The
+        # remaining (raw regex) parts are searched as one alternation.
         if not self._may_match(texts):
             return {}
         # Blanking allowlisted phrases can only remove matches, so it waits until here.
@@ -283,23 +296,34 @@ class RulesClassifier:
         return found
 
     def _may_match(self, texts: Sequence[str]) -> bool:
-        others, bounded = self._others, self._bounded
-        if others is not None and any(others.search(t) for t in texts):
+        others, loose = self._others, self._others_loose
+        if (
+            others is not None
+            and (loose is None or any(loose.search(t) for t in texts))
+            and any(others.search(t) for t in texts)
+        ):
             return True
-        if bounded is None or not self._has_prefix(texts):
-            return False
-        return any(bounded.search(t) for t in texts)
+        return any(self._gated(text) for text in texts)
 
-    def _has_prefix(self, texts: Sequence[str]) -> bool:
-        prefixes, lengths = self._prefixes, self._prefix_lengths
-        if not prefixes:
+    def _gated(self, text: str) -> bool:
+        """Whether a part with literal word prefixes matches at a word starting with one."""
+        gate = self._gate_ascii if text.isascii() else self._gate
+        if gate is None:
             return False
-        for text in texts:
-            for word in _WORD.findall(text):
-                for length in lengths:
-                    if length > len(word):
-                        break
-                    if word[:length] in prefixes:
+        by_prefix, lengths = self._by_prefix, self._prefix_lengths
+        # The gate opens on a non-word character: one space in front stands for the
+        # start of the text, so a hit at ``m.start()`` is a word starting there.
+        for hit in gate.finditer(" " + text):
+            at = hit.start()
+            word = _WORD.match(text, at)
+            if word is None:
+                continue
+            token = word.group()
+            for length in lengths:
+                if length > len(token):
+                    break
+                for part in by_prefix.get(token[:length], ()):
+                    if part.match(text, at):
                         return True
         return False
 
@@ -346,19 +370,23 @@ class RulesClassifier:
 
 
 _WORD_OPEN, _WORD_CLOSE = r"(?<!\w)(?:", r")(?!\w)"
-_WORD = re.compile(r"\w+")
 _LITERAL_PREFIX = re.compile(r"\w+")
+_WORD = re.compile(r"\w+")
 
 
-def _word_prefixes(patterns: Mapping[str, None]) -> tuple[frozenset[str], dict[str, None]]:
-    r"""Split rule parts into literal word prefixes and the parts that have none.
+def _word_prefixes(
+    patterns: Mapping[str, None],
+) -> tuple[dict[str, frozenset[str]], dict[str, None]]:
+    r"""Split rule parts into those with literal word prefixes (each with its prefixes)
+    and those that have none.
 
     A word-bounded part (``(?<!\w)(?:alt|alt)(?!\w)``) whose every alternative
     starts with literal word characters can only match at a word that starts with
-    one of them. ``re:`` parts and leading ``*`` wildcards have no such prefix
-    and are returned as they are.
+    one of them; so can a ``re:`` part that opens with ``\b`` and literal words
+    (``\b(?:stab|stabs)\s+...``). Other ``re:`` parts and leading ``*`` wildcards
+    have no such prefix and are returned as they are.
     """
-    prefixes: set[str] = set()
+    gated: dict[str, frozenset[str]] = {}
     others: dict[str, None] = {}
     for pattern in patterns:
         found: list[str] = []
@@ -369,10 +397,126 @@ def _word_prefixes(patterns: Mapping[str, None]) -> tuple[frozenset[str], dict[s
                     break
                 found.append(literal.group())
             else:
-                prefixes.update(found)
+                gated[pattern] = frozenset(found)
+                continue
+        else:
+            raw = _regex_prefixes(pattern)
+            if raw:
+                gated[pattern] = frozenset(raw)
                 continue
         others[pattern] = None
-    return frozenset(prefixes), others
+    return gated, others
+
+
+#: Characters a word prefix is made of (patterns are normalised, so lower case).
+_PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _regex_prefixes(pattern: str) -> set[str] | None:
+    r"""The literal words a match of a raw regex must start with, or None if not known.
+
+    Only a regex that opens with ``\b`` and then literal word characters (or a group
+    of alternatives that each do) qualifies: a match then starts where a word starts
+    with one of them. Anything else (flags, classes, lookarounds) is None.
+    """
+    parser = importlib.import_module("re._parser")
+    constants = importlib.import_module("re._constants")
+    try:
+        parsed = parser.parse(pattern)
+    except re.error:
+        return None
+    if parsed.state.flags & ~(re.UNICODE | re.DEBUG):
+        return None
+    items = list(parsed)
+    if not items or items[0] != (constants.AT, constants.AT_BOUNDARY):
+        return None
+    return _leading_literals(items[1:], constants)
+
+
+def _leading_literals(items: Sequence[tuple[object, object]], k: Any) -> set[str] | None:
+    prefix = ""
+    for op, av in items:
+        if op is k.LITERAL and isinstance(av, int) and chr(av) in _PREFIX_CHARS:
+            prefix += chr(av)
+            continue
+        if prefix:
+            return {prefix}
+        if op is k.SUBPATTERN and isinstance(av, tuple):
+            _, add_flags, del_flags, body = av
+            if add_flags or del_flags:
+                return None
+            return _leading_literals(list(body), k)
+        if op is k.BRANCH and isinstance(av, tuple):
+            out: set[str] = set()
+            for branch in av[1]:
+                found = _leading_literals(list(branch), k)
+                if not found:
+                    return None
+                out |= found
+            return out
+        return None
+    return {prefix} if prefix else None
+
+
+def _prefix_gate(prefixes: frozenset[str], flags: int) -> re.Pattern[str] | None:
+    """One regex that finds a non-word character followed by a word starting with any of
+    ``prefixes``, built as a trie (``re.ASCII`` in ``flags``: for ASCII text only).
+
+    A trie-shaped alternation lets the engine try one branch per letter at each word
+    start instead of every prefix in turn, and opening on a character class lets it
+    skip to the non-word characters: proving that no word qualifies (most prompts)
+    costs one quick scan of the text.
+    """
+    if not prefixes:
+        return None
+    trie: dict[str, dict[str, Any]] = {}
+    for word in prefixes:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, dict[str, Any]]) -> str:
+        if "" in node:  # a shorter prefix ends here: whatever follows already qualifies
+            return ""
+        alternatives = [re.escape(ch) + emit(child) for ch, child in sorted(node.items())]
+        if len(alternatives) == 1:
+            return alternatives[0]
+        return "(?:" + "|".join(alternatives) + ")"
+
+    return re.compile(r"[^\w]" + emit(trie), flags)
+
+
+def _loosen(pattern: str) -> str:
+    """``pattern`` without its leading lookbehinds: it matches wherever ``pattern`` does,
+    and the engine can skip to the characters it starts with. Unchanged if unsure."""
+    out = pattern
+    while out.startswith(("(?<!", "(?<=")):
+        depth, index, in_class = 0, 0, False
+        while index < len(out):
+            ch = out[index]
+            if ch == "\\":
+                index += 2
+                continue
+            if in_class:
+                in_class = ch != "]"
+            elif ch == "[":
+                in_class = True
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            index += 1
+        else:
+            return pattern
+        out = out[index + 1 :]
+    try:
+        re.compile(out)
+    except re.error:
+        return pattern
+    return out or pattern
 
 
 def _union(patterns: Mapping[str, None]) -> re.Pattern[str] | None:

@@ -2,7 +2,9 @@
 
 ``--only SECTION`` (repeatable) runs some sections; ``--out`` is the markdown
 report (``docs/benchmarks.md`` for ``make bench``); ``--json PATH`` also writes
-every raw figure.
+every raw figure. ``--update`` with ``--only`` reruns those sections and keeps
+every other section (its tables and targets) from the report already at ``--out``;
+the report then says which sections came from which run.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from .common import BUDGETS, FULL, QUICK, Budget, Section, machine, table
+from .common import BUDGETS, FULL, QUICK, Budget, Section, Target, machine, table
 
-__all__ = ["SECTIONS", "machine", "main", "render", "run_suite"]
+__all__ = ["SECTIONS", "Kept", "kept_sections", "machine", "main", "render", "run_suite"]
 
 Runner = Callable[[Budget], Section]
 
@@ -81,8 +85,51 @@ def run_suite(keys: Sequence[str], budget: Budget, log: Callable[[str], None]) -
     return sections
 
 
-def render(sections: Sequence[Section], budget: Budget, info: dict[str, str], total: float) -> str:
-    """The markdown report."""
+@dataclass
+class Kept:
+    """A section carried over from an earlier report: its markdown as written, its targets."""
+
+    key: str
+    title: str
+    text: str
+    targets: list[Target] = field(default_factory=list)
+    date: str = ""
+
+
+_HEADING = re.compile(r"^## (\d+)\. ", re.M)
+
+
+def kept_sections(report: str) -> dict[str, Kept]:
+    """The numbered sections of an earlier ``report``, by section key, with their targets."""
+    date = re.search(r"^\| date \| ([^|]*) \|", report, re.M)
+    when = date.group(1).strip() if date else "an earlier run"
+    numbers = {str(i): key for i, key in enumerate(SECTIONS, start=1)}
+    starts = list(_HEADING.finditer(report))
+    end_of_last = report.find("\n## Closing note")
+    out: dict[str, Kept] = {}
+    for index, match in enumerate(starts):
+        stop = starts[index + 1].start() if index + 1 < len(starts) else end_of_last
+        key = numbers.get(match.group(1))
+        if key is None:
+            continue
+        block = report[match.start() : stop if stop > 0 else len(report)].rstrip()
+        title = block.splitlines()[0][3:]
+        out[key] = Kept(key, title, block, [], when)
+    targets = re.search(r"^## Targets\n\n(.*?)\n\n", report, re.M | re.S)
+    for line in targets.group(1).splitlines()[2:] if targets else []:
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) != 5 or numbers.get(cells[0]) not in out:
+            continue
+        met = None if cells[3] == "n/a" else cells[3] == "yes"
+        why = "" if cells[4] == "-" else cells[4]
+        out[numbers[cells[0]]].targets.append(Target(cells[1], cells[2], met, why))
+    return out
+
+
+def render(
+    sections: Sequence[Section | Kept], budget: Budget, info: dict[str, str], total: float
+) -> str:
+    """The markdown report (``Kept`` sections are copied as they were written)."""
     out = [
         "# Benchmarks",
         "",
@@ -103,6 +150,7 @@ def render(sections: Sequence[Section], budget: Budget, info: dict[str, str], to
                 ["packages", info["packages"]],
                 ["load average (1 min) before / after", info.get("load", "n/a")],
                 ["run", f"{budget.name}, {total:.0f} s in all"],
+                *([["sections from earlier runs", info["kept"]]] if info.get("kept") else []),
             ],
         ),
         "",
@@ -150,6 +198,9 @@ def render(sections: Sequence[Section], budget: Budget, info: dict[str, str], to
         "",
     ]
     for s in sections:
+        if isinstance(s, Kept):
+            out += [s.text, ""]
+            continue
         out += [f"## {s.title}", "", s.method, ""]
         for t in s.tables:
             out += [t, ""]
@@ -193,6 +244,11 @@ def main(argv: Sequence[str] | None = None, *, budget: Budget | None = None) -> 
         help=f"run only this section (repeatable): {', '.join(SECTIONS)}",
     )
     parser.add_argument("--json", help="also write every raw figure to this JSON file")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="with --only: keep the other sections of the report at --out as they are",
+    )
     parser.add_argument("--budget", choices=sorted(BUDGETS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if budget is None:
@@ -204,7 +260,18 @@ def main(argv: Sequence[str] | None = None, *, budget: Budget | None = None) -> 
     sections = run_suite(keys, budget, lambda line: print(line, file=sys.stderr, flush=True))
     total = time.perf_counter() - started
     info["load"] = f"{load_before} / {_load()}"
-    report = render(sections, budget, info, total)
+    merged: list[Section | Kept] = list(sections)
+    if args.update and args.only and os.path.exists(args.out):
+        with open(args.out, encoding="utf-8") as f:
+            earlier = kept_sections(f.read())
+        fresh = {s.key: s for s in sections}
+        merged = [
+            fresh[k] if k in fresh else earlier[k] for k in SECTIONS if k in fresh or k in earlier
+        ]
+        kept = [earlier[k] for k in SECTIONS if k not in fresh and k in earlier]
+        if kept:
+            info["kept"] = "; ".join(f"{k.title.split(' ', 1)[0]} {k.key} ({k.date})" for k in kept)
+    report = render(merged, budget, info, total)
     directory = os.path.dirname(args.out)
     if directory:
         os.makedirs(directory, exist_ok=True)

@@ -200,20 +200,18 @@ def run(budget: Budget) -> Section:
     machinery_kb = gg["per_call_kb"] - raw["per_call_kb"]
     targets = [
         Target(
-            "<= 5 KB of memory per in-flight call",
-            f"{gg['per_call_kb']:.1f} KB per call in all ({raw['per_call_kb']:.1f} KB of it is "
-            f"raw aiohttp's own), genguard's share {machinery_kb:+.1f} KB",
-            gg["per_call_kb"] <= 5,
+            "genguard's own memory <= 3 KB per in-flight call",
+            f"{machinery_kb:+.1f} KB over raw aiohttp ({gg['per_call_kb']:.1f} KB per call in "
+            f"all, {raw['per_call_kb']:.1f} KB of it raw aiohttp's own connection, protocol, "
+            "response and task objects)",
+            machinery_kb <= 3,
             ""
-            if gg["per_call_kb"] <= 5
+            if machinery_kb <= 3
             else (
-                "raw aiohttp alone already holds "
-                f"{raw['per_call_kb']:.1f} KB per in-flight call (its connection, protocol, "
-                "response and task objects); genguard's layers add "
-                f"{machinery_kb:.1f} KB on top; what the pipeline holds per call is the "
-                "Call, a coroutine frame per layer, the retry layer's per-attempt deadline "
-                "watchdog task and the timeout layer's timer (their shares not measured "
-                "separately)"
+                f"genguard's layers add {machinery_kb:.1f} KB per in-flight call on top of "
+                "aiohttp's own: the Call and its billing ledger, a coroutine frame per layer, "
+                "and one timer each for the deadline guard, the retry layer's deadline and the "
+                "attempt timeout (their shares not measured separately)"
             ),
         ),
         Target(

@@ -85,6 +85,8 @@ def check_prompt(prompt: object, field: str) -> None:
             f"{field} has {len(prompt)} characters, over the limit of {MAX_PROMPT_CHARS}",
             field=field,
         )
+    if prompt.isascii():  # nothing to encode wrongly, and far cheaper to tell
+        return
     try:
         prompt.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -136,6 +138,8 @@ def _check_token(field: str, value: object, *, header: bool = False) -> None:
 
 
 def _check_images(images: object, field: str) -> None:
+    if type(images) is tuple and not images:  # most requests: nothing to look at
+        return
     from .model import Image
 
     if not isinstance(images, tuple):
@@ -155,6 +159,8 @@ def _check_image(image: Image, field: str) -> None:
 
 
 def _check_history(history: object) -> None:
+    if type(history) is tuple and not history:
+        return
     from .model import Turn
 
     if not isinstance(history, tuple):
@@ -179,6 +185,8 @@ def _check_turn(turn: Turn, where: str) -> None:
 
 
 def _check_metadata(metadata: object) -> None:
+    if type(metadata) is dict and not metadata:  # the default: skip the ABC check
+        return
     if not isinstance(metadata, Mapping):
         raise InvalidRequest("metadata must be a mapping of strings", field="metadata")
     if len(metadata) > MAX_METADATA:

@@ -256,12 +256,16 @@ class RequestValidator:
     configures logging), not once per call.
     """
 
-    __slots__ = ("_warned", "policy", "provider")
+    __slots__ = ("_passed", "_passed_policy", "_warned", "policy", "provider")
 
     def __init__(self, provider: str, policy: CataloguePolicy | None = None) -> None:
         self.provider = provider
         self.policy = policy or CataloguePolicy()
         self._warned: set[str] = set()
+        #: (model, day) -> the entry that passed the per-model checks that day, under
+        #: ``_passed_policy`` (a new policy starts afresh)
+        self._passed: dict[tuple[str, date], ModelSpec] = {}
+        self._passed_policy = self.policy
 
     def check(
         self,
@@ -273,6 +277,16 @@ class RequestValidator:
     ) -> ModelSpec | None:
         """The model's entry after every check passed; None for an allowed unknown model."""
         policy = self.policy
+        # The model's own checks (known, this provider's, not retired) give the same answer
+        # all day: done once per model and day, only the request is checked per call.
+        if self._passed_policy is not policy:
+            self._passed.clear()
+            self._passed_policy = policy
+        passed = self._passed.get((model, today))
+        if passed is not None:
+            if policy.validate:
+                check_request(passed, request, defaults)
+            return passed
         try:
             spec = policy.catalogue.resolve(model)
         except UnknownModel:
@@ -295,6 +309,9 @@ class RequestValidator:
             self._retired(spec, model, today)
         if policy.validate:
             check_request(spec, request, defaults)
+        if len(self._passed) >= 256:
+            self._passed.clear()
+        self._passed[(model, today)] = spec
         return spec
 
     def _retired(self, spec: ModelSpec, model: str, today: date) -> None:

@@ -184,7 +184,7 @@ class CallLedger:
                 tier = TRAFFIC_TIERS.get(usage.traffic_type or "")
                 if tier is not None and tier in model.tiers:
                     shape = replace(shape, tier=tier)
-                amount = model.usage_cost(usage, shape)
+                amount = prices.usage_cost(model, usage, shape)
                 if amount is not None:
                     return amount, False
             return model.estimate(shape), True

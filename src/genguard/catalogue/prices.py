@@ -79,6 +79,11 @@ class Shape:
     def of(cls, request: GenerationRequest) -> Shape:
         """The shape of ``request``: its own fields, ``options['quality']`` and
         ``options['service_tier']``, and the text and images of its history."""
+        prompt = request.prompt
+        if not (request.options or request.images or request.history):
+            # Most requests: a prompt alone. The same shape as below, without the loops.
+            size = len(prompt) if prompt.isascii() else len(prompt.encode("utf-8", "replace"))
+            return cls(request.size, request.aspect_ratio, None, request.n, 0, len(prompt), size)
         options = request.options or {}
         quality = options.get("quality")
         tier = options.get("service_tier")
@@ -304,13 +309,15 @@ def _ratio(shape: Shape) -> float | None:
 class PriceBook:
     """Every known model's prices. Immutable; ``with_overrides`` returns a new book."""
 
-    __slots__ = ("_models", "_resolved", "currency")
+    __slots__ = ("_models", "_resolved", "_usage_costs", "currency")
 
     def __init__(self, models: Mapping[str, ModelPrice], currency: str = "USD") -> None:
         self._models = dict(models)
         self.currency = currency
         #: name -> prices (or None), remembered: aliases resolve once, not per attempt
         self._resolved: dict[str, ModelPrice | None] = {}
+        #: (model, usage, tier) -> cost, for token-priced models (a pure function of those)
+        self._usage_costs: dict[tuple[str, Usage, str], Decimal | None] = {}
 
     @property
     def models(self) -> Mapping[str, ModelPrice]:
@@ -334,6 +341,24 @@ class PriceBook:
         if len(self._resolved) < MAX_RESOLVED:
             self._resolved[model] = found
         return found
+
+    def usage_cost(self, prices: ModelPrice, usage: Usage, shape: Shape) -> Decimal | None:
+        """``prices.usage_cost(usage, shape)`` for one of this book's models, remembered
+        when it depends on the usage and the tier alone (token prices, no per-image table):
+        a service sees the same few usages over and over."""
+        if prices.per_image:
+            return prices.usage_cost(usage, shape)
+        key = (prices.model, usage, shape.tier)
+        memo = self._usage_costs
+        try:
+            return memo[key]
+        except KeyError:
+            pass
+        amount = prices.usage_cost(usage, shape)  # PriceUnknown propagates, not remembered
+        if len(memo) >= MAX_RESOLVED:
+            memo.clear()
+        memo[key] = amount
+        return amount
 
     def require(self, model: str) -> ModelPrice:
         found = self.get(model)

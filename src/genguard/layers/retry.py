@@ -276,7 +276,7 @@ class RetryLayer:
         made = 0
         last_error: BaseException | None = None
         previous_delay: float | None = None
-        noticed: set[str] = set()
+        noticed: set[str] | None = None  # made at the first failure: most calls never fail
         refused = 0
         while True:
             remaining = call.remaining()
@@ -300,6 +300,8 @@ class RetryLayer:
             except Exception as exc:
                 error: Exception = exc
             last_error = error
+            if noticed is None:
+                noticed = set()
             if isinstance(error, CircuitOpen) and call.deadline is not None:
                 # A refusal sent nothing upstream: it does not use up an attempt. The
                 # deadline bounds how long the call keeps waiting for the breaker.

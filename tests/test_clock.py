@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from genguard.clock import FakeClock, SystemClock, clock_timeout
 
@@ -139,3 +141,42 @@ async def test_clock_timeout_on_the_system_clock_is_asyncio_timeout() -> None:
         async with block:
             await asyncio.sleep(3600)
     assert block.expired()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    limit=st.floats(0.001, 1000.0),
+    work=st.floats(0.0, 1000.0),
+    outer=st.booleans(),
+)
+def test_clock_timeout_cuts_exactly_the_work_that_outlasts_it(
+    limit: float, work: float, outer: bool
+) -> None:
+    """On a FakeClock: TimeoutError at ``limit`` iff the work needs longer, else the work's
+    result at ``work``; never a leaked cancellation, nor a timer left behind."""
+    assume(abs(work - limit) > 1e-6)  # a tie has no defined winner, as with asyncio.timeout
+
+    async def scenario() -> tuple[str, float, int]:
+        clock = FakeClock(start=0.0)
+
+        async def body() -> str:
+            async with clock_timeout(clock, limit):
+                await clock.sleep(work)
+            return "done"
+
+        try:
+            if outer:  # nested in a task, as a layer runs it
+                outcome = await asyncio.create_task(body())
+            else:
+                outcome = await body()
+        except TimeoutError:
+            outcome = "timeout"
+        await asyncio.sleep(0)  # a leaked cancel request would surface here
+        return outcome, clock.now(), clock.pending
+
+    outcome, now, pending = asyncio.run(scenario())
+    if work > limit:
+        assert outcome == "timeout" and now == pytest.approx(limit)
+    else:
+        assert outcome == "done" and now == pytest.approx(work)
+    assert pending == 0

@@ -1,5 +1,15 @@
 """One error tree: every failure a caller can see, each carrying what it needs to act.
 
+What an error means is decided here, once, as facts on the error: ``retryable``
+(the retry layer), ``breaker_failure`` (the circuit breaker), ``reroutable``
+(fallback's default), ``billing`` (the cost ledger), ``kind`` (its name in
+configuration files and observer events) and ``outcome`` (its telemetry label).
+A class declares its facts; a provider error's status fills in the ones its
+class leaves open (5xx counts against the breaker, 408/409 is retryable). Layers
+read the facts through :func:`is_retryable` and :func:`counts_against_breaker`
+and keep no lists of their own, so a new error class, or an application's
+subclass, is handled everywhere by declaring its facts.
+
 Messages never contain an API key: providers build them from parsed provider
 fields only, and :func:`redact` is applied to any text that came off the wire.
 """
@@ -7,7 +17,9 @@ fields only, and :func:`redact` is applied to any text that came off the wire.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -66,6 +78,15 @@ class GenGuardError(Exception):
     #: timeout), so it counts against the circuit breaker. Never a 429, a block, a 4xx or
     #: a refusal made on the client side. Decided here, once; the breaker only reads it.
     breaker_failure: bool = False
+    #: Whether another stack (provider or model) may serve the call this error ended:
+    #: the primary is open, down, out of quota or out of time. Fallback routes these
+    #: unless its ``on`` names other kinds. Never a block or a bad request.
+    reroutable: bool = False
+    #: The error's name in configuration files (fallback ``on``) and in observer
+    #: events (fallback's reason); None when it cannot be named. Subclasses inherit it.
+    kind: ClassVar[str | None] = None
+    #: The low-cardinality ``genguard.outcome`` label on spans and metrics.
+    outcome: ClassVar[str] = "error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -80,6 +101,8 @@ class ContentBlocked(GenGuardError):
 
     Never retried, never counted as a breaker failure, never routed around.
     """
+
+    outcome: ClassVar[str] = "blocked"
 
     def __init__(
         self,
@@ -118,68 +141,12 @@ class ClassifierUnavailable(GenGuardError):
         self.stage: Stage = stage
 
 
-class RateLimited(GenGuardError):
-    """Too many requests: the server said so (scope="server") or the client limiter did."""
-
-    retryable = True
-    #: OpenAI ``x-ratelimit-*`` headers sent with the 429 (None when absent); the
-    #: rate-limit layer pauses the key when a bucket's remaining count is 0.
-    rate_limit: RateLimitInfo | None = None
-    #: Quota ids the provider named (Gemini ``QuotaFailure.violations[].quotaId``, e.g.
-    #: ``GenerateRequestsPerMinutePerProjectPerModel``): evidence the 429 is a quota.
-    quota_ids: tuple[str, ...] = ()
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        scope: Literal["server", "client"] = "server",
-        hint_source: str | None = None,
-        status: int | None = 429,
-        code: str | None = None,
-        request_id: str | None = None,
-        provider: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.scope = scope
-        self.hint_source = hint_source
-        self.status = status
-        self.code = code
-        self.request_id = request_id
-        self.provider = provider
-
-
-class QuotaExhausted(GenGuardError):
-    """A billing or long-period quota is used up (OpenAI insufficient_quota, Gemini per-day)."""
-
-    #: Quota ids the provider named (Gemini ``...PerDay...``), used to tell when it resets.
-    quota_ids: tuple[str, ...] = ()
-    #: True when genguard refused locally because the key's quota was already spent
-    #: (nothing was sent); False when the provider said so.
-    local: bool = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        retry_after: float | None = None,
-        request_id: str | None = None,
-        provider: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.retry_after = retry_after
-        self.request_id = request_id
-        self.provider = provider
-
-
 class CircuitOpen(GenGuardError):
     """The breaker for ``key`` is open (or its half-open probes are taken) until ``retry_at``."""
+
+    reroutable = True
+    kind: ClassVar[str | None] = "circuit_open"
+    outcome: ClassVar[str] = "circuit_open"
 
     def __init__(self, message: str, *, key: str, retry_at: float) -> None:
         super().__init__(message)
@@ -191,6 +158,9 @@ class CircuitOpen(GenGuardError):
 class BulkheadFull(GenGuardError):
     """The concurrency cap's wait queue is full, or the wait would pass the deadline."""
 
+    kind: ClassVar[str | None] = "bulkhead_full"
+    outcome: ClassVar[str] = "bulkhead_full"
+
     def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
         self.key = key
@@ -198,6 +168,10 @@ class BulkheadFull(GenGuardError):
 
 class RetryBudgetExhausted(GenGuardError):
     """Retries for this key are over budget; raised as the cause of the last error."""
+
+    reroutable = True
+    kind: ClassVar[str | None] = "retry_budget"
+    outcome: ClassVar[str] = "retry_budget_exhausted"
 
     def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
@@ -227,6 +201,7 @@ class BudgetExceeded(GenGuardError):
     """
 
     billing: BillingStatus | None = "not_sent"
+    outcome: ClassVar[str] = "budget_exceeded"
 
     def __init__(
         self,
@@ -263,6 +238,10 @@ class PriceUnknown(GenGuardError):
 class DeadlineExceeded(GenGuardError):
     """The call's overall deadline passed; says how far it got."""
 
+    reroutable = True
+    kind: ClassVar[str | None] = "deadline"
+    outcome: ClassVar[str] = "deadline_exceeded"
+
     def __init__(
         self, message: str, *, attempts: int = 0, last_error: BaseException | None = None
     ) -> None:
@@ -276,6 +255,9 @@ class AttemptTimeout(GenGuardError):
 
     retryable = True
     breaker_failure = True
+    reroutable = True
+    kind: ClassVar[str | None] = "attempt_timeout"
+    outcome: ClassVar[str] = "timeout"
 
     def __init__(self, message: str, *, timeout: float) -> None:
         super().__init__(message)
@@ -283,10 +265,17 @@ class AttemptTimeout(GenGuardError):
 
 
 class ProviderError(GenGuardError):
-    """The provider answered with an error (or could not be reached)."""
+    """The provider answered with an error (or could not be reached), a 429 and a spent
+    quota included: ``except ProviderError`` catches everything that came from upstream.
+
+    The status fills in the facts a subclass leaves open: a 5xx counts against the
+    breaker, a 408 or 409 is retryable. A fact a class declares itself wins over its
+    status, and ``retryable=`` given here wins over both.
+    """
 
     #: The request field the provider blamed (OpenAI ``error.param``), if any.
     param: str | None = None
+    outcome: ClassVar[str] = "provider_error"
 
     def __init__(
         self,
@@ -303,14 +292,121 @@ class ProviderError(GenGuardError):
         super().__init__(message)
         self.status = status
         self.code = code
-        if retryable is not None:
-            self.retryable = retryable
         self.request_id = request_id
         self.provider = provider
         self.retry_after = retry_after
         self.hint_source = hint_source
-        if status is not None and 500 <= status <= 599:
+        cls = type(self)
+        if status in RETRY_STATUSES and not _declares(cls, "retryable"):
+            self.retryable = True
+        if retryable is not None:
+            self.retryable = retryable
+        if status is not None and 500 <= status <= 599 and not _declares(cls, "breaker_failure"):
             self.breaker_failure = True
+
+
+#: Statuses that mean "try again" whatever error class a provider mapped them to
+#: (request timeout, conflict).
+RETRY_STATUSES = frozenset({408, 409})
+
+
+def _declares(cls: type, fact: str) -> bool:
+    """Whether ``cls`` or a class between it and ``ProviderError`` declares ``fact``."""
+    for klass in cls.__mro__:
+        if klass is ProviderError:
+            return False
+        if fact in vars(klass):
+            return True
+    return False
+
+
+def names_daily_quota(name: str | None) -> bool:
+    """Whether a quota id or error code names a per-day quota (Gemini ``...PerDay...``),
+    which does not reset within a call: such a 429 is not retried."""
+    return name is not None and "perday" in name.replace("_", "").replace("-", "").lower()
+
+
+class RateLimited(ProviderError):
+    """Too many requests: the server said so (scope="server") or the client limiter did.
+
+    A ``ProviderError`` since the provider's rate limit is what was hit (the client
+    limiter only keeps the caller under it). Retryable, unless its code names a
+    per-day quota; never a breaker failure (a 429 means "slow down", not "sick").
+    """
+
+    retryable = True
+    breaker_failure = False
+    reroutable = True
+    kind: ClassVar[str | None] = "rate_limited"
+    outcome: ClassVar[str] = "rate_limited"
+    #: OpenAI ``x-ratelimit-*`` headers sent with the 429 (None when absent); the
+    #: rate-limit layer pauses the key when a bucket's remaining count is 0.
+    rate_limit: RateLimitInfo | None = None
+    #: Quota ids the provider named (Gemini ``QuotaFailure.violations[].quotaId``, e.g.
+    #: ``GenerateRequestsPerMinutePerProjectPerModel``): evidence the 429 is a quota.
+    quota_ids: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        scope: Literal["server", "client"] = "server",
+        hint_source: str | None = None,
+        status: int | None = 429,
+        code: str | None = None,
+        request_id: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status=status,
+            code=code,
+            retryable=False if names_daily_quota(code) else None,
+            request_id=request_id,
+            provider=provider,
+            retry_after=retry_after,
+            hint_source=hint_source,
+        )
+        self.scope = scope
+
+
+class QuotaExhausted(ProviderError):
+    """A billing or long-period quota is used up (OpenAI insufficient_quota, Gemini per-day).
+
+    Never retried (it does not come back within a call), never a breaker failure;
+    reroutable, since another provider's quota is not this one's.
+    """
+
+    retryable = False
+    breaker_failure = False
+    reroutable = True
+    kind: ClassVar[str | None] = "quota_exhausted"
+    outcome: ClassVar[str] = "quota_exhausted"
+    #: Quota ids the provider named (Gemini ``...PerDay...``), used to tell when it resets.
+    quota_ids: tuple[str, ...] = ()
+    #: True when genguard refused locally because the key's quota was already spent
+    #: (nothing was sent); False when the provider said so.
+    local: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status=status,
+            code=code,
+            request_id=request_id,
+            provider=provider,
+            retry_after=retry_after,
+        )
 
 
 class ProviderUnavailable(ProviderError):
@@ -318,10 +414,20 @@ class ProviderUnavailable(ProviderError):
 
     retryable = True
     breaker_failure = True
+    reroutable = True
+    kind: ClassVar[str | None] = "unavailable"
+    outcome: ClassVar[str] = "unavailable"
 
 
 class BadRequest(ProviderError):
-    """A 4xx that a retry cannot fix (bad field, unknown model, missing signature)."""
+    """A provider's 4xx that a retry cannot fix (bad field, unknown model, missing signature).
+
+    Only ever made from a provider's answer: a request refused before sending is an
+    ``InvalidRequest``.
+    """
+
+    kind: ClassVar[str | None] = "bad_request"
+    outcome: ClassVar[str] = "bad_request"
 
 
 class NoImageGenerated(ProviderError):
@@ -333,17 +439,28 @@ class NoImageGenerated(ProviderError):
 
 
 class AuthenticationError(ProviderError):
-    """The key is missing, invalid, or lacks permission."""
+    """The key is missing, invalid, or lacks permission. Never retried, whatever the status."""
+
+    retryable = False
+    kind: ClassVar[str | None] = "authentication"
+    outcome: ClassVar[str] = "auth_error"
 
 
 class InvalidRequest(GenGuardError):
-    """A request the model cannot serve, caught before sending: no round trip, no bill.
+    """A request refused before sending (a bad argument, or a value the model cannot take):
+    no round trip, no bill.
 
-    Not a provider's 400 (nothing was sent). ``field`` names the request field,
-    ``allowed`` the values the model accepts (empty when there is no list).
+    Not a provider's 400 (nothing was sent), so not a ``ProviderError``. ``field``
+    names the request field, ``allowed`` the values the model accepts (empty when
+    there is no list). Deliberately not a ``ValueError`` either: genguard and
+    applications wrap parsing code in ``except ValueError``, which would swallow a
+    refused request and its facts (not retryable, ``billing="not_sent"``); some
+    refusals are about a type, not a value; and ``except GenGuardError`` is the one
+    catch every genguard failure answers to.
     """
 
     billing: BillingStatus | None = "not_sent"
+    outcome: ClassVar[str] = "invalid_request"
 
     def __init__(
         self,
@@ -392,6 +509,8 @@ class ClientClosed(GenGuardError, RuntimeError):
 
 class ResponseError(GenGuardError):
     """The response body was malformed or not what the API documents."""
+
+    outcome: ClassVar[str] = "response_error"
 
     def __init__(
         self,
@@ -473,6 +592,8 @@ class MalformedStreamEvent(ResponseError, StreamError):
 class ConfigError(GenGuardError):
     """Invalid configuration; ``path`` is the dotted location, e.g. ``profiles.prod.layers[2]``."""
 
+    outcome: ClassVar[str] = "config_error"
+
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
@@ -490,7 +611,53 @@ class ConfigErrors(ConfigError):
         self.args = (self.message,)
 
 
+def is_retryable(error: BaseException) -> bool:
+    """Whether retrying the same request can fix ``error``: its ``retryable`` fact.
+
+    Anything that is not a ``GenGuardError`` is a bug, not a transient failure: never.
+    """
+    return isinstance(error, GenGuardError) and error.retryable
+
+
+def counts_against_breaker(error: BaseException) -> bool:
+    """Whether ``error`` is a sign of a sick backend: its ``breaker_failure`` fact.
+
+    A raw ``ConnectionError`` (from a custom provider that did not map it) counts
+    too; any other foreign exception, and cancellation, does not.
+    """
+    if isinstance(error, GenGuardError):
+        return error.breaker_failure
+    return isinstance(error, ConnectionError)
+
+
+def _tree() -> tuple[type[GenGuardError], ...]:
+    return tuple(
+        value
+        for value in globals().values()
+        if isinstance(value, type)
+        and issubclass(value, GenGuardError)
+        and value.__module__ == __name__
+    )
+
+
+#: Every error this module names, by ``kind`` (the class that declares the kind: its
+#: subclasses share it). Read-only; derived from the classes, not kept by hand.
+NAMED: Mapping[str, type[GenGuardError]] = MappingProxyType(
+    {cls.kind: cls for cls in _tree() if cls.kind is not None and "kind" in vars(cls)}
+)
+#: Every ``outcome`` label the tree declares (``error`` included), in declaration order.
+OUTCOMES: tuple[str, ...] = tuple(dict.fromkeys(cls.outcome for cls in _tree()))
+
+
+def named(name: str) -> type[GenGuardError] | None:
+    """The error class a configuration file means by ``name`` (its ``kind``), or None."""
+    return NAMED.get(name)
+
+
 __all__ = [
+    "NAMED",
+    "OUTCOMES",
+    "RETRY_STATUSES",
     "AttemptTimeout",
     "AuthenticationError",
     "BadRequest",
@@ -523,5 +690,9 @@ __all__ = [
     "StreamError",
     "StreamTimeout",
     "UnknownModel",
+    "counts_against_breaker",
+    "is_retryable",
+    "named",
+    "names_daily_quota",
     "redact",
 ]

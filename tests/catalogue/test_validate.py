@@ -16,7 +16,13 @@ from genguard.catalogue import default_catalogue
 from genguard.catalogue.policy import CataloguePolicy
 from genguard.catalogue.translate import Untranslatable, translate
 from genguard.catalogue.validate import RequestValidator, check_request
-from genguard.errors import InvalidRequest, ModelRetired, UnknownModel
+from genguard.errors import (
+    BadRequest,
+    InvalidRequest,
+    ModelRetired,
+    UnknownModel,
+    counts_against_breaker,
+)
 from genguard.model import GenerationRequest, Image, Part, Turn
 from genguard.providers.gemini import GeminiProvider
 from genguard.providers.imagen import ImagenProvider
@@ -271,15 +277,13 @@ def test_a_translated_request_is_one_the_target_can_serve(
 
 
 async def test_a_refused_request_is_not_billed_and_not_a_breaker_failure() -> None:
-    from genguard.layers.circuit_breaker import classify
-
     async with Simulator() as sim:
         spec = CATALOGUE.resolve("dall-e-3")
         async with Client(provider_for(spec, sim.base_url), clock=clock_on(TODAY)) as client:
             with pytest.raises(InvalidRequest) as info:
                 await client.generate(GenerationRequest(prompt="x", n=2))
     assert info.value.billing == "not_sent" and not info.value.retryable
-    assert classify(info.value) == "ignored"
+    assert not counts_against_breaker(info.value) and not isinstance(info.value, BadRequest)
 
 
 def _history() -> tuple[Turn, ...]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from genguard.config.reference import render, splice
-from genguard.config.schema import FALLBACK_DEFAULT_ON, LAYER_MODELS, FallbackOn
-from genguard.layers.fallback import DEFAULT_ON, ROUTE_NAMES
+from genguard.config.schema import LAYER_MODELS, FallbackLayerConfig, FallbackOn
+from genguard.layers.fallback import ROUTE_NAMES
 
 DOC = Path(__file__).parents[2] / "docs" / "configuration.md"
 
@@ -29,4 +29,5 @@ def test_fallback_names_match_the_layer() -> None:
     import typing
 
     assert set(typing.get_args(FallbackOn)) == set(ROUTE_NAMES)
-    assert FALLBACK_DEFAULT_ON == DEFAULT_ON
+    # unset in a file, as in Python: the layer reads each error's ``reroutable`` fact
+    assert FallbackLayerConfig(to=("q",)).on is None

@@ -23,7 +23,7 @@ from genguard.errors import (
     RateLimited,
     ResponseError,
 )
-from genguard.layers.circuit_breaker import CircuitBreakerLayer, classify
+from genguard.layers.circuit_breaker import CircuitBreakerLayer
 from genguard.model import Call, GenerationResult, Image
 from genguard.observe import RecordingObserver
 from genguard.state.breaker import Admission, BreakerPolicy, BreakerSnapshot, Outcome, Permit
@@ -77,7 +77,6 @@ async def trip(layer: CircuitBreakerLayer, call: Call, times: int) -> None:
 @pytest.mark.parametrize(
     ("error", "counted", "expected"),
     [
-        (None, False, "success"),
         (ProviderUnavailable("503", status=503), False, "failure"),
         (ProviderUnavailable("reset", code="connection_error"), False, "failure"),
         (AttemptTimeout("slow", timeout=1), False, "failure"),
@@ -98,8 +97,10 @@ async def trip(layer: CircuitBreakerLayer, call: Call, times: int) -> None:
         (RateLimited("our own limiter", scope="client"), True, "ignored"),
     ],
 )
-def test_classify(error: BaseException | None, counted: bool, expected: Outcome) -> None:
-    assert classify(error, count_rate_limited=counted) == expected
+def test_outcome_reads_the_error_facts(
+    error: BaseException, counted: bool, expected: Outcome
+) -> None:
+    assert CircuitBreakerLayer(count_rate_limited=counted).outcome(error) == expected
 
 
 async def test_trips_after_fail_max_and_then_fails_fast_without_calling_next(

@@ -15,7 +15,7 @@ from pydantic import Field, PlainSerializer, model_validator
 
 from ..layers.budget import BudgetOptions as BudgetLayerConfig
 from ..layers.circuit_breaker import CircuitBreakerOptions as CircuitBreakerLayerConfig
-from ..layers.fallback import FALLBACK_DEFAULT_ON, FallbackOn
+from ..layers.fallback import FallbackOn
 from ..layers.fallback import FallbackOptions as FallbackLayerConfig
 from ..layers.prompt_policy import PromptPolicyOptions as PromptPolicyLayerConfig
 from ..layers.rate_limit import RateLimitOptions as RateLimitLayerConfig
@@ -321,7 +321,6 @@ TOP_LEVEL_KEYS: tuple[str, ...] = ("version", "profiles", "catalogue")
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 
 __all__ = [
-    "FALLBACK_DEFAULT_ON",
     "LAYER_MODELS",
     "PROFILE_KEYS",
     "PROVIDER_MODELS",

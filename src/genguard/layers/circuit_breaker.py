@@ -8,9 +8,12 @@ half-open at most ``half_open_probes`` attempts reach the backend however
 many coroutines arrive at once, and a cancelled attempt is neither a failure
 nor turned into another error: the cancellation propagates untouched.
 
-Only signs of a sick backend count as failures (see ``classify``); content
-blocks, bad requests, auth and quota errors, the client's own limiter and
-cancellations change nothing, so they can neither trip nor close a breaker.
+Only signs of a sick backend count as failures: the error's ``breaker_failure``
+fact, decided in ``genguard.errors`` (5xx, connection failures, attempt
+timeouts). Content blocks, bad requests, auth and quota errors, the client's
+own limiter and cancellations change nothing, so they can neither trip nor
+close a breaker. ``count_rate_limited`` is the one per-deployment override: it
+also counts a server ``RateLimited``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pydantic import Field
 
 from ..clock import Clock, SystemClock
 from ..core import Handler, Scope
-from ..errors import CircuitOpen, GenGuardError, RateLimited
+from ..errors import CircuitOpen, RateLimited, counts_against_breaker
 from ..model import Call, GenerationResult
 from ..options import Duration, Int, LayerOptions, Number
 from ..state.breaker import (
@@ -34,28 +37,6 @@ from ..state.breaker import (
     Permit,
     Transition,
 )
-
-
-def classify(error: BaseException | None, *, count_rate_limited: bool = False) -> Outcome:
-    """What an attempt's outcome says about the backend's health.
-
-    The error decides (its ``breaker_failure`` fact, set where it is made: 5xx,
-    connection failures, attempt timeouts); raw connection errors count too. A
-    server ``RateLimited`` is a failure only with ``count_rate_limited``; the
-    client's own limiter (``scope="client"``) never is. Everything else
-    (``ContentBlocked``, ``BadRequest``, ``AuthenticationError``, ``QuotaExhausted``,
-    ``DeadlineExceeded``, cancellation, unknown exceptions) is ``ignored``.
-    """
-    if error is None:
-        return "success"
-    if isinstance(error, GenGuardError):
-        if error.breaker_failure:
-            return "failure"
-        if count_rate_limited and isinstance(error, RateLimited) and error.scope == "server":
-            return "failure"
-        return "ignored"
-    return "failure" if isinstance(error, ConnectionError) else "ignored"
-
 
 #: A caller refused while the half-open probes are out tries again after this share of
 #: the base break (0.5 s by default): the probe's answer is usually that close.
@@ -164,12 +145,19 @@ class CircuitBreakerLayer:
                 self._report_later(call, permit)
             raise
         except BaseException as error:
-            await self._record(
-                call, permit, classify(error, count_rate_limited=self.count_rate_limited)
-            )
+            await self._record(call, permit, self.outcome(error))
             raise
         await self._record(call, permit, "success")
         return result
+
+    def outcome(self, error: BaseException) -> Outcome:
+        """What a failed attempt says about the backend: the error's ``breaker_failure``
+        fact, or a server ``RateLimited`` when ``count_rate_limited`` is on."""
+        if counts_against_breaker(error):
+            return "failure"
+        if self.count_rate_limited and isinstance(error, RateLimited) and error.scope == "server":
+            return "failure"
+        return "ignored"
 
     async def _record(self, call: Call, permit: Permit, outcome: Outcome) -> None:
         if outcome == "ignored" and not permit.probe:
@@ -222,4 +210,4 @@ class CircuitBreakerLayer:
         )
 
 
-__all__ = ["HALF_OPEN_RECHECK", "CircuitBreakerLayer", "CircuitBreakerOptions", "classify"]
+__all__ = ["HALF_OPEN_RECHECK", "CircuitBreakerLayer", "CircuitBreakerOptions"]

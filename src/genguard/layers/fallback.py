@@ -21,7 +21,7 @@ replay) is skipped with its reason in ``call.extras["fallback.skipped"]``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -30,20 +30,7 @@ from pydantic import Field
 from ..catalogue.store import Catalogue, default_catalogue
 from ..catalogue.translate import Untranslatable, translate
 from ..core import Handler, KeyFunc, Layer, Scope, compose, default_key
-from ..errors import (
-    AttemptTimeout,
-    AuthenticationError,
-    BadRequest,
-    BulkheadFull,
-    CircuitOpen,
-    ConfigError,
-    ContentBlocked,
-    DeadlineExceeded,
-    ProviderUnavailable,
-    QuotaExhausted,
-    RateLimited,
-    RetryBudgetExhausted,
-)
+from ..errors import NAMED, ConfigError, ContentBlocked, DeadlineExceeded, GenGuardError
 from ..model import Call, Change, GenerationResult
 from ..options import Duration, LayerOptions
 
@@ -51,48 +38,21 @@ if TYPE_CHECKING:
     from ..providers.base import Provider
     from ..providers.transport import HttpTransport
 
-#: Names for ``on`` in configuration files, and the ``reason`` reported to the observer.
-ROUTE_NAMES: dict[str, type[Exception]] = {
-    "circuit_open": CircuitOpen,
-    "unavailable": ProviderUnavailable,
-    "attempt_timeout": AttemptTimeout,
-    "rate_limited": RateLimited,
-    "retry_budget": RetryBudgetExhausted,
-    "deadline": DeadlineExceeded,
-    "bulkhead_full": BulkheadFull,
-    "quota_exhausted": QuotaExhausted,
-    "bad_request": BadRequest,
-    "authentication": AuthenticationError,
-}
+#: The error names ``on`` accepts (each error's ``kind``, declared in ``genguard.errors``).
+ROUTE_NAMES: Mapping[str, type[GenGuardError]] = NAMED
 
 
-FallbackOn = Literal[
-    "circuit_open",
-    "unavailable",
-    "attempt_timeout",
-    "rate_limited",
-    "retry_budget",
-    "deadline",
-    "bulkhead_full",
-    "quota_exhausted",
-    "bad_request",
-    "authentication",
-]
-FALLBACK_DEFAULT_ON: tuple[FallbackOn, ...] = (
-    "circuit_open",
-    "unavailable",
-    "attempt_timeout",
-    "rate_limited",
-    "retry_budget",
-    "deadline",
-    "quota_exhausted",
-)
+if TYPE_CHECKING:
+    FallbackOn = str
+else:
+    #: The names ``on`` accepts in files: each error's ``kind``, declared in genguard.errors.
+    FallbackOn = Literal[tuple(NAMED)]
 
-
-#: The default ``on``: the primary is open, down, or retries ran out (their last error is
-#: one of these), the deadline cut it short with time still left for another stack, or
-#: its quota is spent (another provider's quota is not).
-DEFAULT_ON: tuple[str, ...] = FALLBACK_DEFAULT_ON
+#: The kinds routed by default: those whose error says ``reroutable`` (the primary is
+#: open, down, or retries ran out on one of these, the deadline cut it short with time
+#: still left for another stack, or its quota is spent: another provider's is not).
+#: Derived from the error classes; with ``on`` unset the layer reads each error's fact.
+DEFAULT_ON: tuple[str, ...] = tuple(name for name, kind in NAMED.items() if kind.reroutable)
 
 
 class FallbackOptions(LayerOptions):
@@ -103,8 +63,11 @@ class FallbackOptions(LayerOptions):
     )
 
     to: tuple[str, ...] = Field(min_length=1, description="Profile names, tried in order.")
-    on: tuple[FallbackOn, ...] = Field(
-        FALLBACK_DEFAULT_ON, min_length=1, description="Final errors worth routing."
+    on: tuple[FallbackOn, ...] | None = Field(
+        None,
+        min_length=1,
+        description="Final errors worth routing; unset, every error that says another "
+        "stack may serve the call (`reroutable`).",
     )
     min_remaining: Duration = Field(
         0.0, ge=0, description="Route a deadline error only with this much time left."
@@ -155,10 +118,15 @@ class FallbackTarget:
         )
 
 
-def _resolve(on: Sequence[type[BaseException] | str]) -> tuple[type[BaseException], ...]:
+def _resolve(
+    on: Sequence[type[BaseException] | str] | None,
+) -> tuple[type[BaseException], ...] | None:
+    if on is None:
+        return None
     kinds: list[type[BaseException]] = []
     for index, item in enumerate(on):
         path = f"fallback.on[{index}]"
+        kind: type[BaseException] | None
         if isinstance(item, str):
             kind = ROUTE_NAMES.get(item)
             if kind is None:
@@ -190,7 +158,8 @@ class FallbackLayer:
 
     ``targets`` are ready-built ``FallbackRoute``s (what the config factory hands
     over) or ``FallbackTarget``s, built here once. ``on`` lists what is worth
-    routing: error classes or names from ``ROUTE_NAMES`` (default ``DEFAULT_ON``).
+    routing: error classes or their ``kind`` names (``ROUTE_NAMES``); unset, every
+    error whose ``reroutable`` fact is true (``DEFAULT_ON`` for the built-in ones).
     ``DeadlineExceeded`` is routed only while more than ``min_remaining`` seconds
     of the call's deadline are left. The layer owns no HTTP session: targets send
     on ``transport`` when given, else on the transport of the client running the
@@ -207,7 +176,7 @@ class FallbackLayer:
         self,
         targets: Sequence[FallbackTarget | FallbackRoute],
         *,
-        on: Sequence[type[BaseException] | str] = DEFAULT_ON,
+        on: Sequence[type[BaseException] | str] | None = None,
         min_remaining: float = 0.0,
         transport: HttpTransport | None = None,
         key_func: KeyFunc = default_key,
@@ -229,7 +198,12 @@ class FallbackLayer:
 
     def routable(self, call: Call, error: BaseException) -> bool:
         """Whether ``error`` from the current stack sends ``call`` to the next one."""
-        if isinstance(error, ContentBlocked) or not isinstance(error, self.on):
+        if isinstance(error, ContentBlocked):
+            return False
+        if self.on is None:
+            if not (isinstance(error, GenGuardError) and error.reroutable):
+                return False
+        elif not isinstance(error, self.on):
             return False
         if isinstance(error, DeadlineExceeded):
             remaining = call.remaining()
@@ -295,10 +269,9 @@ class FallbackLayer:
 
 
 def _reason(error: BaseException) -> str:
-    for name, kind in ROUTE_NAMES.items():
-        if isinstance(error, kind):
-            return name
-    return type(error).__name__
+    """The reason reported to the observer: the error's ``kind``, else its class name."""
+    kind = error.kind if isinstance(error, GenGuardError) else None
+    return kind or type(error).__name__
 
 
 __all__ = [

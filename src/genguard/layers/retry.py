@@ -5,7 +5,7 @@ The layer is call-scoped and sits outside the attempt layers (breaker, rate
 limit, timeout), so each ``next(call)`` is one whole attempt, numbered by the
 pipeline's attempt boundary. What it decides, in order, after a failed attempt:
 
-1. Is the error worth retrying? (``retry_if``, then the error's type and flags.)
+1. Is the error worth retrying? (``retry_if``, then the error's ``retryable`` fact.)
 2. Are attempts left?
 3. How long to wait: jittered backoff, but never less than the server's hint
    (Retry-After, retry-after-ms, Gemini RetryInfo, x-ratelimit-reset-*) or an
@@ -34,16 +34,13 @@ from pydantic import Field, model_validator
 from ..billing import ResubmitPolicy
 from ..core import Handler, Scope
 from ..errors import (
-    AuthenticationError,
+    RETRY_STATUSES,
     CircuitOpen,
     ConfigError,
-    ContentBlocked,
     DeadlineExceeded,
-    GenGuardError,
-    ProviderError,
-    QuotaExhausted,
     RateLimited,
     RetryBudgetExhausted,
+    is_retryable,
 )
 from ..model import Call, GenerationResult
 from ..options import Duration, Int, LayerOptions, Number, Options
@@ -61,43 +58,18 @@ HINT_SPREAD_MAX = 1.0
 #: The shortest wait before asking an open breaker again, whatever its ``retry_at`` says
 #: (a store answering "now" must not make a waiting call spin).
 REFUSAL_RECHECK = 0.05
-#: Statuses that mean "try again" whatever error class a provider mapped them to.
-RETRY_STATUSES = frozenset({408, 409})
-#: Never retried by default: retrying cannot change the answer, or must not.
-NEVER_RETRIED: tuple[type[BaseException], ...] = (
-    ContentBlocked,
-    QuotaExhausted,
-    AuthenticationError,
-    DeadlineExceeded,
-    RetryBudgetExhausted,
-    ConfigError,
-)
 
 
 def default_retryable(error: BaseException) -> bool:
-    """The built-in classification: what a retry can fix.
+    """The built-in verdict: the error's own ``retryable`` fact (see ``genguard.errors``).
 
-    Retried: ``RateLimited``, ``ProviderUnavailable`` (5xx, overloaded, connection
-    reset/refused), ``AttemptTimeout``, any provider 408/409, and any other
-    ``GenGuardError`` flagged ``retryable``. Never: content blocks, bad requests,
-    authentication, quota exhaustion (including a Gemini per-day quota that a
-    provider reported as a plain rate limit), the deadline, the budget, and
-    anything that is not a ``GenGuardError`` (a bug is not transient).
-    ``CircuitOpen`` is handled apart: it is retried by waiting for ``retry_at``.
+    Retried: ``RateLimited`` (but not one naming a per-day quota),
+    ``ProviderUnavailable``, ``AttemptTimeout``, any provider 408/409, and any
+    ``GenGuardError`` whose class or instance says ``retryable``. Never: anything
+    that is not a ``GenGuardError`` (a bug is not transient). ``CircuitOpen`` is
+    handled apart: it is retried by waiting for ``retry_at``.
     """
-    if isinstance(error, NEVER_RETRIED):
-        return False
-    if isinstance(error, RateLimited):
-        return not is_daily_quota(error)
-    if isinstance(error, ProviderError) and error.status in RETRY_STATUSES:
-        return True
-    return isinstance(error, GenGuardError) and error.retryable
-
-
-def is_daily_quota(error: RateLimited) -> bool:
-    """A per-day quota (Gemini ``...PerDay...`` quota ids) does not reset within a call."""
-    code = error.code or ""
-    return "perday" in code.replace("_", "").replace("-", "").lower()
+    return is_retryable(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,7 +468,6 @@ def _finite(value: object, path: str, low: float) -> None:
 
 __all__ = [
     "JITTERS",
-    "NEVER_RETRIED",
     "RETRY_STATUSES",
     "Backoff",
     "Jitter",
@@ -505,5 +476,4 @@ __all__ = [
     "RetryPredicate",
     "default_retryable",
     "hint_upper_bound",
-    "is_daily_quota",
 ]

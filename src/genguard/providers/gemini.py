@@ -29,6 +29,7 @@ from ..errors import (
     QuotaExhausted,
     RateLimited,
     ResponseError,
+    names_daily_quota,
 )
 from ..keys import ApiKey, key_text
 from ..model import Call, GenerationRequest, GenerationResult, Image, Part, Turn, Usage
@@ -182,7 +183,7 @@ def google_error(raw: RawResponse, *, provider: str, api_key: str, now: float) -
     header_hint = retry_hint_from_headers(raw.headers, now)
 
     if status == 429:
-        if any("PerDay" in quota for quota in rpc.quota_ids):
+        if any(names_daily_quota(quota) for quota in rpc.quota_ids):
             spent = QuotaExhausted(message, retry_after=rpc.retry_delay, **common)
             spent.quota_ids = rpc.quota_ids
             return spent

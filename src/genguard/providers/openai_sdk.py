@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AttemptTimeout, BadRequest, ProviderUnavailable
+from ..errors import AttemptTimeout, InvalidRequest, ProviderUnavailable
 from ..model import Call, GenerationResult, Image
 from .openai import DEFAULT_MODEL, OpenAIProvider, openai_error, rate_limit_info
 from .transport import HttpTransport, RawResponse
@@ -156,7 +156,9 @@ class OpenAISDKProvider:
             if isinstance(mask, bytes | bytearray):
                 mask = Image(bytes(mask))
             if not isinstance(mask, Image):
-                raise BadRequest("openai: options['mask'] must be an Image or PNG bytes")
+                raise InvalidRequest(
+                    "openai: options['mask'] must be an Image or PNG bytes", field="options.mask"
+                )
             arguments["mask"] = ("mask.png", mask.data, mask.mime_type)
         return arguments
 

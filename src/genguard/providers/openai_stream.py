@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from ..errors import BadRequest, GenGuardError, IncompleteStream, MalformedStreamEvent
+from ..errors import GenGuardError, IncompleteStream, InvalidRequest, MalformedStreamEvent
 from ..model import Call, GenerationResult, Image
 from ..safety.categories import OPENAI_BLOCK_CODES
 from . import _wire
@@ -42,7 +42,11 @@ def partial_images(call: Call, progress: StreamProgress) -> int:
         or isinstance(value, bool)
         or not 0 <= value <= MAX_PARTIAL_IMAGES
     ):
-        raise BadRequest(f"openai: partial_images must be an integer 0..3, got {value!r}")
+        raise InvalidRequest(
+            f"openai: partial_images must be an integer 0..3, got {value!r}",
+            field="options.partial_images",
+            value=value,
+        )
     return value
 
 

@@ -52,36 +52,22 @@ class Logger(Protocol):
 
 # -- outcomes ---------------------------------------------------------------------------
 
-#: Most specific first: the first matching class names the outcome.
-_OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
-    (asyncio.CancelledError, "cancelled"),
-    (errors.ContentBlocked, "blocked"),
-    (errors.BudgetExceeded, "budget_exceeded"),
-    (errors.RateLimited, "rate_limited"),
-    (errors.QuotaExhausted, "quota_exhausted"),
-    (errors.CircuitOpen, "circuit_open"),
-    (errors.BulkheadFull, "bulkhead_full"),
-    (errors.RetryBudgetExhausted, "retry_budget_exhausted"),
-    (errors.DeadlineExceeded, "deadline_exceeded"),
-    (errors.AttemptTimeout, "timeout"),
-    (errors.AuthenticationError, "auth_error"),
-    (errors.BadRequest, "bad_request"),
-    (errors.ProviderUnavailable, "unavailable"),
-    (errors.ProviderError, "provider_error"),
-    (errors.ResponseError, "response_error"),
-    (errors.ConfigError, "config_error"),
-    (errors.InvalidRequest, "invalid_request"),
-)
-OUTCOMES: tuple[str, ...] = ("success", *(name for _, name in _OUTCOMES), "error")
+#: Every label ``outcome_of`` can give: the error tree's own (``errors.OUTCOMES``,
+#: ``error`` included) plus success and cancellation.
+OUTCOMES: tuple[str, ...] = ("success", "cancelled", *errors.OUTCOMES)
+_ERROR_OUTCOMES = frozenset(errors.OUTCOMES)
 
 
 def outcome_of(error: BaseException | None) -> str:
-    """A low-cardinality label for how a call or attempt ended (one of ``OUTCOMES``)."""
+    """A low-cardinality label for how a call or attempt ended (one of ``OUTCOMES``):
+    the error's own ``outcome`` fact; ``error`` for anything outside the tree, and
+    for a label an application's subclass made up (the label set stays bounded)."""
     if error is None:
         return "success"
-    for cls, name in _OUTCOMES:
-        if isinstance(error, cls):
-            return name
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(error, errors.GenGuardError) and error.outcome in _ERROR_OUTCOMES:
+        return error.outcome
     return "error"
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genguard import Client, GenerationRequest, RecordingObserver
+from genguard import Client, FakeClock, GenerationRequest, RecordingObserver
 from genguard.errors import (
     NAMED,
     OUTCOMES,
@@ -37,6 +37,7 @@ from genguard.errors import (
 )
 from genguard.layers.circuit_breaker import CircuitBreakerLayer
 from genguard.layers.fallback import DEFAULT_ON, FallbackLayer, FallbackTarget
+from genguard.layers.rate_limit import RateLimitLayer
 from genguard.layers.retry import RetryLayer
 from genguard.model import Call, GenerationResult
 from genguard.pipeline import Handler, Layer, Scope
@@ -365,3 +366,34 @@ def test_foreign_exceptions_have_fixed_facts() -> None:
     assert not counts_against_breaker(ValueError()) and not is_retryable(ConnectionResetError())
     assert not counts_against_breaker(asyncio.CancelledError())
     assert not is_retryable(AuthenticationError("x", status=409))  # declared: never retried
+
+
+# -- the rate limiter's refund reads ``billing`` -----------------------------------------------
+@pytest.mark.parametrize(
+    ("reply", "given_back"),
+    [
+        (Reply.status(503), True),  # answered with an error: billing "rejected"
+        (Reply.status(400, message="bad size"), True),
+        (Reply.truncated(), False),  # a 200 whose body was lost: billing "uncertain"
+    ],
+    ids=["503", "400", "lost-answer"],
+)
+async def test_the_limiter_gives_images_back_when_the_billing_fact_says_none_were_made(
+    reply: Reply, given_back: bool
+) -> None:
+    clock = FakeClock()
+    layer = RateLimitLayer(images="10/min")  # n=10 books the key's whole minute
+    async with Simulator() as sim:
+        sim.script("openai", [reply])
+        provider = OpenAIProvider("sk-sim-key-openai-0123", base_url=sim.base_url)
+        async with Client(provider, [layer], deadline=2.0, clock=clock) as client:
+            with pytest.raises(GenGuardError) as first:
+                await client.generate(PROMPT, n=10)
+            assert first.value.billing == ("uncertain" if not given_back else "rejected")
+            if given_back:
+                assert (await client.generate(PROMPT, n=1)).images
+            else:
+                with pytest.raises(RateLimited) as refused:
+                    await client.generate(PROMPT, n=1)
+                assert refused.value.scope == "client"
+        assert len(sim.log) == (2 if given_back else 1)

@@ -38,11 +38,9 @@ from pydantic import Field, field_validator, model_validator
 from ..clock import Clock
 from ..core import Handler, Scope
 from ..errors import (
-    AuthenticationError,
-    BadRequest,
     BulkheadFull,
     ConfigError,
-    InvalidRequest,
+    GenGuardError,
     QuotaExhausted,
     RateLimited,
 )
@@ -403,8 +401,10 @@ class RateLimitLayer:
             if not error.local:
                 await self._quota_spent(call, key, error, clock)
             raise
-        except (BadRequest, AuthenticationError, InvalidRequest):
-            if demands:
+        except GenGuardError as error:
+            # the error's billing fact: refused before sending, or answered with an
+            # error (a 4xx, a 5xx, a prompt block), so nothing was generated
+            if demands and error.billing in ("not_sent", "rejected"):
                 await _refund(self._backend_for(clock), key, demands)
             raise
         if self.adapt:

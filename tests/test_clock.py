@@ -8,7 +8,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from genguard.clock import FakeClock, SystemClock, clock_timeout
+from genguard.clock import FakeClock, SystemClock
+from genguard.timer import clock_timeout
 
 
 async def test_concurrent_sleepers_share_one_timeline() -> None:

@@ -7,7 +7,6 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Protocol
 
 
@@ -169,89 +168,4 @@ class FakeClock:
             self._wake_due()
 
 
-class ClockTimeout:
-    """``asyncio.timeout(seconds)`` measured on a genguard ``Clock``: use ``clock_timeout``.
-
-    On a ``SystemClock`` it is ``asyncio.timeout`` itself (the loop's clock is the
-    same monotonic clock, and no task is started). On any other clock a watchdog
-    task sleeps ``seconds`` on that clock and then cancels the guarded task, so a
-    ``FakeClock`` enforces the timeout in virtual time. Either way the block raises
-    ``TimeoutError`` when the time runs out, ``expired()`` tells that apart from a
-    ``TimeoutError`` of the body, and a cancellation from outside propagates as is.
-    """
-
-    __slots__ = ("_cancelling", "_clock", "_expired", "_native", "_seconds", "_task", "_watchdog")
-
-    def __init__(self, clock: Clock, seconds: float) -> None:
-        self._clock = clock
-        self._seconds = max(0.0, float(seconds))
-        self._native: asyncio.Timeout | None = None
-        self._task: asyncio.Task[object] | None = None
-        self._watchdog: asyncio.Task[None] | None = None
-        self._expired = False
-        self._cancelling = 0
-
-    def expired(self) -> bool:
-        """Whether the time ran out (the block was cancelled by this timeout)."""
-        if self._native is not None:
-            return self._native.expired()
-        return self._expired
-
-    async def __aenter__(self) -> ClockTimeout:
-        if type(self._clock) is SystemClock:
-            self._native = asyncio.timeout(self._seconds)
-            await self._native.__aenter__()
-            return self
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("clock_timeout() must be used inside a task")
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._watchdog = asyncio.get_running_loop().create_task(self._fire())
-        return self
-
-    async def _fire(self) -> None:
-        await self._clock.sleep(self._seconds)
-        task = self._task
-        if task is not None and not task.done():
-            self._expired = True
-            task.cancel()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._native is not None:
-            await self._native.__aexit__(exc_type, exc, tb)
-            return None
-        watchdog = self._watchdog
-        if watchdog is not None:
-            watchdog.cancel()
-        task = self._task
-        self._task = None
-        if self._expired and task is not None:
-            ours = task.uncancel() <= self._cancelling
-            if ours and exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
-                raise TimeoutError(f"timed out after {self._seconds:g}s") from exc
-        return None
-
-    def __repr__(self) -> str:
-        return f"ClockTimeout({self._seconds:g}s, expired={self.expired()})"
-
-
-def clock_timeout(clock: Clock, seconds: float) -> ClockTimeout:
-    """``async with clock_timeout(clock, s):`` is ``asyncio.timeout(s)`` on ``clock``."""
-    return ClockTimeout(clock, seconds)
-
-
-__all__ = [
-    "Clock",
-    "ClockTimeout",
-    "FakeClock",
-    "SystemClock",
-    "Timer",
-    "call_later",
-    "clock_timeout",
-]
+__all__ = ["Clock", "FakeClock", "SystemClock", "Timer", "call_later"]

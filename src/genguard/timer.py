@@ -5,12 +5,15 @@ it, and it costs an async context manager per use. ``Expiry`` is the same
 contract on any ``Clock``: one timer that cancels the task when it fires, and a
 synchronous check afterwards that tells the caller whether the cancellation was
 its own (to turn into its typed error) or came from outside (to propagate).
+``clock_timeout`` wraps one in an async context manager for code that wants
+``asyncio.timeout``'s shape (the moderation classifier).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from types import TracebackType
 
 from .clock import Clock, Timer, call_later
 
@@ -74,4 +77,53 @@ class Expiry:
             self._task.uncancel()
 
 
-__all__ = ["Expiry"]
+class ClockTimeout:
+    """``asyncio.timeout(seconds)`` measured on a genguard ``Clock``: use ``clock_timeout``.
+
+    An ``Expiry`` as an async context manager: the block raises ``TimeoutError``
+    when the time runs out on ``clock`` (a ``FakeClock`` in virtual time),
+    ``expired()`` tells that apart from a ``TimeoutError`` of the body, and a
+    cancellation from outside propagates as is.
+    """
+
+    __slots__ = ("_clock", "_expired", "_expiry", "_seconds")
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        self._clock = clock
+        self._seconds = max(0.0, float(seconds))
+        self._expiry: Expiry | None = None
+        self._expired = False
+
+    def expired(self) -> bool:
+        """Whether the time ran out (the block was cancelled by this timeout)."""
+        return self._expired
+
+    async def __aenter__(self) -> ClockTimeout:
+        self._expiry = Expiry(self._clock, self._seconds)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        expiry, self._expiry = self._expiry, None
+        if expiry is None:
+            return
+        cancelled = exc_type is not None and issubclass(exc_type, asyncio.CancelledError)
+        if cancelled and expiry.expired():
+            self._expired = True
+            raise TimeoutError(f"timed out after {self._seconds:g}s") from exc
+        expiry.close()
+
+    def __repr__(self) -> str:
+        return f"ClockTimeout({self._seconds:g}s, expired={self._expired})"
+
+
+def clock_timeout(clock: Clock, seconds: float) -> ClockTimeout:
+    """``async with clock_timeout(clock, s):`` is ``asyncio.timeout(s)`` on ``clock``."""
+    return ClockTimeout(clock, seconds)
+
+
+__all__ = ["ClockTimeout", "Expiry", "clock_timeout"]

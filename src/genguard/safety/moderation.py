@@ -14,11 +14,12 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ..clock import Clock, SystemClock, clock_timeout
+from ..clock import Clock, SystemClock
 from ..errors import ClassifierUnavailable, ConfigError, GenGuardError, ResponseError, redact
 from ..model import GenerationRequest
 from ..providers._wire import Secret, SecretHeaders
 from ..providers.transport import HttpTransport, json_headers
+from ..timer import clock_timeout
 from .categories import OPENAI_MODERATION_CATEGORIES, UNSPECIFIED
 from .verdict import Verdict
 

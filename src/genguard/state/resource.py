@@ -8,7 +8,6 @@ than probing for ``start``/``close``/``aclose``.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Self
 
 
@@ -23,12 +22,7 @@ class AsyncResource:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
 

@@ -28,6 +28,12 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "batch_jobs.py": ("second run:", "images on disk: 200"),
     "config_stacks.py": ("retries scheduled:",),
     "conversation.py": ("resumed after 4 turns: 1 image(s)",),
+    "error_facts.py": (
+        "openai: caught RateLimited (status 429",
+        "five 503s, the breaker is closed",
+        "served by openai",
+        "requests the simulator saw: 0",
+    ),
     "everyday.py": ("saved ", "refused before sending: gemini: unknown option 'qualty'"),
     "cost_budget.py": ("possibly-billed duplicates:", "refused (", "simulator's bill:"),
     "hostile_input.py": ("the other host got []", "4. DeadlineExceeded"),

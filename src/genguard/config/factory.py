@@ -10,11 +10,13 @@ owned by the returned client and stopped by ``aclose``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
 from ..errors import ConfigError, ConfigErrors
@@ -53,10 +55,6 @@ if TYPE_CHECKING:
 ENV_CONFIG = "GENGUARD_CONFIG"
 ENV_PROFILE = "GENGUARD_PROFILE"
 DEFAULT_PROFILE = "default"
-
-
-class _Closeable(Protocol):
-    async def aclose(self) -> None: ...
 
 
 def _module(name: str, path: str, what: str) -> Any:
@@ -206,38 +204,76 @@ def build_provider(config: ProviderConfig, path: str, catalogue: Any = None) -> 
 MAX_FALLBACK_STACKS = 64
 
 
-class _Build:
-    """State shared while building one client: transport, clock, resources, the config file."""
+class BuildContext:
+    """What building one client shares, passed explicitly to every builder.
+
+    The config file (fallback names its profiles), ``env`` for ``${VAR}``, the clock
+    and observer the layers and stores report to, the one HTTP transport, the meter
+    provider of an application's exporter, and ``resources``: one ``AsyncExitStack``
+    that owns every resource the build makes (the transport, embedded simulators,
+    Redis stores, the metrics server), closed in reverse by the client's ``aclose``.
+    """
 
     def __init__(
         self,
-        config: ConfigFile | None,
-        transport: HttpTransport,
-        clock: Clock | None,
-        env: Mapping[str, str] | None,
+        config: ConfigFile | None = None,
+        *,
+        transport: HttpTransport | None = None,
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
         observer: Observer | None = None,
+        meter_provider: Any = None,
     ) -> None:
         self.config = config
-        self.transport = transport
+        self.transport = transport if transport is not None else HttpTransport()
         self.clock = clock
         self.env = env
         self.observer = observer
-        self.resources: list[Any] = []
-        self.meter_provider: Any = None
+        self.meter_provider = meter_provider
+        self.resources = contextlib.AsyncExitStack()
+        self.resources.push_async_callback(self.transport.aclose)
+        #: Started by the client's ``async with`` (an embedded simulator starts eagerly).
+        self._starts: list[Callable[[], Awaitable[None]]] = []
+        #: Closed at once if the build fails (before any loop ran): a metrics server.
+        self._sync_closers: list[Callable[[], None]] = []
         #: The file's ``catalogue:`` policy, parsed once (providers and fallback share it).
         self.catalogue: Any = None
         #: Fallback stacks built so far: a fallback graph is expanded into a tree, so a
         #: hostile lattice of profiles would build exponentially many without a cap.
         self.fallback_stacks = 0
 
+    def own(self, resource: Any, *, first: bool = False) -> Any:
+        """Give ``resource`` to the exit stack (its ``aclose`` or ``close``); its ``start``,
+        if any, runs when the client is entered (``first``: before the others)."""
+        closer = getattr(resource, "aclose", None)
+        if closer is not None:
+            self.resources.push_async_callback(closer)
+        elif callable(getattr(resource, "close", None)):
+            self.resources.callback(resource.close)
+            self._sync_closers.append(resource.close)
+        start = getattr(resource, "start", None)
+        if start is not None and inspect.iscoroutinefunction(start):
+            self._starts.insert(0, start) if first else self._starts.append(start)
+        return resource
 
-def new_build(config: ConfigFile | None = None, *, clock: Clock | None = None) -> _Build:
+    async def start(self) -> None:
+        """Start what needs starting (the client's ``__aenter__``)."""
+        for start in self._starts:
+            await start()
+
+    def abandon(self) -> None:
+        """A failed build: close at once what can be closed without a loop."""
+        for close in reversed(self._sync_closers):
+            close()
+
+
+def new_build(config: ConfigFile | None = None, *, clock: Clock | None = None) -> BuildContext:
     """A build context with a fresh transport, for building layers outside ``build_client``."""
-    return _Build(config, HttpTransport(), clock, None)
+    return BuildContext(config, clock=clock)
 
 
 def build_layers(
-    profile: ProfileConfig, build: _Build, *, path: str, for_fallback: bool = False
+    profile: ProfileConfig, build: BuildContext, *, path: str, for_fallback: bool = False
 ) -> list[Layer]:
     layers: list[Layer] = []
     for index, layer in enumerate(profile.layers):
@@ -248,7 +284,7 @@ def build_layers(
     return layers
 
 
-def _build_layer(layer: LayerConfig, profile: ProfileConfig, build: _Build, path: str) -> Any:
+def _build_layer(layer: LayerConfig, profile: ProfileConfig, build: BuildContext, path: str) -> Any:
     name = layer_name(layer)
     if isinstance(layer, CustomLayerConfig):
         try:
@@ -279,7 +315,7 @@ def _build_layer(layer: LayerConfig, profile: ProfileConfig, build: _Build, path
     raise ConfigError(path, f"layer {name} is not available")  # pragma: no cover
 
 
-def _breaker_store(profile: ProfileConfig, build: _Build, path: str) -> Any:
+def _breaker_store(profile: ProfileConfig, build: BuildContext, path: str) -> Any:
     state = profile.state
     if state.backend == "memory":
         return None
@@ -292,7 +328,7 @@ def _breaker_store(profile: ProfileConfig, build: _Build, path: str) -> Any:
     return _redis(factory, state, build, f"profiles.{profile.name}.state")
 
 
-def _limiter_backend(profile: ProfileConfig, build: _Build, path: str) -> Any:
+def _limiter_backend(profile: ProfileConfig, build: BuildContext, path: str) -> Any:
     state = profile.state
     if state.backend == "memory":
         return None
@@ -305,7 +341,7 @@ def _limiter_backend(profile: ProfileConfig, build: _Build, path: str) -> Any:
     return _redis(factory, state, build, f"profiles.{profile.name}.state")
 
 
-def _redis(factory: Any, state: Any, build: _Build, path: str) -> Any:
+def _redis(factory: Any, state: Any, build: BuildContext, path: str) -> Any:
     """A Redis-backed store; it may expose ``from_url`` or take ``url`` directly."""
     options: dict[str, Any] = {
         "namespace": state.namespace,
@@ -317,13 +353,11 @@ def _redis(factory: Any, state: Any, build: _Build, path: str) -> Any:
         options["observer"] = build.observer
     maker = getattr(factory, "from_url", None) or factory
     store = _construct(maker, path, url=state.url, **options)
-    if hasattr(store, "aclose"):
-        build.resources.append(store)
-    return store
+    return build.own(store)
 
 
 def _budget(
-    cls: Any, layer: BudgetLayerConfig, profile: ProfileConfig, build: _Build, path: str
+    cls: Any, layer: BudgetLayerConfig, profile: ProfileConfig, build: BuildContext, path: str
 ) -> Any:
     store = None
     if profile.state.backend != "memory":
@@ -351,7 +385,7 @@ def _prices(profile: ProfileConfig) -> Any:
 
 
 def _fallback(
-    cls: Any, layer: FallbackLayerConfig, profile: ProfileConfig, build: _Build, path: str
+    cls: Any, layer: FallbackLayerConfig, profile: ProfileConfig, build: BuildContext, path: str
 ) -> Any:
     if build.config is None:
         raise ConfigError(path, "fallback names profiles, so it needs a config file")
@@ -366,7 +400,7 @@ def _fallback(
         target = resolve_profile(build.config, name, env=build.env)
         provider = build_provider(target.provider, f"profiles.{name}.provider", build.catalogue)
         if isinstance(provider, SimBackedProvider):
-            build.resources.append(provider)
+            build.own(provider)
         inner = build_layers(target, build, path=f"profiles.{name}", for_fallback=True)
         targets.append(target_cls(provider=provider, layers=tuple(inner)).route(build.transport))
     return _construct(
@@ -380,7 +414,7 @@ def _fallback(
 
 
 def _safety(
-    cls: Any, layer: SafetyLayerConfig, profile: ProfileConfig, build: _Build, path: str
+    cls: Any, layer: SafetyLayerConfig, profile: ProfileConfig, build: BuildContext, path: str
 ) -> Any:
     options: dict[str, Any] = {"log_prompts": layer.log_prompts}
     fallback_action = "block" if layer.on_block == "raise" else "warn"
@@ -395,7 +429,7 @@ def _safety(
 
 
 def _classifier_options(
-    name: str, config: ClassifierConfig, profile: ProfileConfig, build: _Build
+    name: str, config: ClassifierConfig, profile: ProfileConfig, build: BuildContext
 ) -> dict[str, Any]:
     options = {k: v.get() if isinstance(v, Secret) else v for k, v in config.options.items()}
     if name == "moderation":
@@ -410,7 +444,7 @@ def _classifier_options(
 
 
 def _chain(
-    config: ClassifierConfig, action: str, profile: ProfileConfig, build: _Build, path: str
+    config: ClassifierConfig, action: str, profile: ProfileConfig, build: BuildContext, path: str
 ) -> Any:
     chain_module = _module("genguard.safety.chain", path, "safety classifiers")
     names = (config.classifier,) if isinstance(config.classifier, str) else config.classifier
@@ -441,10 +475,12 @@ class ConfiguredClient(Client):
     """
 
     def __init__(
-        self, *args: Any, profile: ProfileConfig, resources: Sequence[Any] = (), **kwargs: Any
+        self, *args: Any, profile: ProfileConfig, context: BuildContext, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.profile = profile
+        #: The build context: its exit stack owns everything the factory started.
+        self.context = context
         settings = profile.stream
         #: The profile's ``stream`` section: what ``stream()`` uses unless a call says otherwise.
         self.stream_options = StreamOptions(
@@ -454,7 +490,6 @@ class ConfiguredClient(Client):
             total=settings.total,
             partial_images=settings.partial_images,
         )
-        self.resources = list(resources)
 
     def stream(
         self,
@@ -474,10 +509,7 @@ class ConfiguredClient(Client):
     async def __aenter__(self) -> ConfiguredClient:
         await super().__aenter__()
         try:
-            for resource in self.resources:
-                start = getattr(resource, "start", None)
-                if start is not None and asyncio.iscoroutinefunction(start):
-                    await start()
+            await self.context.start()
         except BaseException:
             await self.aclose()
             raise
@@ -489,13 +521,7 @@ class ConfiguredClient(Client):
         try:
             await super().aclose()
         finally:
-            for resource in reversed(self.resources):
-                closer = getattr(resource, "aclose", None)
-                if closer is not None:
-                    await closer()
-                else:
-                    resource.close()
-            await self.transport.aclose()
+            await self.context.resources.aclose()
 
 
 def build_client(
@@ -523,8 +549,14 @@ def build_client(
         connection_limit=settings.connection_limit,
         trust_env=settings.trust_env,
     )
-    build = _Build(config, transport, clock, env, observer)
-    build.meter_provider = meter_provider
+    build = BuildContext(
+        config,
+        transport=transport,
+        clock=clock,
+        env=env,
+        observer=observer,
+        meter_provider=meter_provider,
+    )
     try:
         build.catalogue = _module(
             "genguard.catalogue.policy", "catalogue", "the model catalogue"
@@ -532,13 +564,10 @@ def build_client(
         _telemetry_exports(profile, build, path)
         provider = build_provider(profile.provider, f"{path}.provider", build.catalogue)
         if isinstance(provider, SimBackedProvider):
-            build.resources.insert(0, provider)
+            build.own(provider, first=True)
         layers = build_layers(profile, build, path=path)
     except BaseException:
-        for resource in build.resources:
-            close = getattr(resource, "close", None)
-            if close is not None and not asyncio.iscoroutinefunction(close):
-                close()
+        build.abandon()
         raise
     return ConfiguredClient(
         provider,
@@ -548,12 +577,12 @@ def build_client(
         clock=clock,
         transport=transport,
         profile=profile,
-        resources=build.resources,
+        context=build,
         prices=_prices(profile),
     )
 
 
-def _telemetry_exports(profile: ProfileConfig, build: _Build, path: str) -> None:
+def _telemetry_exports(profile: ProfileConfig, build: BuildContext, path: str) -> None:
     telemetry = profile.telemetry
     if telemetry.logs is not None:
         logging_module = _module("genguard.telemetry.logging", f"{path}.telemetry.logs", "logging")
@@ -571,7 +600,7 @@ def _telemetry_exports(profile: ProfileConfig, build: _Build, path: str) -> None
             service_name=telemetry.service_name,
         )
         build.meter_provider = server.meter_provider
-        build.resources.append(server)
+        build.own(server)
 
 
 def client_from_config(
@@ -604,6 +633,7 @@ __all__ = [
     "ENV_CONFIG",
     "ENV_PROFILE",
     "LAYER_MODULES",
+    "BuildContext",
     "ConfiguredClient",
     "SimBackedProvider",
     "build_client",

@@ -173,7 +173,7 @@ def _around(
         clock=clock,
         transport=built.transport,
         profile=profile,
-        resources=[r for r in built.resources if r is not built.provider],
+        context=built.context,
     )
 
 

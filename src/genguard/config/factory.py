@@ -541,14 +541,7 @@ def build_client(
     path = f"profiles.{profile.name}"
     for warning in check_order(profile, path):
         warnings.warn(str(warning), StackOrderWarning, stacklevel=3)
-    settings = profile.transport
-    transport = HttpTransport(
-        max_response_bytes=settings.max_response_bytes,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        connection_limit=settings.connection_limit,
-        trust_env=settings.trust_env,
-    )
+    transport = HttpTransport(profile.transport)
     build = BuildContext(
         config,
         transport=transport,

@@ -27,9 +27,10 @@ from ..layers.safety import SafetyOptions as SafetyLayerConfig
 from ..layers.telemetry import TelemetryOptions as TelemetryLayerConfig
 from ..layers.timeout import TimeoutOptions as TimeoutLayerConfig
 from ..options import LayerOptions, Options
+from ..providers.transport import TransportOptions as TransportConfig
 from .plugins import LAYER_MODULES, layer_class
 from .secrets import Secret
-from .values import Duration, Int, Size
+from .values import Duration, Int
 
 SecretField = Annotated[Secret, PlainSerializer(lambda s: s.describe(), return_type=str)]
 
@@ -138,22 +139,6 @@ PROVIDER_MODELS: Mapping[str, type[Section]] = {
 
 
 # -- profile-level sections --------------------------------------------------------------
-
-
-class TransportConfig(Section):
-    doc: ClassVar[str] = "The one HTTP session the client and its fallback stacks share."
-
-    max_response_bytes: Size = Field(
-        64 * 1024 * 1024, ge=1, description="Larger bodies are refused, not buffered."
-    )
-    connect_timeout: Duration = Field(10.0, gt=0, description="Bound on connection set-up.")
-    read_timeout: Duration | None = Field(
-        300.0, gt=0, description="Socket read timeout; per-attempt time is the timeout layer's."
-    )
-    connection_limit: Int = Field(0, ge=0, description="Open connections cap; 0 is unlimited.")
-    trust_env: bool = Field(
-        True, description="Use the proxies in `HTTPS_PROXY`/`HTTP_PROXY`, minus `NO_PROXY`."
-    )
 
 
 def _stream_default(name: str) -> Any:

@@ -10,10 +10,11 @@ import asyncio
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
 
 import aiohttp
+from pydantic import Field
 
 from ..billing import mark_sent
 from ..errors import (
@@ -24,6 +25,7 @@ from ..errors import (
     ProviderUnavailable,
     ResponseError,
 )
+from ..options import Duration, Int, Options, Size
 
 _E = TypeVar("_E", bound=GenGuardError)
 
@@ -45,6 +47,22 @@ class RawResponse:
         return self.headers.get(name.lower())
 
 
+class TransportOptions(Options):
+    doc: ClassVar[str] = "The one HTTP session the client and its fallback stacks share."
+
+    max_response_bytes: Size = Field(
+        DEFAULT_MAX_RESPONSE_BYTES, ge=1, description="Larger bodies are refused, not buffered."
+    )
+    connect_timeout: Duration = Field(10.0, gt=0, description="Bound on connection set-up.")
+    read_timeout: Duration | None = Field(
+        300.0, gt=0, description="Socket read timeout; per-attempt time is the timeout layer's."
+    )
+    connection_limit: Int = Field(0, ge=0, description="Open connections cap; 0 is unlimited.")
+    trust_env: bool = Field(
+        True, description="Use the proxies in `HTTPS_PROXY`/`HTTP_PROXY`, minus `NO_PROXY`."
+    )
+
+
 class HttpTransport:
     """Owns one ``aiohttp.ClientSession``; created lazily inside the running loop.
 
@@ -63,16 +81,17 @@ class HttpTransport:
 
     def __init__(
         self,
+        options: TransportOptions | None = None,
+        /,
         *,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        connect_timeout: float = 10.0,
-        read_timeout: float | None = 300.0,
-        connection_limit: int = 0,
         session: aiohttp.ClientSession | None = None,
-        trust_env: bool = True,
+        **fields: Any,
     ) -> None:
-        if max_response_bytes < 1:
-            raise ValueError("max_response_bytes must be >= 1")
+        """``HttpTransport(TransportOptions(...))`` or its fields as keywords."""
+        self.options = options = TransportOptions.of(options, fields, "transport")
+        max_response_bytes = options.max_response_bytes
+        connect_timeout, read_timeout = options.connect_timeout, options.read_timeout
+        connection_limit, trust_env = options.connection_limit, options.trust_env
         self.max_response_bytes = max_response_bytes
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout, sock_read=read_timeout

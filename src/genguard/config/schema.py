@@ -27,6 +27,7 @@ from ..layers.safety import SafetyOptions as SafetyLayerConfig
 from ..layers.telemetry import TelemetryOptions as TelemetryLayerConfig
 from ..layers.timeout import TimeoutOptions as TimeoutLayerConfig
 from ..options import LayerOptions, Options
+from ..providers import gemini, imagen, openai
 from ..providers.transport import TransportOptions as TransportConfig
 from .plugins import LAYER_MODULES, layer_class
 from .secrets import Secret
@@ -47,13 +48,13 @@ class GeminiProviderConfig(Section):
 
     type: Literal["gemini"] = Field(description="Selects this provider.")
     model: str = Field(
-        "gemini-2.5-flash-image", min_length=1, description="Default model for requests."
+        gemini.DEFAULT_MODEL, min_length=1, description="Default model for requests."
     )
     api_key: SecretField = Field(
         description="`${ENV_VAR}`, `{env: NAME}` or `{file: path}`; a literal key is an error."
     )
     base_url: str = Field(
-        "https://generativelanguage.googleapis.com",
+        gemini.DEFAULT_BASE_URL,
         min_length=1,
         description="API root; point it at a proxy or the simulator.",
     )
@@ -67,12 +68,14 @@ class OpenAIProviderConfig(Section):
     doc: ClassVar[str] = "OpenAI Images (`/v1/images/generations`, `/v1/images/edits`)."
 
     type: Literal["openai"] = Field(description="Selects this provider.")
-    model: str = Field("gpt-image-1", min_length=1, description="Default model for requests.")
+    model: str = Field(
+        openai.DEFAULT_MODEL, min_length=1, description="Default model for requests."
+    )
     api_key: SecretField = Field(
         description="`${ENV_VAR}`, `{env: NAME}` or `{file: path}`; a literal key is an error."
     )
     base_url: str = Field(
-        "https://api.openai.com",
+        openai.DEFAULT_BASE_URL,
         min_length=1,
         description="API root; point it at a proxy or the simulator.",
     )
@@ -90,13 +93,13 @@ class ImagenProviderConfig(Section):
 
     type: Literal["imagen"] = Field(description="Selects this provider.")
     model: str = Field(
-        "imagen-4.0-generate-001", min_length=1, description="Default model for requests."
+        imagen.DEFAULT_MODEL, min_length=1, description="Default model for requests."
     )
     api_key: SecretField = Field(
         description="`${ENV_VAR}`, `{env: NAME}` or `{file: path}`; a literal key is an error."
     )
     base_url: str = Field(
-        "https://generativelanguage.googleapis.com",
+        gemini.DEFAULT_BASE_URL,
         min_length=1,
         description="API root; point it at a proxy or the simulator.",
     )

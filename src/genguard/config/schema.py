@@ -29,6 +29,7 @@ from ..layers.timeout import TimeoutOptions as TimeoutLayerConfig
 from ..options import LayerOptions, Options
 from ..providers import gemini, imagen, openai
 from ..providers.transport import TransportOptions as TransportConfig
+from ..state.options import StateOptions as StateConfig
 from .plugins import LAYER_MODULES, layer_class
 from .secrets import Secret
 from .values import Duration, Int
@@ -174,32 +175,6 @@ class StreamConfig(Section):
     partial_images: Int = Field(
         _stream_default("partial_images"), ge=0, le=3, description="Partial images to ask for."
     )
-
-
-class StateConfig(Section):
-    doc: ClassVar[str] = "Where rate-limit buckets and breaker state live."
-
-    backend: Literal["memory", "redis"] = Field(
-        "memory", description="`memory` (one process) or `redis` (replicas share quota)."
-    )
-    url: str | None = Field(None, description="Redis URL; required for `redis`.")
-    namespace: str = Field("genguard", min_length=1, description="Prefix of every shared key.")
-    on_backend_error: Literal["local", "fail_closed"] = Field(
-        "local",
-        description="When Redis fails: fall back to local state, or refuse calls.",
-    )
-    connect_timeout: Duration = Field(
-        1.0, gt=0, description="Bound on connecting to Redis (and waiting for a pooled connection)."
-    )
-    command_timeout: Duration = Field(
-        0.5, gt=0, description="Bound on one Redis command; past it, `on_backend_error` applies."
-    )
-
-    @model_validator(mode="after")
-    def _url_for_redis(self) -> StateConfig:
-        if self.backend == "redis" and not self.url:
-            raise ValueError("backend redis needs a url (e.g. ${REDIS_URL})")
-        return self
 
 
 class PrometheusConfig(Section):

@@ -53,15 +53,13 @@ from .breaker import (
 )
 from .fallback import BackendSwitch, OnBackendError, check_mode
 from .limiter import Demand, MemoryLimiterBackend, Reason, Reservation
+from .options import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_NAMESPACE
 from .redis_scripts import BREAKER_SCRIPTS, LIMITER_SCRIPTS
 from .resource import AsyncResource
 
 #: What counts as "Redis failed" (connection refused or reset, timeouts, READONLY, OOM...).
 BACKEND_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
-DEFAULT_NAMESPACE = "genguard"
-DEFAULT_CONNECT_TIMEOUT = 1.0
-DEFAULT_COMMAND_TIMEOUT = 0.5
 #: Idle seconds after which a key's state expires (refreshed on every write).
 DEFAULT_TTL = 3600.0
 #: How long a half-open probe slot is held for a process that never reports back.

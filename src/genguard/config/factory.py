@@ -9,7 +9,6 @@ owned by the returned client and stopped by ``aclose``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import os
@@ -20,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
 from ..errors import ConfigError, ConfigErrors
-from ..model import Call, GenerationRequest, GenerationResult
+from ..model import GenerationRequest
 from ..observe import Observer
 from ..pipeline import Client, Layer
 from ..providers.base import Provider
+from ..providers.sim_backed import SimBackedProvider
 from ..providers.transport import HttpTransport
 from ..streaming import ImageStream, StreamOptions
 from .checks import StackOrderWarning, check_order
@@ -50,7 +50,7 @@ from .schema import (
 from .secrets import Secret
 
 if TYPE_CHECKING:
-    from ..providers.event_stream import StreamProgress
+    pass
 
 ENV_CONFIG = "GENGUARD_CONFIG"
 ENV_PROFILE = "GENGUARD_PROFILE"
@@ -91,78 +91,6 @@ def layer_available(name: str, path: str) -> None:
 # -- providers -------------------------------------------------------------------------------
 
 
-class SimBackedProvider:
-    """A real provider pointed at an embedded simulator started on first use.
-
-    ``name`` and ``model`` are known up front (partition keys need them);
-    the simulator starts on ``start()`` (the client's ``__aenter__``) or lazily
-    on the first ``send``, and stops on ``aclose``.
-    """
-
-    def __init__(self, config: SimProviderConfig, path: str, catalogue: Any = None) -> None:
-        module = _module(f"genguard.providers.{config.api}", path, f"provider {config.api}")
-        self._cls = _attr(module, _PROVIDER_CLASSES[config.api], path, "provider")
-        self._catalogue = catalogue
-        self.name: str = config.api
-        self.model: str = config.model or str(getattr(module, "DEFAULT_MODEL", ""))
-        self._config = config
-        self._path = path
-        self._sim: Any = None
-        self._inner: Provider | None = None
-        self._lock: asyncio.Lock | None = None
-
-    @property
-    def simulator(self) -> Any:
-        """The running Simulator (None before start)."""
-        return self._sim
-
-    async def start(self) -> None:
-        if self._inner is not None:
-            return
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._inner is not None:
-                return
-            sim_module = _module("genguard.sim", self._path, "the simulator")
-            simulator = _attr(sim_module, "Simulator", self._path, "the simulator")
-            sim = _construct(
-                simulator, self._path, profile=self._config.profile, **self._config.options
-            )
-            await sim.__aenter__()
-            self._sim = sim
-            self._inner = self._cls(
-                "sim-not-a-real-key",
-                model=self.model,
-                base_url=str(sim.base_url),
-                catalogue=self._catalogue,
-            )
-
-    async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:
-        if self._inner is None:
-            await self.start()
-        assert self._inner is not None
-        return await self._inner.send(call, transport)
-
-    async def stream(
-        self, call: Call, transport: HttpTransport, progress: StreamProgress
-    ) -> GenerationResult:
-        """A streamed attempt on the simulator (see ``genguard.streaming``)."""
-        if self._inner is None:
-            await self.start()
-        inner: Any = self._inner
-        result: GenerationResult = await inner.stream(call, transport, progress)
-        return result
-
-    async def aclose(self) -> None:
-        sim, self._sim, self._inner = self._sim, None, None
-        if sim is not None:
-            await sim.__aexit__(None, None, None)
-
-    def __repr__(self) -> str:
-        return f"SimBackedProvider(api={self.name!r}, profile={self._config.profile!r})"
-
-
 _PROVIDER_CLASSES = {
     "gemini": "GeminiProvider",
     "openai": "OpenAIProvider",
@@ -177,7 +105,20 @@ def build_provider(config: ProviderConfig, path: str, catalogue: Any = None) -> 
     provider checks every request against it before sending.
     """
     if isinstance(config, SimProviderConfig):
-        return SimBackedProvider(config, path, catalogue)
+        module = _module(f"genguard.providers.{config.api}", path, f"provider {config.api}")
+        simulator = load("genguard.sim:Simulator", path, "the simulator")
+
+        def make_simulator() -> Any:
+            return _construct(simulator, path, profile=config.profile, **config.options)
+
+        return SimBackedProvider(
+            _attr(module, _PROVIDER_CLASSES[config.api], path, "provider"),
+            name=config.api,
+            model=config.model or str(getattr(module, "DEFAULT_MODEL", "")),
+            profile=config.profile,
+            make_simulator=make_simulator,
+            catalogue=catalogue,
+        )
     assert isinstance(config, GeminiProviderConfig | OpenAIProviderConfig | ImagenProviderConfig)
     kind = config.type
     module = _module(f"genguard.providers.{kind}", path, f"provider {kind}")

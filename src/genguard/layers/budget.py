@@ -91,7 +91,7 @@ class BudgetLayer:
         self,
         limits: Mapping[str, object] | Sequence[BudgetLimit],
         *,
-        tenant: str = "tenant",
+        tenant: str = BudgetOptions.model_fields["tenant"].default,
         tenants: Mapping[str, Mapping[str, object]] | None = None,
         store: BudgetStore | None = None,
         prices: PriceBook | None = None,

@@ -177,7 +177,7 @@ class FallbackLayer:
         targets: Sequence[FallbackTarget | FallbackRoute],
         *,
         on: Sequence[type[BaseException] | str] | None = None,
-        min_remaining: float = 0.0,
+        min_remaining: float = FallbackOptions.model_fields["min_remaining"].default,
         transport: HttpTransport | None = None,
         key_func: KeyFunc = default_key,
         catalogue: Catalogue | None = None,

@@ -113,7 +113,7 @@ class SafetyLayer:
         *,
         input: ClassifierChain | None,
         output: ClassifierChain | None = None,
-        log_prompts: bool = False,
+        log_prompts: bool = SafetyOptions.model_fields["log_prompts"].default,
     ) -> None:
         self.input = input
         self.output = output

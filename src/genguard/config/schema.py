@@ -30,6 +30,9 @@ from ..options import LayerOptions, Options
 from ..providers import gemini, imagen, openai
 from ..providers.transport import TransportOptions as TransportConfig
 from ..state.options import StateOptions as StateConfig
+from ..telemetry.options import LogsOptions as LogsConfig
+from ..telemetry.options import PrometheusOptions as PrometheusConfig
+from ..telemetry.options import TelemetryExportOptions as TelemetryConfig
 from .plugins import LAYER_MODULES, layer_class
 from .secrets import Secret
 from .values import Duration, Int
@@ -174,34 +177,6 @@ class StreamConfig(Section):
     )
     partial_images: Int = Field(
         _stream_default("partial_images"), ge=0, le=3, description="Partial images to ask for."
-    )
-
-
-class PrometheusConfig(Section):
-    doc: ClassVar[str] = "Serve metrics for Prometheus to scrape."
-
-    port: Int = Field(ge=0, le=65535, description="Port of the /metrics endpoint (0: any free).")
-    host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 to expose.")
-
-
-class LogsConfig(Section):
-    doc: ClassVar[str] = "Structured logs."
-
-    format: Literal["json", "console"] = Field("json", description="One JSON object per line.")
-    level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="Minimum level."
-    )
-
-
-class TelemetryConfig(Section):
-    doc: ClassVar[str] = "Exporters for what the `telemetry` layer records."
-
-    service_name: str = Field("genguard", min_length=1, description="OpenTelemetry service name.")
-    prometheus: PrometheusConfig | None = Field(None, description="Off unless set.")
-    logs: LogsConfig | None = Field(
-        None,
-        description="A handler on the `genguard` logger (stdlib); unset leaves logging to the "
-        "application.",
     )
 
 

@@ -26,6 +26,7 @@ from ..core import Handler, Scope
 from ..model import Call, GenerationResult
 from ..options import LayerOptions
 from ..telemetry.logging import get_logger
+from ..telemetry.options import DEFAULT_SERVICE_NAME
 from ..telemetry.otel import CallTelemetry, Instruments, Logger
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class TelemetryLayer:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | MetricsServer | None = None,
         logger: Logger | None = None,
-        service_name: str = "genguard",
+        service_name: str = DEFAULT_SERVICE_NAME,
         logs: bool = True,
         **fields: Any,
     ) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from .options import DEFAULT_HOST, DEFAULT_SERVICE_NAME
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import MeterProvider
@@ -67,8 +68,8 @@ def start_metrics_server(
     port: int = DEFAULT_PORT,
     meter_provider: MeterProvider | None = None,
     *,
-    host: str = "127.0.0.1",
-    service_name: str = "genguard",
+    host: str = DEFAULT_HOST,
+    service_name: str = DEFAULT_SERVICE_NAME,
 ) -> MetricsServer:
     """Start serving metrics on ``host:port`` (``port=0`` picks a free port).
 

@@ -77,15 +77,36 @@ async def genguard_run(callers: int, seconds: float) -> dict[str, Any]:
             await layer(_call(clock), downstream)
 
     start = time.monotonic()
+    cpu = time.process_time()
     tasks = [asyncio.create_task(caller()) for _ in range(callers)]
     await asyncio.sleep(seconds)
+    cpu = time.process_time() - cpu
     await _stop(tasks)
     inside = [t for t in admitted if t < start + seconds]
     return {
         "admitted": len(inside),
         "max_in_any_1s_window": max_in_window(inside),
         "utilisation": round(len(inside) / (RATE * seconds), 4),
+        # Everything the process spent while the callers queued, per admitted call.
+        "cpu_us_per_admission": round(cpu / max(1, len(inside)) * 1e6, 1),
     }
+
+
+async def unqueued_run(calls: int) -> dict[str, Any]:
+    """The same layer with its rate out of reach: CPU per call when nobody waits."""
+    clock = SystemClock()
+    layer = RateLimitLayer(requests="1000000/s", clock=clock)
+
+    async def downstream(call: Call) -> GenerationResult:
+        return _RESULT
+
+    for _ in range(100):
+        await layer(_call(clock), downstream)
+    cpu = time.process_time()
+    for _ in range(calls):
+        await layer(_call(clock), downstream)
+    cpu = time.process_time() - cpu
+    return {"calls": calls, "cpu_us_per_call": round(cpu / calls * 1e6, 1)}
 
 
 async def aiolimiter_run(callers: int, seconds: float) -> dict[str, Any]:
@@ -143,6 +164,7 @@ async def _run(quick: bool) -> dict[str, Any]:
         "callers": callers,
         "seconds": seconds,
         "genguard": await genguard_run(callers, seconds),
+        "unqueued": await unqueued_run(int(RATE * seconds)),
         "aiolimiter": await aiolimiter_run(callers, seconds),
         "after_cancel": await cancellation_run(200 if quick else CANCELLED),
     }

@@ -62,28 +62,43 @@ def _without_safety(layers: list[Layer]) -> list[Layer]:
 
 
 def _first(count: int, sdk: bool = False) -> Build:
-    """The default stack's first ``count`` layers (outermost first)."""
+    """The default stack's first ``count`` layers (outermost first), telemetry included:
+    the no-op layer (no SDK installed), or the SDK with the batch exporter."""
 
     def build() -> tuple[list[Layer], Callable[[], None]]:
         if not sdk:
-            return C.default_layers(unbound=True)[:count], _none
+            return C.default_layers(C.noop_telemetry(), unbound=True)[:count], _none
         layer, close = C.sdk_telemetry(exporter=True)
         return C.default_layers(layer, unbound=True)[:count], close
 
     return build
 
 
-#: Rows of the per-layer breakdown: the default stack grown one layer at a time.
-BREAKDOWN: list[tuple[str, Build]] = [
-    ("Client, no layers", _first(0)),
-    ("+ telemetry (no SDK installed)", _first(1)),
-    ("+ safety (rules classifier)", _first(2)),
-    ("+ retry", _first(3)),
-    ("+ circuit breaker", _first(4)),
-    ("+ rate limit (+ concurrency cap)", _first(5)),
-    ("+ timeout (the full stack, telemetry off)", _first(6)),
-    ("full stack, telemetry SDK + batch exporter", _first(6, sdk=True)),
-]
+#: What each layer of the default stack is called in the breakdown.
+LAYER_LABELS = {
+    "TelemetryLayer": "+ telemetry (no SDK installed)",
+    "SafetyLayer": "+ safety (rules classifier)",
+    "RetryLayer": "+ retry",
+    "CircuitBreakerLayer": "+ circuit breaker",
+    "RateLimitLayer": "+ rate limit (+ concurrency cap)",
+    "TimeoutLayer": "+ timeout",
+}
+
+
+def _breakdown_rows() -> list[tuple[str, Build]]:
+    """Rows of the per-layer breakdown: the default stack grown one layer at a time,
+    each row named by the layer it adds (read from the stack, not assumed)."""
+    stack = C.default_layers(C.noop_telemetry(), unbound=True)
+    rows: list[tuple[str, Build]] = [("Client, no layers", _first(0))]
+    for count, layer in enumerate(stack, start=1):
+        name = type(layer).__name__
+        rows.append((LAYER_LABELS.get(name, f"+ {name}"), _first(count)))
+    last, build = rows[-1]
+    rows[-1] = (f"{last} (the full stack, telemetry off)", build)
+    rows.append(("full stack, telemetry SDK + batch exporter", _first(len(stack), sdk=True)))
+    return rows
+
+
 #: Workers of the per-layer breakdown: calls in flight at once.
 CONCURRENCY = 64
 #: Length of the prompts the rules classifier is judged on.
@@ -233,7 +248,8 @@ async def _measure(budget: Budget) -> dict[str, Any]:
         us[label] = median(times) * 1e6
         spread[label] = (max(times) - min(times)) * 1e6
     breakdown: dict[str, list[float]] = {}
-    for label, build in BREAKDOWN:
+    rows = _breakdown_rows()
+    for label, build in rows:
         breakdown[label] = [t * 1e6 for t in await _concurrent(build, calls, rounds)]
     classifier = [t * 1e6 for t in await _classifier(calls, rounds)]
     return {
@@ -249,8 +265,9 @@ async def _measure(budget: Budget) -> dict[str, Any]:
 def _breakdown_table(breakdown: dict[str, list[float]], calls: int, rounds: int) -> str:
     rows: list[list[object]] = []
     previous: float | None = None
-    base = median(breakdown[BREAKDOWN[0][0]])
-    for label, _ in BREAKDOWN:
+    labels = list(breakdown)
+    base = median(breakdown[labels[0]])
+    for label in labels:
         runs = breakdown[label]
         value = median(runs)
         step = "-" if previous is None else f"{value - previous:+.1f}"

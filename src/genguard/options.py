@@ -443,6 +443,11 @@ def validate_model(
     except ValidationError as exc:
         errors.extend(translate(exc, model, path))
         return None
+    except ConfigError as exc:  # a model whose constructor speaks ConfigError (StreamOptions)
+        for err in exc.errors if isinstance(exc, ConfigErrors) else [exc]:
+            sub = err.path.partition(".")[2]
+            errors.append(ConfigError(join(path, sub) if sub else path, err.reason))
+        return None
 
 
 # -- options models -------------------------------------------------------------------------

@@ -22,12 +22,22 @@ import asyncio
 import math
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from pydantic import Field, ValidationError
 
 from .clock import SystemClock
 from .core import Handler, compose
-from .errors import ConfigError, DeadlineExceeded, GenGuardError, StreamError, StreamTimeout
+from .errors import (
+    ConfigError,
+    ConfigErrors,
+    DeadlineExceeded,
+    GenGuardError,
+    StreamError,
+    StreamTimeout,
+)
 from .model import Call, GenerationRequest, GenerationResult, Image
+from .options import Duration, Int, Options, Size, translate
 from .providers.sse import DEFAULT_MAX_EVENT_BYTES
 
 if TYPE_CHECKING:
@@ -81,46 +91,42 @@ StreamEvent = PartialImage | Restarted | Completed
 # -- options ----------------------------------------------------------------------------------
 
 
-def _seconds(name: str, value: float | None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"stream.{name}", f"must be a finite number of seconds, got {value!r}")
-    if value <= 0:
-        raise ConfigError(f"stream.{name}", f"must be > 0 seconds (or None), got {value!r}")
-
-
-def _count(name: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"stream.{name}", f"must be an integer {low}..{high}, got {value!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class StreamOptions:
+class StreamOptions(Options):
     """How a stream is requested and how long it may stay quiet (seconds; None: no limit).
 
-    - ``connect``: from sending the request to the response headers.
-    - ``first_event``: from sending the request to the first event (a slow start).
-    - ``idle``: the longest silence, counted from the headers and then from each
-      event. A partial image resets it, which is how a long generation survives.
-    - ``total``: the whole attempt, however lively.
-    - ``partial_images``: drafts to ask for (OpenAI ``partial_images``, 0-3; the
-      provider may bill them as extra output). Gemini sends its thought images.
-    - ``max_event_bytes``: the largest single event held in memory.
+    The one home of these bounds: ``client.stream(settings=...)`` and a profile's
+    ``stream`` section both read this model. ``partial_images`` may be billed by the
+    provider as extra output (OpenAI ``partial_images``); Gemini sends its thought images.
     """
 
-    connect: float | None = 10.0
-    first_event: float | None = None
-    idle: float | None = 180.0
-    total: float | None = 600.0
-    partial_images: int = 2
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    doc: ClassVar[str] = (
+        "Defaults of `client.stream` (see docs/streaming.md): its timers, and how many "
+        "partial images to ask for. `null` turns a timer off."
+    )
 
-    def __post_init__(self) -> None:
-        for name in ("connect", "first_event", "idle", "total"):
-            _seconds(name, getattr(self, name))
-        _count("partial_images", self.partial_images, 0, 3)
-        _count("max_event_bytes", self.max_event_bytes, 1, 2**40)
+    connect: Duration | None = Field(10.0, gt=0, description="From the request to the headers.")
+    first_event: Duration | None = Field(
+        None, gt=0, description="From the request to the first event (a slow start)."
+    )
+    idle: Duration | None = Field(
+        180.0,
+        gt=0,
+        description="Longest silence, from the headers and then from each event "
+        "(a partial image resets it).",
+    )
+    total: Duration | None = Field(600.0, gt=0, description="The whole stream, however lively.")
+    partial_images: Int = Field(2, ge=0, le=3, description="Partial images to ask for.")
+    max_event_bytes: Size = Field(
+        DEFAULT_MAX_EVENT_BYTES, ge=1, le=2**40, description="Largest event held in memory."
+    )
+
+    def __init__(self, **fields: Any) -> None:
+        """A bad value is a ``ConfigError`` at ``stream.<name>``, not a pydantic error."""
+        try:
+            super().__init__(**fields)
+        except ValidationError as exc:
+            errors = translate(exc, type(self), "stream")
+            raise errors[0] if len(errors) == 1 else ConfigErrors(errors) from None
 
 
 # -- timers -----------------------------------------------------------------------------------

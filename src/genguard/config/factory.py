@@ -69,10 +69,10 @@ def _attr(module: Any, attr: str, path: str, what: str) -> Any:
     return value
 
 
-def _construct(factory: Callable[..., Any], path: str, **kwargs: Any) -> Any:
+def _construct(factory: Callable[..., Any], path: str, *args: Any, **kwargs: Any) -> Any:
     """Call a constructor; its own errors come back as ConfigErrors at ``path``."""
     try:
-        return factory(**kwargs)
+        return factory(*args, **kwargs)
     except ConfigErrors:
         raise
     except ConfigError as exc:
@@ -305,15 +305,7 @@ def _budget(
         redis_module = _module("genguard.state.redis_budget", path, "state backend redis")
         factory = _attr(redis_module, "RedisBudgetStore", path, "the Redis budget store")
         store = _redis(factory, profile.state, build, f"profiles.{profile.name}.state")
-    return _construct(
-        cls,
-        path,
-        limits=dict(layer.limits),
-        tenant=layer.tenant,
-        tenants={name: dict(spec) for name, spec in layer.tenants.items()},
-        store=store,
-        prices=_prices(profile),
-    )
+    return _construct(cls, path, layer, store=store, prices=_prices(profile))
 
 
 def _prices(profile: ProfileConfig) -> Any:
@@ -344,29 +336,23 @@ def _fallback(
             build.own(provider)
         inner = build_layers(target, build, path=f"profiles.{name}", for_fallback=True)
         targets.append(target_cls(provider=provider, layers=tuple(inner)).route(build.transport))
-    return _construct(
-        cls,
-        path,
-        targets=targets,
-        on=layer.on,
-        min_remaining=layer.min_remaining,
-        catalogue=build.catalogue.catalogue if build.catalogue is not None else None,
-    )
+    catalogue = build.catalogue.catalogue if build.catalogue is not None else None
+    return _construct(cls, path, layer, targets=targets, catalogue=catalogue)
 
 
 def _safety(
     cls: Any, layer: SafetyLayerConfig, profile: ProfileConfig, build: BuildContext, path: str
 ) -> Any:
-    options: dict[str, Any] = {"log_prompts": layer.log_prompts}
+    chains: dict[str, Any] = {}
     fallback_action = "block" if layer.on_block == "raise" else "warn"
     for stage in ("input", "output"):
         config: ClassifierConfig | None = getattr(layer, stage)
-        options[stage] = (
+        chains[stage] = (
             None
             if config is None
             else _chain(config, fallback_action, profile, build, f"{path}.{stage}")
         )
-    return _construct(cls, path, **options)
+    return _construct(cls, path, layer, **chains)
 
 
 def _classifier_options(
@@ -422,15 +408,8 @@ class ConfiguredClient(Client):
         self.profile = profile
         #: The build context: its exit stack owns everything the factory started.
         self.context = context
-        settings = profile.stream
         #: The profile's ``stream`` section: what ``stream()`` uses unless a call says otherwise.
-        self.stream_options = StreamOptions(
-            connect=settings.connect,
-            first_event=settings.first_event,
-            idle=settings.idle,
-            total=settings.total,
-            partial_images=settings.partial_images,
-        )
+        self.stream_options: StreamOptions = profile.stream
 
     def stream(
         self,

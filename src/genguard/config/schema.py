@@ -30,12 +30,13 @@ from ..options import LayerOptions, Options
 from ..providers import gemini, imagen, openai
 from ..providers.transport import TransportOptions as TransportConfig
 from ..state.options import StateOptions as StateConfig
+from ..streaming import StreamOptions as StreamConfig
 from ..telemetry.options import LogsOptions as LogsConfig
 from ..telemetry.options import PrometheusOptions as PrometheusConfig
 from ..telemetry.options import TelemetryExportOptions as TelemetryConfig
 from .plugins import LAYER_MODULES, layer_class
 from .secrets import Secret
-from .values import Duration, Int
+from .values import Duration
 
 SecretField = Annotated[Secret, PlainSerializer(lambda s: s.describe(), return_type=str)]
 
@@ -143,41 +144,6 @@ PROVIDER_MODELS: Mapping[str, type[Section]] = {
     "imagen": ImagenProviderConfig,
     "sim": SimProviderConfig,
 }
-
-
-# -- profile-level sections --------------------------------------------------------------
-
-
-def _stream_default(name: str) -> Any:
-    """A ``StreamOptions`` default: the options' one home is beside the code that uses them."""
-    from ..streaming import StreamOptions
-
-    return StreamOptions.__dataclass_fields__[name].default
-
-
-class StreamConfig(Section):
-    doc: ClassVar[str] = (
-        "Defaults of `client.stream` (see docs/streaming.md): its timers, and how many "
-        "partial images to ask for. `null` turns a timer off."
-    )
-
-    connect: Duration | None = Field(
-        _stream_default("connect"), gt=0, description="From the request to the headers."
-    )
-    first_event: Duration | None = Field(
-        _stream_default("first_event"), gt=0, description="From the request to the first event."
-    )
-    idle: Duration | None = Field(
-        _stream_default("idle"),
-        gt=0,
-        description="Longest silence, from the headers and then from each event.",
-    )
-    total: Duration | None = Field(
-        _stream_default("total"), gt=0, description="The whole stream, however lively."
-    )
-    partial_images: Int = Field(
-        _stream_default("partial_images"), ge=0, le=3, description="Partial images to ask for."
-    )
 
 
 # -- layers --------------------------------------------------------------------------------

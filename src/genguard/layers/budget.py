@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -89,22 +89,35 @@ class BudgetLayer:
 
     def __init__(
         self,
-        limits: Mapping[str, object] | Sequence[BudgetLimit],
+        options: BudgetOptions | Mapping[str, object] | Sequence[BudgetLimit] | None = None,
+        /,
         *,
-        tenant: str = BudgetOptions.model_fields["tenant"].default,
-        tenants: Mapping[str, Mapping[str, object]] | None = None,
         store: BudgetStore | None = None,
         prices: PriceBook | None = None,
         clock: Clock | None = None,
+        **fields: Any,
     ) -> None:
+        """``BudgetLayer(BudgetOptions(...))``, ``BudgetLayer({"day": "100"})`` or
+        ``limits=...``; ``tenant``/``tenants`` as keywords. The options model holds
+        every default and bound; ``store``, ``prices`` and ``clock`` are collaborators."""
+        if options is not None and not isinstance(options, BudgetOptions):
+            fields = {"limits": options, **fields}
+            options = None
+        if "limits" in fields:
+            fields["limits"] = _plain(fields["limits"], "budget.limits")
+        if isinstance(fields.get("tenants"), Mapping):
+            fields["tenants"] = {
+                name: _plain(spec, f"budget.tenants.{name}")
+                for name, spec in fields["tenants"].items()
+            }
+        self.options = BudgetOptions.of(options, fields, "budget")
         self.clock = clock
-        self.limits = _limits(limits, "budget.limits")
+        self.limits = parse_limits(self.options.limits, "budget.limits")
         self.tenants = {
-            name: _limits(spec, f"budget.tenants.{name}") for name, spec in (tenants or {}).items()
+            name: parse_limits(spec, f"budget.tenants.{name}")
+            for name, spec in self.options.tenants.items()
         }
-        if not isinstance(tenant, str) or not tenant:
-            raise ConfigError("budget.tenant", "must name a metadata field, or 'key'")
-        self.tenant_field = tenant
+        self.tenant_field = self.options.tenant
         self.store: BudgetStore = store if store is not None else MemoryBudgetStore()
         self.prices = prices or default_prices()
         self._settling: set[asyncio.Task[None]] = set()
@@ -202,11 +215,13 @@ class BudgetLayer:
         return f"BudgetLayer({shown}, tenant={self.tenant_field!r}, store={self.store!r})"
 
 
-def _limits(spec: object, path: str) -> tuple[BudgetLimit, ...]:
+def _plain(spec: object, path: str) -> object:
+    """Limits as the options model reads them: ``BudgetLimit``s and ``Decimal`` amounts
+    become strings, which keep every digit."""
     if isinstance(spec, Mapping):
-        return parse_limits(spec, path)
+        return {k: str(v) if isinstance(v, Decimal) else v for k, v in spec.items()}
     if isinstance(spec, Sequence) and spec and all(isinstance(x, BudgetLimit) for x in spec):
-        return tuple(spec)
+        return {str(x.window): str(x.amount) for x in spec}
     raise ConfigError(path, "must map a window (minute, hour, day, month) to an amount")
 
 

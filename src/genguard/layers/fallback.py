@@ -174,21 +174,32 @@ class FallbackLayer:
 
     def __init__(
         self,
-        targets: Sequence[FallbackTarget | FallbackRoute],
+        options: FallbackOptions | Sequence[FallbackTarget | FallbackRoute] | None = None,
+        /,
         *,
+        targets: Sequence[FallbackTarget | FallbackRoute] | None = None,
         on: Sequence[type[BaseException] | str] | None = None,
-        min_remaining: float = FallbackOptions.model_fields["min_remaining"].default,
+        min_remaining: float | str | None = None,
         transport: HttpTransport | None = None,
         key_func: KeyFunc = default_key,
         catalogue: Catalogue | None = None,
     ) -> None:
+        """``FallbackLayer([target, ...], on=..., min_remaining=...)`` in Python, or
+        ``FallbackLayer(FallbackOptions(...), targets=routes)`` from a file: the model
+        holds the defaults and bounds; the targets (built from its ``to``) and an ``on``
+        of exception classes are what only Python can hand over."""
+        if options is not None and not isinstance(options, FallbackOptions):
+            targets, options = options, None
         if not targets:
             raise ConfigError("fallback.targets", "needs at least one target")
-        if not min_remaining >= 0:
-            raise ConfigError("fallback.min_remaining", f"must be >= 0, got {min_remaining!r}")
+        if options is None:
+            options = FallbackOptions.model_construct(to=("-",))
+        if min_remaining is not None:
+            options = FallbackOptions.of(options, {"min_remaining": min_remaining}, "fallback")
+        self.options = options
         self.targets = tuple(targets)
-        self.on = _resolve(on)
-        self.min_remaining = float(min_remaining)
+        self.on = _resolve(options.on if on is None else on)
+        self.min_remaining = options.min_remaining
         self.transport = transport
         self.key_func = key_func
         self.catalogue = catalogue if catalogue is not None else default_catalogue()

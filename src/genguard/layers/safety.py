@@ -110,14 +110,20 @@ class SafetyLayer:
 
     def __init__(
         self,
+        options: SafetyOptions | None = None,
+        /,
         *,
         input: ClassifierChain | None,
         output: ClassifierChain | None = None,
-        log_prompts: bool = SafetyOptions.model_fields["log_prompts"].default,
+        **fields: Any,
     ) -> None:
+        """``SafetyLayer(SafetyOptions(...), input=chain)`` or ``log_prompts=True``: the
+        chains are built collaborators (the factory builds them from the options'
+        ``input``/``output``); every other option comes from the model."""
+        self.options = SafetyOptions.of(options, fields, "safety")
         self.input = input
         self.output = output
-        self.log_prompts = log_prompts
+        self.log_prompts = self.options.log_prompts
 
     async def __call__(self, call: Call, next: Handler) -> GenerationResult:
         if self.input is not None:

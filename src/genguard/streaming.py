@@ -29,7 +29,6 @@ from pydantic import Field, ValidationError
 from .clock import SystemClock
 from .core import Handler, compose
 from .errors import (
-    ConfigError,
     ConfigErrors,
     DeadlineExceeded,
     GenGuardError,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from genguard.config import Pipeline, build_client
-from genguard.config.factory import BuildContext
+from genguard.factory import BuildContext
 
 
 async def test_the_exit_stack_owns_the_simulator_and_the_session() -> None:

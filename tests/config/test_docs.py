@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genguard.config.reference import render, splice
 from genguard.config.schema import LAYER_MODELS, FallbackLayerConfig, FallbackOn
 from genguard.layers.fallback import ROUTE_NAMES
+from genguard.reference import render, splice
 
 DOC = Path(__file__).parents[2] / "docs" / "configuration.md"
 
 
 def test_reference_is_up_to_date() -> None:
     text = DOC.read_text(encoding="utf-8")
-    assert render() in text, "run: python -m genguard.config.reference docs/configuration.md"
+    assert render() in text, "run: python -m genguard.reference docs/configuration.md"
     assert splice(text) == text
 
 

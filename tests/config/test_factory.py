@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from genguard import factory as factory_module
 from genguard.clock import FakeClock
 from genguard.config import (
     Pipeline,
@@ -19,7 +20,6 @@ from genguard.config import (
     load_config,
     plugins,
 )
-from genguard.config import factory as factory_module
 from genguard.errors import ConfigError
 from genguard.model import Call, GenerationRequest, GenerationResult
 from genguard.observe import RecordingObserver

@@ -68,7 +68,7 @@ def test_bad_stream_settings_name_their_path(tmp_path: Path, section: str, where
 
 
 def test_the_python_builder_takes_the_same_section() -> None:
-    from genguard.config.builder import PipelineBuilder
+    from genguard.builder import PipelineBuilder
 
     profile = (
         PipelineBuilder().provider("sim", api="gemini").stream(idle="45s", partial_images=0)

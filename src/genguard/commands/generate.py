@@ -19,7 +19,7 @@ from ..cli import EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, CommandError, Commands, Outp
 from ..imagefile import IMAGE_SUFFIXES, ImageFormatError, target_path
 
 if TYPE_CHECKING:
-    from ..config.factory import ConfiguredClient
+    from ..factory import ConfiguredClient
     from ..model import GenerationRequest, GenerationResult
 
 APIS = ("gemini", "openai")

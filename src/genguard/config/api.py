@@ -18,9 +18,9 @@ from pydantic import BaseModel
 from ..errors import ConfigError, ConfigErrors
 from ..masking import SECRET_NAME, mask_url, mask_values
 from .checks import ConfigWarning, check_order
-from .factory import layer_available
 from .interpolate import WHOLE_REF
 from .loader import ConfigFile, load_config, resolve_profile
+from .plugins import layer_available
 from .schema import CustomLayerConfig, ProfileConfig, Section, layer_name
 from .secrets import Secret
 from .validate import SECRET_KEYS

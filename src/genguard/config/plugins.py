@@ -88,11 +88,18 @@ def load_custom_layer(name: str) -> Callable[..., Any]:
     return factory  # type: ignore[no-any-return]
 
 
+def layer_available(name: str, path: str) -> None:
+    """Raise ConfigError if built-in layer ``name`` cannot be built in this install."""
+    if name in LAYER_MODULES:
+        layer_class(name, path)
+
+
 __all__ = [
     "CLASSIFIERS",
     "GROUP",
     "LAYER_MODULES",
     "custom_layer_names",
+    "layer_available",
     "layer_class",
     "load",
     "load_custom_layer",

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import Clock
-from ..config.factory import ConfiguredClient, build_client, build_layers, new_build
 from ..config.loader import ConfigFile, load_config, merged_profile, resolve_profile
 from ..config.schema import ProfileConfig, layer_name
 from ..config.validate import suggest, validate_profile
 from ..errors import ConfigError
+from ..factory import ConfiguredClient, build_client, build_layers, new_build
 from ..observe import Observer
 from ..providers.base import Provider
 
@@ -213,7 +213,7 @@ def default_client(
     simulator behind it. Without a key, a file or ``simulator``: ``MissingKey``,
     whose message says how to go on.
     """
-    from ..config.factory import ENV_CONFIG, ENV_PROFILE
+    from ..factory import ENV_CONFIG, ENV_PROFILE
 
     environ = os.environ if env is None else env
     file = config if config is not None else environ.get(ENV_CONFIG) or None

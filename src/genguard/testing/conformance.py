@@ -117,8 +117,8 @@ async def check_fault(
     env: Mapping[str, str] | None = None,
 ) -> Verdict:
     """Run the stack of ``profile`` once under ``fault``."""
-    from ..config.factory import DEFAULT_PROFILE, build_client
     from ..config.loader import load_config, resolve_profile
+    from ..factory import DEFAULT_PROFILE, build_client
     from ..sim import Simulator
 
     environ = {**(os.environ if env is None else env), CHECK_KEY_VAR: "check-stack-key"}

@@ -17,19 +17,18 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..clock import Clock
-from ..errors import ConfigError, ConfigErrors
-from ..model import GenerationRequest
-from ..observe import Observer
-from ..pipeline import Client, Layer
-from ..providers.base import Provider
-from ..providers.sim_backed import SimBackedProvider
-from ..providers.transport import HttpTransport
-from ..streaming import ImageStream, StreamOptions
-from .checks import StackOrderWarning, check_order
-from .loader import ConfigFile, load_config, resolve_profile
-from .plugins import CLASSIFIERS, LAYER_MODULES, layer_class, load, load_custom_layer
-from .schema import (
+from .clock import Clock
+from .config.checks import StackOrderWarning, check_order
+from .config.loader import ConfigFile, load_config, resolve_profile
+from .config.plugins import (
+    CLASSIFIERS,
+    LAYER_MODULES,
+    layer_available,
+    layer_class,
+    load,
+    load_custom_layer,
+)
+from .config.schema import (
     BudgetLayerConfig,
     CircuitBreakerLayerConfig,
     ClassifierConfig,
@@ -47,7 +46,15 @@ from .schema import (
     TelemetryLayerConfig,
     layer_name,
 )
-from .secrets import Secret
+from .config.secrets import Secret
+from .errors import ConfigError, ConfigErrors
+from .model import GenerationRequest
+from .observe import Observer
+from .pipeline import Client, Layer
+from .providers.base import Provider
+from .providers.sim_backed import SimBackedProvider
+from .providers.transport import HttpTransport
+from .streaming import ImageStream, StreamOptions
 
 if TYPE_CHECKING:
     pass
@@ -80,12 +87,6 @@ def _construct(factory: Callable[..., Any], path: str, *args: Any, **kwargs: Any
         raise ConfigError(f"{path}.{sub}" if sub else path, exc.reason) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(path, str(exc)) from None
-
-
-def layer_available(name: str, path: str) -> None:
-    """Raise ConfigError if built-in layer ``name`` cannot be built in this install."""
-    if name in LAYER_MODULES:
-        layer_class(name, path)
 
 
 # -- providers -------------------------------------------------------------------------------
@@ -312,7 +313,7 @@ def _prices(profile: ProfileConfig) -> Any:
     """The profile's price book: the shipped prices with its ``prices:`` overrides."""
     if not profile.prices:
         return None
-    from ..catalogue.prices import default_prices
+    from .catalogue.prices import default_prices
 
     return default_prices().with_overrides(profile.prices, f"profiles.{profile.name}.prices")
 

@@ -12,13 +12,13 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..keys import key_text
-from .schema import ProfileConfig
-from .secrets import Secret
-from .validate import validate_profile
+from .config.schema import ProfileConfig
+from .config.secrets import Secret
+from .config.validate import validate_profile
+from .keys import key_text
 
 if TYPE_CHECKING:
-    from ..pipeline import Client
+    from .pipeline import Client
 
 
 def _options(**options: Any) -> dict[str, Any]:

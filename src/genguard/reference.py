@@ -1,7 +1,7 @@
 """The reference part of docs/configuration.md, generated from the schema.
 
 A test compares the file with ``render()``, so the docs cannot drift from the
-code. Regenerate with ``python -m genguard.config.reference docs/configuration.md``.
+code. Regenerate with ``python -m genguard.reference docs/configuration.md``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from .checks import CHECK_CODES
-from .schema import (
+from .config.checks import CHECK_CODES
+from .config.schema import (
     LAYER_MODELS,
     PROVIDER_MODELS,
     BackoffConfig,
@@ -30,10 +30,10 @@ from .schema import (
     TelemetryConfig,
     TransportConfig,
 )
-from .secrets import Secret
-from .values import RateSpec, format_duration, format_rate, format_size
+from .config.secrets import Secret
+from .config.values import RateSpec, format_duration, format_rate, format_size
 
-BEGIN = "<!-- BEGIN GENERATED REFERENCE (python -m genguard.config.reference) -->"
+BEGIN = "<!-- BEGIN GENERATED REFERENCE (python -m genguard.reference) -->"
 END = "<!-- END GENERATED REFERENCE -->"
 
 
@@ -174,7 +174,7 @@ def render() -> str:
 
 
 def _profile_table() -> str:
-    from .schema import ProfileConfig
+    from .config.schema import ProfileConfig
 
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     rows.append(
@@ -202,7 +202,7 @@ def splice(document: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m genguard.config.reference docs/configuration.md", file=sys.stderr)
+        print("usage: python -m genguard.reference docs/configuration.md", file=sys.stderr)
         return 2
     path = Path(args[0])
     path.write_text(splice(path.read_text(encoding="utf-8")), encoding="utf-8")

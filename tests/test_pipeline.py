@@ -11,6 +11,7 @@ from genguard.errors import BadRequest, InvalidRequest, ProviderUnavailable
 from genguard.model import Image
 from genguard.pipeline import Handler, Scope, compose
 from genguard.providers.static import ScriptedProvider, StaticProvider
+from genguard.state.resource import AsyncResource
 
 
 class Tag:
@@ -155,7 +156,7 @@ async def test_cancellation_propagates_and_is_reported() -> None:
 async def test_client_closes_layers_and_transport_and_refuses_use_after() -> None:
     closed: list[str] = []
 
-    class Resource:
+    class Resource(AsyncResource):
         scope: Scope = "call"
 
         async def __call__(self, call: Call, next: Handler) -> GenerationResult:

@@ -10,12 +10,11 @@ owned by the returned client and stopped by ``aclose``.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .clock import Clock
 from .config.checks import StackOrderWarning, check_order
@@ -54,10 +53,13 @@ from .pipeline import Client, Layer
 from .providers.base import Provider
 from .providers.sim_backed import SimBackedProvider
 from .providers.transport import HttpTransport
+from .state.resource import Resource
 from .streaming import ImageStream, StreamOptions
 
 if TYPE_CHECKING:
     pass
+
+_R = TypeVar("_R", bound=Resource)
 
 ENV_CONFIG = "GENGUARD_CONFIG"
 ENV_PROFILE = "GENGUARD_PROFILE"
@@ -184,19 +186,23 @@ class BuildContext:
         #: hostile lattice of profiles would build exponentially many without a cap.
         self.fallback_stacks = 0
 
-    def own(self, resource: Any, *, first: bool = False) -> Any:
-        """Give ``resource`` to the exit stack (its ``aclose`` or ``close``); its ``start``,
-        if any, runs when the client is entered (``first``: before the others)."""
-        closer = getattr(resource, "aclose", None)
-        if closer is not None:
-            self.resources.push_async_callback(closer)
-        elif callable(getattr(resource, "close", None)):
-            self.resources.callback(resource.close)
-            self._sync_closers.append(resource.close)
-        start = getattr(resource, "start", None)
-        if start is not None and inspect.iscoroutinefunction(start):
-            self._starts.insert(0, start) if first else self._starts.append(start)
+    def own(self, resource: _R) -> _R:
+        """Give ``resource`` (an async context manager: a store, an embedded simulator,
+        the metrics server) to the exit stack; the client's ``aclose`` closes it, last
+        built first."""
+        self.resources.push_async_exit(resource)
         return resource
+
+    def on_enter(self, start: Callable[[], Awaitable[None]], *, first: bool = False) -> None:
+        """Run ``start`` when the client is entered (``first``: before the others)."""
+        if first:
+            self._starts.insert(0, start)
+        else:
+            self._starts.append(start)
+
+    def on_abandon(self, close: Callable[[], None]) -> None:
+        """Run ``close`` at once if the build fails (before any loop ran to close it)."""
+        self._sync_closers.append(close)
 
     async def start(self) -> None:
         """Start what needs starting (the client's ``__aenter__``)."""
@@ -334,7 +340,7 @@ def _fallback(
         target = resolve_profile(build.config, name, env=build.env)
         provider = build_provider(target.provider, f"profiles.{name}.provider", build.catalogue)
         if isinstance(provider, SimBackedProvider):
-            build.own(provider)
+            build.on_enter(build.own(provider).start)
         inner = build_layers(target, build, path=f"profiles.{name}", for_fallback=True)
         targets.append(target_cls(provider=provider, layers=tuple(inner)).route(build.transport))
     catalogue = build.catalogue.catalogue if build.catalogue is not None else None
@@ -478,7 +484,7 @@ def build_client(
         _telemetry_exports(profile, build, path)
         provider = build_provider(profile.provider, f"{path}.provider", build.catalogue)
         if isinstance(provider, SimBackedProvider):
-            build.own(provider, first=True)
+            build.on_enter(build.own(provider).start, first=True)
         layers = build_layers(profile, build, path=path)
     except BaseException:
         build.abandon()
@@ -514,7 +520,7 @@ def _telemetry_exports(profile: ProfileConfig, build: BuildContext, path: str) -
             service_name=telemetry.service_name,
         )
         build.meter_provider = server.meter_provider
-        build.own(server)
+        build.on_abandon(build.own(server).close)
 
 
 def client_from_config(

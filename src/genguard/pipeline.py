@@ -21,6 +21,7 @@ from .ids import new_generation_id
 from .model import Call, GenerationRequest, GenerationResult, RequestFields, make_request
 from .observe import NOOP_OBSERVER, Observer
 from .providers.transport import HttpTransport
+from .state.resource import close_all
 
 if TYPE_CHECKING:
     from .catalogue.prices import PriceBook
@@ -173,12 +174,11 @@ class Client:
         if self._closed:
             return
         self._closed = True
-        for layer in self.layers:
-            closer = getattr(layer, "aclose", None)
-            if closer is not None:
-                await closer()
-        if self._owns_transport:
-            await self.transport.aclose()
+        try:
+            await close_all(self.layers)
+        finally:
+            if self._owns_transport:
+                await self.transport.aclose()
 
     def __repr__(self) -> str:
         names = ", ".join(type(layer).__name__ for layer in self.layers)

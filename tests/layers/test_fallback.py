@@ -24,6 +24,7 @@ from genguard.observe import RecordingObserver
 from genguard.pipeline import Handler, Scope
 from genguard.providers.static import ScriptedProvider, StaticProvider
 from genguard.providers.transport import HttpTransport
+from genguard.state.resource import AsyncResource
 
 
 def down(name: str = "gemini", model: str = "gemini-2.5-flash-image") -> ScriptedProvider:
@@ -189,7 +190,7 @@ async def test_cancellation_is_not_routed() -> None:
     assert secondary.calls == 0
 
 
-class Closable:
+class Closable(AsyncResource):
     scope: Scope = "attempt"
 
     def __init__(self) -> None:

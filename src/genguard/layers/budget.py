@@ -31,6 +31,7 @@ from ..errors import BudgetExceeded, ConfigError, GenGuardError
 from ..model import Call, GenerationResult
 from ..options import LayerOptions, Number
 from ..state.budget import BudgetLimit, BudgetStore, Grant, MemoryBudgetStore, parse_limits
+from ..state.resource import AsyncResource
 
 #: Where the tenant comes from: a request metadata field, or the call's partition key.
 KEY_TENANT = "key"
@@ -71,7 +72,7 @@ class BudgetOptions(LayerOptions):
         return self
 
 
-class BudgetLayer:
+class BudgetLayer(AsyncResource):
     """Per-tenant spend limits over minute/hour/day/month windows (config key ``budget``).
 
     ``limits`` maps a window to an amount in the price table's currency

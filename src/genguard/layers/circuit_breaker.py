@@ -37,6 +37,7 @@ from ..state.breaker import (
     Permit,
     Transition,
 )
+from ..state.resource import AsyncResource
 
 #: A caller refused while the half-open probes are out tries again after this share of
 #: the base break (0.5 s by default): the probe's answer is usually that close.
@@ -67,7 +68,7 @@ class CircuitBreakerOptions(LayerOptions):
     max_keys: Int = Field(10000, ge=1, description="Partitions tracked.")
 
 
-class CircuitBreakerLayer:
+class CircuitBreakerLayer(AsyncResource):
     """One breaker per partition key, state in a ``BreakerStore`` (memory by default).
 
     Trips when at least ``failure_ratio`` of the last ``window`` seconds' attempts

@@ -33,6 +33,7 @@ from ..core import Handler, KeyFunc, Layer, Scope, compose, default_key
 from ..errors import NAMED, ConfigError, ContentBlocked, DeadlineExceeded, GenGuardError
 from ..model import Call, Change, GenerationResult
 from ..options import Duration, LayerOptions
+from ..state.resource import AsyncResource, close_all
 
 if TYPE_CHECKING:
     from ..providers.base import Provider
@@ -153,7 +154,7 @@ class FallbackRoute:
     layers: Sequence[Layer] = ()
 
 
-class FallbackLayer:
+class FallbackLayer(AsyncResource):
     """Tries the rest of the pipeline (the primary), then each route in order.
 
     ``targets`` are ready-built ``FallbackRoute``s (what the config factory hands
@@ -268,11 +269,7 @@ class FallbackLayer:
 
     async def aclose(self) -> None:
         """Close the routes' layers that hold resources (the transport is the client's)."""
-        for route in self.routes:
-            for layer in route.layers:
-                closer = getattr(layer, "aclose", None)
-                if closer is not None:
-                    await closer()
+        await close_all(layer for route in self.routes for layer in route.layers)
 
     def __repr__(self) -> str:
         chain = ", ".join(f"{r.provider}/{r.model}" for r in self.routes)

@@ -63,6 +63,7 @@ from ..state.limiter import (
     MemoryLimiterBackend,
     Reservation,
 )
+from ..state.resource import AsyncResource
 
 KeyFunc = Callable[[Call], str]
 
@@ -278,7 +279,7 @@ class RateLimitOptions(LayerOptions):
         return self
 
 
-class RateLimitLayer:
+class RateLimitLayer(AsyncResource):
     """Rate limits and a concurrency cap per partition key (config key ``rate_limit``).
 
     ``requests``/``images``/``tokens`` are rates (``"60/min"`` or ``Rate``); an

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..model import Call, GenerationResult
+from ..state.resource import AsyncResource
 from .base import Provider
 from .transport import HttpTransport
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 SIM_KEY = "sim-not-a-real-key"
 
 
-class SimBackedProvider:
+class SimBackedProvider(AsyncResource):
     """``cls`` (a provider class) sending to the simulator ``make_simulator()`` returns.
 
     ``name`` and ``model`` are known up front (partition keys need them); the

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..state.resource import AsyncResource
 from .options import DEFAULT_HOST, DEFAULT_SERVICE_NAME
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ DEFAULT_PORT = 9464
 
 
 @dataclass
-class MetricsServer:
+class MetricsServer(AsyncResource):
     """A running ``/metrics`` endpoint. ``meter_provider`` is what to hand to ``TelemetryLayer``."""
 
     port: int

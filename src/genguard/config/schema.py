@@ -207,20 +207,18 @@ class ProfileConfig(Section):
         return next((lay for lay in self.layers if layer_name(lay) == name), None)
 
 
-#: Keys a profile may have in a file (``extends`` is applied before validation).
+#: Keys a profile may have in a file (``extends`` is applied before validation): the
+#: fields of ``ProfileConfig``, so a new section is one field there.
 PROFILE_KEYS: tuple[str, ...] = (
     "extends",
-    "description",
-    "provider",
-    "deadline",
-    "layers",
-    "state",
-    "telemetry",
-    "transport",
-    "stream",
-    "ignore_checks",
-    "prices",
+    *(key for key in ProfileConfig.model_fields if key != "name"),
 )
+#: The profile's sections that are one options model each (``stream``, ``transport``...).
+SECTION_MODELS: dict[str, type[Options]] = {
+    key: field.annotation
+    for key, field in ProfileConfig.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, Options)
+}
 TOP_LEVEL_KEYS: tuple[str, ...] = ("version", "profiles", "catalogue")
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 
@@ -228,6 +226,7 @@ __all__ = [
     "LAYER_MODELS",
     "PROFILE_KEYS",
     "PROVIDER_MODELS",
+    "SECTION_MODELS",
     "SUPPORTED_VERSIONS",
     "TOP_LEVEL_KEYS",
     "BackoffConfig",

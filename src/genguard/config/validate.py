@@ -22,14 +22,10 @@ from .schema import (
     LAYER_MODELS,
     PROFILE_KEYS,
     PROVIDER_MODELS,
+    SECTION_MODELS,
     CustomLayerConfig,
     LayerConfig,
     ProfileConfig,
-    Section,
-    StateConfig,
-    StreamConfig,
-    TelemetryConfig,
-    TransportConfig,
 )
 from .secrets import Secret, resolve_secret
 from .values import parse_duration
@@ -259,13 +255,7 @@ def validate_profile(
                 layers.append(layer)
     fields["layers"] = tuple(layers)
 
-    sections: dict[str, type[Section]] = {
-        "state": StateConfig,
-        "telemetry": TelemetryConfig,
-        "transport": TransportConfig,
-        "stream": StreamConfig,
-    }
-    for key, model_cls in sections.items():
+    for key, model_cls in SECTION_MODELS.items():
         if data.get(key) is not None:
             section = validate_model(model_cls, data[key], join(path, key), errors)
             failed |= section is None

@@ -89,3 +89,23 @@ def test_loosen_drops_leading_lookbehinds_only() -> None:
     assert _loosen(r"(?<=[)(])x") == "x"
     assert _loosen(r"a(?<!b)") == r"a(?<!b)"
     assert _loosen(r"(?<!a)") == r"(?<!a)"  # nothing would be left
+
+
+def _leet_words_by_every_token(text: str) -> bool:
+    from genguard.safety import normalize
+
+    if normalize._LEET_CHARS.isdisjoint(text):
+        return False
+    return any(
+        normalize._is_leet_word(token)
+        for token in normalize._TOKEN.findall(text)
+        if not normalize._LEET_CHARS.isdisjoint(token)
+    )
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.sampled_from(list("ab xyz01345789@$€¢!|_2-.Ⅷ²é")), max_size=30))
+def test_the_leet_prefilter_never_changes_the_answer(text: str) -> None:
+    from genguard.safety.normalize import _has_leet_word
+
+    assert _has_leet_word(text) == _leet_words_by_every_token(text)

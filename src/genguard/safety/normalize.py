@@ -84,6 +84,13 @@ def _deleet(text: str, table: dict[int, str]) -> str:
     return _TOKEN.sub(swap, text)
 
 
+#: A swappable character, then a letter later in the same run of word characters. A word
+#: ``_is_leet_word`` accepts has a letter and a swappable character in one run, in one
+#: order or the other: this finds the first order, and the same search on the reversed
+#: text the second. Opening on the swappable characters lets the engine skip to them.
+_MIXED = re.compile(r"[01345789@$€¢!|][\w@$€¢!|]*?[^\W\d_]")
+
+
 def _is_leet_word(token: str) -> bool:
     """A word that hides letters behind digits or symbols: "k1ll", "n4z1", not "v123" or "2024".
 
@@ -97,6 +104,8 @@ def _is_leet_word(token: str) -> bool:
 def _has_leet_word(text: str) -> bool:
     """Whether any word needs its digit-for-letter swaps undone (most prompts: none)."""
     if _LEET_CHARS.isdisjoint(text):
+        return False
+    if not (_MIXED.search(text) or _MIXED.search(text[::-1])):  # "take 2024": no mixed run
         return False
     return any(
         _is_leet_word(token) for token in _TOKEN.findall(text) if not _LEET_CHARS.isdisjoint(token)

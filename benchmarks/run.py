@@ -103,6 +103,12 @@ def kept_sections(report: str) -> dict[str, Kept]:
     """The numbered sections of an earlier ``report``, by section key, with their targets."""
     date = re.search(r"^\| date \| ([^|]*) \|", report, re.M)
     when = date.group(1).strip() if date else "an earlier run"
+    # Sections that report itself kept from earlier runs keep the date of their own run.
+    earlier = re.search(r"^\| sections from earlier runs \| ([^|]*) \|", report, re.M)
+    dates = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"\d+\. (\w+) \(([^)]*)\)", earlier.group(1) if earlier else "")
+    }
     numbers = {str(i): key for i, key in enumerate(SECTIONS, start=1)}
     starts = list(_HEADING.finditer(report))
     end_of_last = report.find("\n## Closing note")
@@ -114,7 +120,7 @@ def kept_sections(report: str) -> dict[str, Kept]:
             continue
         block = report[match.start() : stop if stop > 0 else len(report)].rstrip()
         title = block.splitlines()[0][3:]
-        out[key] = Kept(key, title, block, [], when)
+        out[key] = Kept(key, title, block, [], dates.get(key, when))
     targets = re.search(r"^## Targets\n\n(.*?)\n\n", report, re.M | re.S)
     for line in targets.group(1).splitlines()[2:] if targets else []:
         cells = [c.strip() for c in line.strip().strip("|").split(" | ")]

@@ -25,6 +25,7 @@ from genguard.state.adaptive import (
     DECREASE,
     MIN_RATE,
     AdaptiveRate,
+    ThrottleWindow,
     quantize,
     seconds_to_pacific_midnight,
 )
@@ -166,6 +167,24 @@ async def test_a_burst_of_429s_from_one_overshoot_cuts_once(fake_clock: FakeCloc
     assert rate.throttled(KEY, now=1.1, sent_at=0.95, observed=50.0) is None
     assert rate.throttled(KEY, now=1.2, sent_at=1.15, observed=50.0) == 10.0 * DECREASE**2
     assert rate.cuts(KEY) == 2
+
+
+def test_a_storm_needs_a_sample_large_enough_to_tell_it_from_random_429s() -> None:
+    # Twelve 429s in twenty answers: what a 30% random refusal rate produces by
+    # chance between two waves of retries aligned on a Retry-After date.
+    window = ThrottleWindow()
+    for i in range(20):
+        window.add(KEY, now=i * 0.05, throttled=i % 5 < 3)
+    assert not window.storm(KEY)
+    # The same share over thirty answers is no accident: a storm.
+    for i in range(20, 30):
+        window.add(KEY, now=i * 0.05, throttled=i % 5 < 3)
+    assert window.storm(KEY)
+    # Thirty answers with a random-looking 30% of 429s never are.
+    calm = ThrottleWindow()
+    for i in range(60):
+        calm.add(KEY, now=i * 0.03, throttled=i % 10 < 3)
+    assert not calm.storm(KEY)
 
 
 def test_the_learned_rate_has_a_floor() -> None:

@@ -21,6 +21,7 @@ from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .replies import Reply
+from .wire import encode_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -128,21 +129,11 @@ def render_plain(reply: Reply) -> web.Response:
     and ``Reply.fixture`` verbatim, ``Reply.status`` as its status with its body."""
     if reply.kind == "fixture":
         headers = {k: v for k, v in reply.headers.items() if k.lower() != "content-length"}
-        return web.Response(status=reply.code, body=_bytes(reply.body), headers=headers)
+        return web.Response(status=reply.code, body=encode_body(reply.body), headers=headers)
     if reply.kind == "status":
         body = reply.body if reply.body is not None else (reply.message or "")
-        return web.Response(status=reply.code, body=_bytes(body), headers=dict(reply.headers))
+        return web.Response(status=reply.code, body=encode_body(body), headers=dict(reply.headers))
     raise ValueError(f"a {reply.kind!r} reply cannot answer an image download")
-
-
-def _bytes(body: Any) -> bytes:
-    if body is None:
-        return b""
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
 __all__ = ["Capture", "Captured", "FormPart", "capture_middleware", "render_plain"]

@@ -12,7 +12,6 @@ import base64
 import contextlib
 import hashlib
 import itertools
-import json
 import logging
 import os
 import socket
@@ -449,7 +448,7 @@ class Simulator:
         bill = None
         if 200 <= status < 300 and sreq.api != "moderations":
             bill = self.ledger.charge(sreq, body, delivered=kind != "truncated")
-        payload = _encode(body)
+        payload = wire.encode_body(body)
         if kind in ("ok", "truncated", "blocked"):  # Imagen's partly filtered results
             payload = expand_tokens(payload)
         if kind == "truncated":
@@ -719,7 +718,7 @@ class Simulator:
             self.log.append(
                 RequestRecord(now, api, request.path, model, prompt, status, body, violation, None)
             )
-        return web.Response(status=status, body=_encode(error_body), headers=headers)
+        return web.Response(status=status, body=wire.encode_body(error_body), headers=headers)
 
     def _record(
         self,
@@ -792,16 +791,6 @@ def _error_body(api: Api, code: int, message: str | None) -> dict[str, Any]:
 def _duration_or_zero(value: str) -> float:
     parsed = parse_duration(value)
     return 0.0 if parsed is None else parsed
-
-
-def _encode(body: Any) -> bytes:
-    if body is None:
-        return b""
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
 async def _read_multipart(

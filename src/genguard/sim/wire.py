@@ -6,6 +6,7 @@ share one definition of what each API sends.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -470,3 +471,14 @@ def moderation_result(
             for c in MODERATION_CATEGORIES
         },
     }
+
+
+def encode_body(body: Any) -> bytes:
+    """A reply body as bytes: bytes as they are, text as UTF-8, anything else as compact JSON."""
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")

@@ -575,5 +575,5 @@ def test_bad_options_are_config_errors_with_a_path(options: dict[str, Any], path
 
 def test_repr_shows_the_policy() -> None:
     text = repr(RetryLayer(budget=RetryBudget()))
-    assert "attempts=5" in text and "jitter='full'" in text and "RetryBudget(ratio=0.2" in text
+    assert "attempts=6" in text and "jitter='full'" in text and "RetryBudget(ratio=0.2" in text
     assert RetryLayer.scope == "call"

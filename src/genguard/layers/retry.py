@@ -157,7 +157,7 @@ class RetryOptions(LayerOptions):
     layer_name: ClassVar[str] = "retry"
     doc: ClassVar[str] = "Retries retryable errors with backoff, within the call's deadline."
 
-    attempts: Int = Field(5, ge=1, le=100, description="Total attempts, the first included.")
+    attempts: Int = Field(6, ge=1, le=100, description="Total attempts, the first included.")
     backoff: BackoffOptions = Field(default_factory=BackoffOptions, description="Delays.")
     max_retry_after: Duration = Field(
         60.0, ge=0, description="A server hint longer than this gives up instead of waiting."

@@ -343,6 +343,15 @@ class RateLimitLayer(AsyncResource):
         self._token_limit = (
             None if self.tokens is None else Limit("tokens", self.tokens.per_second, 1.0)
         )
+        #: What an attempt takes when the request rate is the only limit (the usual
+        #: configuration): the same tuple every time, built once.
+        self._request_only: tuple[Demand, ...] | None = (
+            (Demand(self._request_limit, 1.0),)
+            if self._request_limit is not None
+            and self._image_limit is None
+            and self._token_limit is None
+            else None
+        )
         self._fixed_rates = (
             self.requests is not None or self.images is not None or (self.tokens is not None)
         )
@@ -433,6 +442,8 @@ class RateLimitLayer(AsyncResource):
     # -- the rate ---------------------------------------------------------------------------------
     def demands(self, call: Call) -> tuple[Demand, ...]:
         """What one attempt of ``call`` takes from each configured limit."""
+        if self._request_only is not None:
+            return self._request_only
         out: list[Demand] = []
         if self._request_limit is not None:
             out.append(Demand(self._request_limit, 1.0))

@@ -280,7 +280,9 @@ class MemoryLimiterBackend(AsyncResource):
         now = self.clock.now()
         state = self._state(key, now)
         self._prune(state)
-        wanted = tuple(d for d in demands if d.amount > 0)
+        wanted = tuple(demands)
+        if not all(d.amount > 0 for d in wanted):
+            wanted = tuple(d for d in wanted if d.amount > 0)
         wait = max(0.0, state.paused_until - now)
         reason: Reason = "paused" if wait > EPSILON else "rate"
         for limit, amount in wanted:
@@ -293,16 +295,21 @@ class MemoryLimiterBackend(AsyncResource):
             wait = 0.0
         if max_wait is not None and wait > max_wait:
             return Reservation(key, False, wait, reason)
+        buckets = state.buckets
+        if wait == 0.0:
+            # Admitted now: nothing can cancel it, so no roll-back point is kept.
+            for limit, amount in wanted:
+                buckets[limit.name].take(amount, 0.0)
+            entry = _Entry(key, state, now, wanted, {})
+            self._admit(entry, now)
+            return Reservation(key, True, 0.0, reason, entry)
         prev: dict[str, float] = {}
         for limit, amount in wanted:
-            bucket = state.buckets[limit.name]
+            bucket = buckets[limit.name]
             prev[limit.name] = bucket.free_at()
             bucket.take(amount, wait)
         entry = _Entry(key, state, now + wait, wanted, prev)
-        if wait == 0.0:
-            self._admit(entry, now)
-        else:
-            state.pending.append(entry)
+        state.pending.append(entry)
         return Reservation(key, True, wait, reason, entry)
 
     async def confirm(self, reservation: Reservation) -> Reservation:

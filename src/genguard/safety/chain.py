@@ -139,6 +139,8 @@ class ClassifierChain:
 
     def decide(self, name: str, verdict: Verdict) -> Decision:
         """Apply thresholds and actions to one verdict."""
+        if verdict.allowed and not verdict.flagged and not self.thresholds:
+            return Decision(name, verdict, "allow", {}, None)  # nothing can be over a line
         over = verdict.own_flags()
         for category, threshold in self.thresholds.items():
             score = verdict.categories.get(category)

@@ -119,9 +119,32 @@ def views(text: str) -> tuple[str, ...]:
     get exactly one view.
     """
     base = normalize(text)
+    return views_of(base, spaced_letters(base))
+
+
+def spaced_letters(base: str) -> bool:
+    """Whether normalised ``base`` has s.p.a.c.e.d letters (three or more single characters)."""
+    if base.isascii():
+        return _SPACED_ASCII.search(" " + base) is not None
+    return _SPACED.search(base) is not None
+
+
+#: ``_SPACED_ASCII``'s body, for a caller that folds the spaced-letters search into a
+#: scan of its own over ``" " + text`` (the search opens on the character class ``[^\w]``).
+SPACED_ASCII_BODY = _SPACED_ASCII.pattern[len("[^\\w]") :]
+
+
+def plain_ascii(base: str) -> bool:
+    """Whether normalised ``base`` is ASCII without letter runs or digit-for-letter swaps:
+    then its views are ``(base,)`` unless it has spaced letters (``SPACED_ASCII_BODY``)."""
+    return base.isascii() and _RUN_ASCII.search(base) is None and not _has_leet_word(base)
+
+
+def views_of(base: str, spaced: bool) -> tuple[str, ...]:
+    """``views`` of text already normalised to ``base``; ``spaced``: it has spaced letters."""
     out: dict[str, None] = {base: None}
     ascii_text = base.isascii()
-    if _SPACED_ASCII.search(" " + base) if ascii_text else _SPACED.search(base):
+    if spaced:
         out[_despace(base, keep_article=False)] = None
         out[_despace(base, keep_article=True)] = None
     if (_RUN_ASCII if ascii_text else _RUN).search(base):
@@ -135,4 +158,11 @@ def views(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-__all__ = ["normalize", "views"]
+__all__ = [
+    "SPACED_ASCII_BODY",
+    "normalize",
+    "plain_ascii",
+    "spaced_letters",
+    "views",
+    "views_of",
+]

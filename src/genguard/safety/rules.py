@@ -36,7 +36,7 @@ from ..errors import ConfigError, InvalidRequest
 from ..files import FileRefused, read_bounded
 from ..model import GenerationRequest
 from .defaults import BUILTIN_CATEGORIES, DEFAULT_ALLOWLIST, DEFAULT_CATEGORY_NAMES
-from .normalize import normalize, views
+from .normalize import SPACED_ASCII_BODY, normalize, plain_ascii, spaced_letters, views_of
 from .verdict import Verdict
 
 #: A rule: one string (parts joined by " & "), or a list of part strings.
@@ -198,6 +198,7 @@ class RulesClassifier:
         self.max_chars = max_chars
         self.inline_chars = inline_chars
         self._workers: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._allowed: Verdict | None = None
         if include_defaults is None:
             include_defaults = categories is None and file is None
         sources: dict[str, list[RuleSpec]] = {}
@@ -269,6 +270,18 @@ class RulesClassifier:
         self._prefix_lengths = sorted({len(p) for p in by_prefix})
         self._gate = _prefix_gate(frozenset(by_prefix), 0)
         self._gate_ascii = _prefix_gate(frozenset(by_prefix), re.ASCII)
+        #: For plain ASCII text: the gate and the spaced-letters search in one scan (both
+        #: open on a non-word character; the spaced branch is tried first, so the gate's
+        #: hits are the same as its own wherever no spaced letters are found).
+        self._gate_spaced = (
+            None
+            if self._gate_ascii is None
+            else re.compile(
+                rf"[^\w](?:(?P<spaced>{SPACED_ASCII_BODY})|"
+                rf"{self._gate_ascii.pattern[len(_GATE_OPEN) :]})",
+                re.ASCII,
+            )
+        )
         self._others = _union(others)
         # A looser copy without leading lookbehinds lets the engine skip ahead to the
         # characters a match can start with; only where it matches is the exact one run.
@@ -276,13 +289,33 @@ class RulesClassifier:
 
     def match(self, text: str) -> dict[str, CompiledRule]:
         """The first matching rule of each category that matches ``text``."""
-        texts = views(text)
         # Most prompts match nothing, and proving it is the hot path. A part with literal
         # word prefixes can only match where a word starts with one: one scan finds those
         # words, and only the parts of that prefix are tried there, anchored. The
         # remaining (raw regex) parts are searched as one alternation.
-        if not self._may_match(texts):
-            return {}
+        base = normalize(text)
+        fused = self._gate_spaced
+        if fused is not None and plain_ascii(base):
+            # Its only view is itself unless it has spaced letters: one scan finds those
+            # or the gate's words.
+            starts: list[int] = []
+            for hit in fused.finditer(" " + base):
+                if hit.lastgroup == "spaced":
+                    texts = views_of(base, True)
+                    if not self._may_match(texts):
+                        return {}
+                    break
+                starts.append(hit.start())
+            else:
+                texts = (base,)
+                if not self._others_match(texts) and not any(
+                    self._prefix_hit(base, at) for at in starts
+                ):
+                    return {}
+        else:
+            texts = views_of(base, spaced_letters(base))
+            if not self._may_match(texts):
+                return {}
         # Blanking allowlisted phrases can only remove matches, so it waits until here.
         if self._allow is not None:
             texts = tuple(self._allow.sub(" ", t) for t in texts)
@@ -296,35 +329,41 @@ class RulesClassifier:
         return found
 
     def _may_match(self, texts: Sequence[str]) -> bool:
+        if self._others_match(texts):
+            return True
+        return any(self._gated(text) for text in texts)
+
+    def _others_match(self, texts: Sequence[str]) -> bool:
+        """Whether a part without literal word prefixes matches any of ``texts``."""
         others, loose = self._others, self._others_loose
-        if (
+        return (
             others is not None
             and (loose is None or any(loose.search(t) for t in texts))
             and any(others.search(t) for t in texts)
-        ):
-            return True
-        return any(self._gated(text) for text in texts)
+        )
 
     def _gated(self, text: str) -> bool:
         """Whether a part with literal word prefixes matches at a word starting with one."""
         gate = self._gate_ascii if text.isascii() else self._gate
         if gate is None:
             return False
-        by_prefix, lengths = self._by_prefix, self._prefix_lengths
         # The gate opens on a non-word character: one space in front stands for the
         # start of the text, so a hit at ``m.start()`` is a word starting there.
-        for hit in gate.finditer(" " + text):
-            at = hit.start()
-            word = _WORD.match(text, at)
-            if word is None:
-                continue
-            token = word.group()
-            for length in lengths:
-                if length > len(token):
-                    break
-                for part in by_prefix.get(token[:length], ()):
-                    if part.match(text, at):
-                        return True
+        return any(self._prefix_hit(text, hit.start()) for hit in gate.finditer(" " + text))
+
+    def _prefix_hit(self, text: str, at: int) -> bool:
+        """Whether a part of the prefix the word at ``at`` starts with matches there."""
+        word = _WORD.match(text, at)
+        if word is None:
+            return False
+        token = word.group()
+        by_prefix = self._by_prefix
+        for length in self._prefix_lengths:
+            if length > len(token):
+                break
+            for part in by_prefix.get(token[:length], ()):
+                if part.match(text, at):
+                    return True
         return False
 
     async def classify(self, request: GenerationRequest) -> Verdict:
@@ -343,7 +382,11 @@ class RulesClassifier:
             async with self._worker_for(asyncio.get_running_loop()):
                 found = await asyncio.to_thread(self.match, text)
         if not found:
-            return Verdict(allowed=True, classifier=self.name)
+            # Most texts: the same verdict every time (it is frozen), built once per name.
+            allowed = self._allowed
+            if allowed is None or allowed.classifier != self.name:
+                allowed = self._allowed = Verdict(allowed=True, classifier=self.name)
+            return allowed
         reason = "; ".join(
             f"{cat} rule #{rule.index} ({_shorten(rule.source)})" for cat, rule in found.items()
         )
@@ -370,6 +413,8 @@ class RulesClassifier:
 
 
 _WORD_OPEN, _WORD_CLOSE = r"(?<!\w)(?:", r")(?!\w)"
+#: What the prefix gate opens on: a non-word character before the word.
+_GATE_OPEN = r"[^\w]"
 _LITERAL_PREFIX = re.compile(r"\w+")
 _WORD = re.compile(r"\w+")
 
@@ -484,7 +529,7 @@ def _prefix_gate(prefixes: frozenset[str], flags: int) -> re.Pattern[str] | None
             return alternatives[0]
         return "(?:" + "|".join(alternatives) + ")"
 
-    return re.compile(r"[^\w]" + emit(trie), flags)
+    return re.compile(_GATE_OPEN + emit(trie), flags)
 
 
 def _loosen(pattern: str) -> str:

@@ -118,3 +118,59 @@ async def test_expiry_withdraws_its_cancel_when_the_work_finishes_anyway() -> No
     clock.advance(1.0)
     assert await task == "finished anyway"
     assert task.cancelling() == 0
+
+
+async def test_expiries_on_loop_time_fire_in_deadline_order_behind_one_loop_timer() -> None:
+    """Expiries on the event loop's time share one heap: each fires at its own time (a
+    later one made with an earlier deadline included), closed ones never fire, and the
+    loop holds one timer for all of them."""
+    fired: list[str] = []
+
+    async def wait(name: str, seconds: float, close_first: bool = False) -> None:
+        expiry = Expiry(None, seconds)
+        try:
+            if close_first:
+                return
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            if expiry.expired():
+                fired.append(name)
+                return
+            raise
+        finally:
+            expiry.close()
+
+    loop = asyncio.get_running_loop()
+    closed = [asyncio.create_task(wait(f"closed{i}", 0.0, close_first=True)) for i in range(200)]
+    late = asyncio.create_task(wait("late", 0.03))
+    await asyncio.sleep(0)
+    early = asyncio.create_task(wait("early", 0.01))
+    for _ in range(3):  # the closed ones' timer comes up and the next is armed
+        await asyncio.sleep(0)
+    armed = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+    assert len(armed) == 1  # one loop timer for every expiry
+    await asyncio.gather(late, early, *closed)
+    assert fired == ["early", "late"]
+    assert all(t.cancelling() == 0 for t in (late, early))
+
+
+async def test_a_closed_loop_time_expiry_lets_go_of_its_task() -> None:
+    """A closed expiry may wait in the loop's heap until it is rebuilt: it must not keep
+    its task (and the task's result) alive meanwhile."""
+    import gc
+    import weakref
+
+    async def work() -> bytes:
+        expiry = Expiry(None, 60.0)
+        try:
+            return b"x" * 1000
+        finally:
+            expiry.close()
+
+    task = asyncio.create_task(work())
+    await asyncio.wait({task})  # not awaited: the test's own task must not refer to it
+    assert task.result() == b"x" * 1000
+    ref = weakref.ref(task)
+    del task
+    gc.collect()
+    assert ref() is None

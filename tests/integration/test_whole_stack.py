@@ -7,19 +7,24 @@ fallback, run by 4 callers) and a hand-built fallback stack each run 48 calls at
 concurrency 16,
 30 s deadline, against each fault of ``genguard.sim.profiles.FAULTS``, on both
 APIs. The simulator and the client share a ``FakeClock`` that moves only while
-every caller sleeps on it (``support.drive``), so outages, rate limits and
-breaks last their production length in virtual time and the test runs in
-seconds. Stalls are real I/O, so the stall fault is shortened to 0.3 s here.
+every caller sleeps on it, or waits on the simulator sleeping on it
+(``support.drive`` with ``local=True``), so outages, rate limits, breaks and
+stalls last their production length in virtual time and the test runs in
+seconds.
 
 Asserted per call, not in aggregate: each call succeeds or fails with an error
 of a type that fault can explain; no call ends after its deadline (exact, on
 virtual time); the simulator counts 0 Retry-After violations; a spent per-day
-quota costs at most one upstream request per call and fails at once.
+quota costs at most one upstream request per call and fails at once; a server
+rate limit the client was not told about, or stalled bodies, cost at most one
+extra request per call and 15% in all (the simulator's log, by each call's
+prompt); stalled bodies never open the breaker.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +64,15 @@ DEADLINE = 30.0
 #: Calls arrive every quarter second of virtual time (the soak one a second apart, so
 #: they meet its phases).
 SPACING = {"soak": 1.0}
-#: Stalls are real seconds of I/O: shortened so the suite stays fast.
-SCALED = {"stall": {"delay": 0.3}, "daily-quota": {"images": 20}}
+#: The default stack meets the server's 20 requests/s with calls arriving at twice
+#: that rate, so the limit binds (a quarter second apart, it never would).
+DEFAULT_SPACING = {**SPACING, "server-rate": 0.025}
+#: A smaller quota, so it runs out a third of the way through 48 calls.
+SCALED = {"daily-quota": {"images": 20}}
+#: Upstream requests per call a fault may cost in all (the benchmark's bound), and
+#: for any one call: one refusal or one stalled attempt, then the one that succeeds.
+AMPLIFICATION = 1.15
+PER_CALL = 2
 
 #: Errors each fault can explain when a call runs out of attempts, time or luck.
 RETRYABLE = (ProviderUnavailable, RateLimited, AttemptTimeout, DeadlineExceeded)
@@ -112,10 +124,14 @@ class Run:
 
 
 async def run_calls(
-    client: Client, clock: FakeClock, spacing: float, workers: int = WORKERS
+    client: Client,
+    clock: FakeClock,
+    spacing: float,
+    workers: int = WORKERS,
+    calls: int = CALLS,
 ) -> Run:
     run = Run()
-    queue = list(range(CALLS))
+    queue = list(range(calls))
     t0 = clock.now()
 
     async def worker() -> None:
@@ -133,7 +149,7 @@ async def run_calls(
             run.latency.append(clock.now() - started)
             run.overshoot.append(clock.now() - started - DEADLINE)
 
-    await drive(clock, [worker() for _ in range(workers)], stop_at=t0 + 600.0)
+    await drive(clock, [worker() for _ in range(workers)], stop_at=t0 + 600.0, local=True)
     return run
 
 
@@ -143,6 +159,20 @@ def check(run: Run, sim: Simulator, fault: str, allowed: Sequence[type[BaseExcep
     assert not unexplained, f"{fault}: {unexplained[:3]}"
     assert max(run.overshoot) <= 0.0, f"{fault}: a call outlived its deadline"
     assert sim.retry_after_violations == 0, fault
+
+
+def requests_per_call(sim: Simulator) -> Counter[str]:
+    """Image requests the simulator received, by prompt (each call's prompt is its own)."""
+    return Counter(r.prompt or "" for r in sim.log if r.api != "moderations")
+
+
+def check_amplification(sim: Simulator, calls: int, fault: str) -> None:
+    per_call = requests_per_call(sim)
+    assert len(per_call) == calls, fault
+    worst = per_call.most_common(1)[0]
+    assert worst[1] <= PER_CALL, f"{fault}: {worst[1]} requests for {worst[0]!r}"
+    total = sum(per_call.values())
+    assert total <= AMPLIFICATION * calls, f"{fault}: {total} requests for {calls} calls"
 
 
 def check_quota(run: Run, sim: Simulator, served_before: int) -> None:
@@ -160,21 +190,32 @@ Factory = Callable[[str, str], list[Layer]]
 
 
 async def stack_under_fault(
-    make: Factory, api: str, fault: str, *, fallback_api: str | None = None
+    make: Factory,
+    api: str,
+    fault: str,
+    *,
+    spacing: float | None = None,
+    calls: int = CALLS,
+    scaled: dict[str, Any] | None = None,
 ) -> tuple[Run, Simulator]:
     name, options = FAULTS[fault]
     clock = FakeClock(auto=False)
-    async with Simulator(name, clock=clock, **{**options, **SCALED.get(fault, {})}) as sim:
+    scaled = SCALED.get(fault, {}) if scaled is None else scaled
+    async with Simulator(name, clock=clock, **{**options, **scaled}) as sim:
         client = Client(provider_for(api, sim.base_url), make(api, sim.base_url), clock=clock)
         async with client:
-            run = await run_calls(client, clock, SPACING.get(fault, 0.25))
+            if spacing is None:
+                spacing = SPACING.get(fault, 0.25)
+            run = await run_calls(client, clock, spacing, calls=calls)
     return run, sim
 
 
 @pytest.mark.parametrize("api", ["gemini", "openai"])
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 async def test_the_default_stack_under_each_fault(api: str, fault: str) -> None:
-    run, sim = await stack_under_fault(default_stack, api, fault)
+    run, sim = await stack_under_fault(
+        default_stack, api, fault, spacing=DEFAULT_SPACING.get(fault, 0.25)
+    )
     check(run, sim, fault, EXPLAINED[fault])
     if fault == "daily-quota":
         check_quota(run, sim, 0)
@@ -187,6 +228,42 @@ async def test_the_default_stack_under_each_fault(api: str, fault: str) -> None:
                 assert isinstance(outcome, ProviderUnavailable) and started < outage_end / 2
     elif fault in ("server-rate", "stall"):
         assert run.outcomes == ["ok"] * CALLS  # nothing a default stack should lose
+        check_amplification(sim, CALLS, fault)
+        if fault == "stall":  # the default attempt timeout (60 s) outlasts a 10 s stall
+            assert max(run.latency) == pytest.approx(FAULTS["stall"][1]["delay"])
+
+
+def stall_stack(api: str, base_url: str) -> list[Layer]:
+    """The default stack with a 5 s attempt timeout: shorter than a 10 s stall."""
+    layers = default_stack(api, base_url)
+    layers[-1] = TimeoutLayer(STALL_TIMEOUT)
+    return layers
+
+
+STALL_TIMEOUT = 5.0
+STALL_CALLS = 200
+
+
+@pytest.mark.parametrize("api", ["gemini", "openai"])
+async def test_stalled_bodies_are_cut_and_retried_without_opening_the_breaker(api: str) -> None:
+    """10% of bodies stall 10 s; a 5 s attempt timeout cuts each and the call retries.
+
+    200 calls, 16 at a time back to back, as the benchmark runs them. The stalls
+    are seeded: the 200 first attempts meet 16 of them (the breaker sees a run of
+    timeouts while 9 in 10 calls succeed), the 16 retries none. A breaker counting
+    those timeouts as an unhealthy provider opens and fails calls with
+    ``CircuitOpen``.
+    """
+    run, sim = await stack_under_fault(stall_stack, api, "stall", spacing=0.0, calls=STALL_CALLS)
+    refused = [o for o in run.outcomes if isinstance(o, CircuitOpen)]
+    assert not refused, f"{len(refused)} calls refused by an open breaker: {refused[0]}"
+    assert run.outcomes == ["ok"] * STALL_CALLS
+    # Each stalled attempt was cut at the attempt timeout, not waited out.
+    stall = FAULTS["stall"][1]["delay"]
+    assert max(run.latency) < stall, "a call waited out a whole stall"
+    slow = [lat for lat in run.latency if lat >= STALL_TIMEOUT]
+    assert len(slow) == 16  # the calls whose first attempt stalled, and only they
+    check_amplification(sim, STALL_CALLS, "stall")
 
 
 @pytest.mark.parametrize("api", ["gemini", "openai"])

@@ -3,7 +3,8 @@
 A ``FakeClock(auto=False)`` never moves by itself, so a loopback round trip can
 take as long as the machine needs without time passing under it. ``drive`` runs
 callers to completion, advancing the clock to the next sleeper's deadline only
-once each live caller is asleep on it; ``until`` waits for a condition that real
+once each live caller is asleep on it (or, with ``local=True``, once the whole
+event loop has nothing left to do); ``until`` waits for a condition that real
 I/O will make true. Neither bounds how long anything takes: the limit is a hang
 guard, generous on purpose.
 """
@@ -34,27 +35,60 @@ async def until(
         await asyncio.sleep(0.001)
 
 
+def loop_idle() -> bool:
+    """Whether the running event loop has nothing to do but wait for its timers.
+
+    True when no callback is queued behind the caller's and no watched socket is
+    ready (the kernel delivers a loopback write to the peer's socket before
+    ``send`` returns, so a request or answer in flight always shows as one or the
+    other). A level-triggered ``select(0)`` only looks: the loop sees the same
+    events on its next turn.
+    """
+    loop = asyncio.get_running_loop()
+    ready = getattr(loop, "_ready", None)
+    selector = getattr(loop, "_selector", None)
+    if ready is None or selector is None:
+        raise RuntimeError("local=True needs asyncio's selector event loop")
+    return not ready and not selector.select(0)
+
+
 async def drive(
     clock: FakeClock,
     aws: Iterable[Awaitable[T]],
     *,
     stop_at: float | None = None,
     limit: float = HANG_GUARD,
+    local: bool = False,
 ) -> list[T | BaseException]:
     """Run ``aws`` as tasks on ``clock`` (which must have ``auto=False``) to completion.
 
     Time advances to the earliest sleeper's deadline once every unfinished task is
     itself asleep on ``clock``, never while one is doing I/O (a deadline watchdog
-    sleeping beside an attempt in flight does not count). ``stop_at`` caps how far
-    time may go (a hang guard in virtual time). Results and exceptions come back in
-    order.
+    sleeping beside an attempt in flight does not count).
+
+    ``local=True`` says every peer the tasks wait on runs in this event loop (the
+    simulator, on the same ``clock``): time then also advances once the loop is
+    idle on two checks in a row, no callback queued and no socket ready, so a
+    caller reading an answer the simulator stalls on the clock, or queued behind
+    one that is, waits in virtual time. Not for peers in another process (Redis):
+    their answer may be on its way while this loop looks idle.
+
+    ``stop_at`` caps how far time may go (a hang guard in virtual time). Results
+    and exceptions come back in order.
     """
     tasks: list[asyncio.Task[Any]] = [asyncio.ensure_future(aw) for aw in aws]
     try:
         while True:
+            idle_before = False
 
             def settled() -> bool:
-                return all(t.done() or clock.asleep(t) for t in tasks)
+                nonlocal idle_before
+                if all(t.done() or clock.asleep(t) for t in tasks):
+                    return True
+                if not local or clock.next_wake is None:
+                    return False
+                idle, idle_before = idle_before, loop_idle()
+                return idle and idle_before
 
             await until(settled, "every caller to finish or sleep on the clock", limit)
             if all(t.done() for t in tasks):

@@ -76,8 +76,9 @@ class Simulator:
     ``record=False`` keeps only counters (for long benchmarks).
     ``moderation_words`` maps a word to the moderation categories it flags.
     ``clock`` stamps arrivals and drives time-based profiles, retry-hint accounting
-    and HTTP dates (a ``FakeClock`` makes them deterministic; delays stay real,
-    except the pacing of streams, which sleeps on ``clock``). ``stream`` is the
+    and HTTP dates, and every delay sleeps on it (scripted and profile delays, stalls
+    and the pacing of streams), so a ``FakeClock`` makes them deterministic and a
+    10 s stall costs no real time. ``stream`` is the
     default ``StreamPlan`` (or its fields as a mapping) for requests that ask to stream.
     ``capture=True`` keeps every request's raw method, path, headers and body in
     ``sim.captured`` (see ``genguard.sim.capture``).
@@ -409,7 +410,7 @@ class Simulator:
             assert reply.then is not None
             if reply.before == "headers":
                 try:
-                    await asyncio.sleep(reply.seconds)
+                    await self.clock.sleep(reply.seconds)
                 except asyncio.CancelledError:  # the client gave up: record it as nginx does
                     self._record(sreq.api, now, request.path, sreq, 499, violation, None)
                     if reply.then.kind in ("ok", "truncated") and sreq.api != "moderations":
@@ -455,7 +456,9 @@ class Simulator:
             return await _send_truncated(request, payload, headers, reply.keep, reply.close)
         if stall:
             try:
-                return await _send_stalled(request, status, payload, headers, stall)
+                return await _send_stalled(
+                    request, status, payload, headers, self.clock.sleep, stall
+                )
             except (asyncio.CancelledError, ConnectionError):
                 if bill is not None:
                     self.ledger.mark_undelivered(bill)
@@ -867,13 +870,19 @@ async def _send_truncated(
 
 
 async def _send_stalled(
-    request: web.Request, status: int, payload: bytes, headers: Mapping[str, str], stall: float
+    request: web.Request,
+    status: int,
+    payload: bytes,
+    headers: Mapping[str, str],
+    sleep: Callable[[float], Awaitable[None]],
+    stall: float,
 ) -> web.StreamResponse:
+    """Headers and the first byte, ``stall`` s on the simulator's clock, then the rest."""
     resp = web.StreamResponse(status=status, headers=headers)
     resp.content_length = len(payload)
     await resp.prepare(request)
     await resp.write(payload[:1])
-    await asyncio.sleep(stall)
+    await sleep(stall)
     await resp.write(payload[1:])
     await resp.write_eof()
     return resp

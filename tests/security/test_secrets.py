@@ -4,15 +4,12 @@ redaction never changes how a response is classified."""
 
 from __future__ import annotations
 
-import base64
 import json
 import traceback
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from capture import Capture
-from hostile_server import HostileServer, json_reply, redirect_to
 
 from genguard import Client
 from genguard.config import api as config_api
@@ -21,13 +18,12 @@ from genguard.model import GenerationRequest
 from genguard.providers.gemini import GeminiProvider
 from genguard.providers.imagen import ImagenProvider
 from genguard.providers.openai import OpenAIProvider
-from genguard.providers.static import TINY_PNG
 from genguard.providers.transport import HttpTransport
 from genguard.safety.moderation import ModerationClassifier
+from genguard.sim import Reply, Simulator
 
 # Not shaped like any known key format: only the providers' own knowledge of it helps.
 KEY = "hunter2-plain-looking-credential-42"
-PNG_B64 = base64.b64encode(TINY_PNG).decode()
 
 
 def _provider(kind: str, base_url: str, key: str = KEY) -> object:
@@ -38,55 +34,48 @@ def _provider(kind: str, base_url: str, key: str = KEY) -> object:
     return OpenAIProvider(key, base_url=base_url)
 
 
+def redirect_to(url: str, status: int = 307) -> Reply:
+    return Reply.raw(status, b"", {"location": url})
+
+
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 @pytest.mark.parametrize("kind", ["gemini", "imagen", "openai"])
 async def test_no_key_follows_a_redirect_to_another_origin(kind: str, status: int) -> None:
-    async with HostileServer() as thief, HostileServer() as origin:
-        origin.behaviour = redirect_to(f"{thief.base_url}/steal", status)
+    async with Simulator(capture=True) as thief, Simulator(capture=True) as origin:
+        origin.script("*", [redirect_to(f"{thief.base_url}/steal", status)])
         async with Client(_provider(kind, origin.base_url)) as client:  # type: ignore[arg-type]
             with pytest.raises(ProviderError) as info:
                 await client.generate("a cat")
-    assert thief.seen == []  # the redirect was not followed at all
+    assert len(origin.captured) == 1  # the origin was asked and redirected...
+    assert len(thief.captured) == 0  # ...and the redirect was not followed at all
     assert info.value.status == status
     assert KEY not in str(info.value) and KEY not in repr(info.value)
 
 
 async def test_the_moderation_key_does_not_follow_a_redirect() -> None:
-    async with HostileServer() as thief, HostileServer() as origin:
-        origin.behaviour = redirect_to(f"{thief.base_url}/steal")
+    async with Simulator(capture=True) as thief, Simulator() as origin:
+        origin.script("moderations", [redirect_to(f"{thief.base_url}/steal")])
         transport = HttpTransport()
         classifier = ModerationClassifier(
             api_key=KEY, transport=transport, base_url=origin.base_url, fail="open"
         )
         verdict = await classifier.classify(GenerationRequest(prompt="a cat"))
         await transport.aclose()
-    assert thief.seen == []
+    assert len(thief.captured) == 0
     assert verdict.error is not None and "307" in verdict.error
 
 
-def _gemini_echo(key: str) -> dict[str, object]:
-    return {
-        "candidates": [
-            {
-                "content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": PNG_B64}}]},
-                "finishReason": key,
-            }
-        ],
-        "modelVersion": f"model-{key}",
-        "responseId": key,
-    }
-
-
-async def test_a_key_echoed_in_a_200_never_reaches_spans_logs_or_metrics() -> None:
-    async def echo(request: web.Request) -> web.StreamResponse:
-        return await json_reply(_gemini_echo(request.headers["x-goog-api-key"]))
-
-    async with HostileServer(echo) as server:
+@pytest.mark.parametrize("kind", ["gemini", "openai"])
+async def test_a_key_echoed_in_a_200_never_reaches_spans_logs_or_metrics(kind: str) -> None:
+    # The simulator's echo-key profile reflects the request's key into the answer's
+    # text fields (Gemini's finishReason, modelVersion, responseId; OpenAI's
+    # revised_prompt, which is the caller's own data and is left as sent).
+    async with Simulator("echo-key", capture=True) as server:
         with Capture() as capture:
-            provider = GeminiProvider(KEY, base_url=server.base_url)
-            async with Client(provider, [capture.layer]) as client:
+            async with Client(_provider(kind, server.base_url), [capture.layer]) as client:  # type: ignore[arg-type]
                 result = await client.generate("a cat")
-    assert server.seen[0].headers["x-goog-api-key"] == KEY  # it was echoed back
+    sent = server.captured[0].headers
+    assert KEY in (sent.get("x-goog-api-key", "") + sent.get("authorization", ""))
     assert result.images
     assert KEY not in (result.model or "") and KEY not in (result.finish_reason or "")
     assert KEY not in (result.request_id or "")
@@ -96,10 +85,8 @@ async def test_a_key_echoed_in_a_200_never_reaches_spans_logs_or_metrics() -> No
 
 
 async def test_the_moderation_classifier_keeps_its_key_out_of_traceback_locals() -> None:
-    async def fail(request: web.Request) -> web.StreamResponse:
-        return await json_reply({"error": {"message": "down"}}, status=500)
-
-    async with HostileServer(fail) as server:
+    async with Simulator() as server:
+        server.script("moderations", [Reply.raw(500, {"error": {"message": "down"}})])
         transport = HttpTransport()
         classifier = ModerationClassifier(
             api_key=KEY, transport=transport, base_url=server.base_url, fail="closed"
@@ -120,21 +107,19 @@ async def test_the_moderation_classifier_keeps_its_key_out_of_traceback_locals()
 
 @pytest.mark.parametrize("key", ["ck", "bl", "on", "a"])
 async def test_a_short_key_never_changes_how_a_block_is_classified(key: str) -> None:
-    async def blocked(request: web.Request) -> web.StreamResponse:
-        body = {
-            "error": {
-                "message": "Your request was rejected by the safety system.",
-                "type": "image_generation_user_error",
-                "code": "moderation_blocked",
-                "param": None,
-            }
+    body = {
+        "error": {
+            "message": "Your request was rejected by the safety system.",
+            "type": "image_generation_user_error",
+            "code": "moderation_blocked",
+            "param": None,
         }
-        return await json_reply(body, status=400)
-
+    }
     async with (
-        HostileServer(blocked) as server,
+        Simulator() as server,
         Client(OpenAIProvider(key, base_url=server.base_url)) as client,
     ):
+        server.script("openai", [Reply.raw(400, body)])
         with pytest.raises(ContentBlocked) as info:
             await client.generate("a cat")
     assert info.value.reason == "moderation_blocked"
@@ -142,14 +127,12 @@ async def test_a_short_key_never_changes_how_a_block_is_classified(key: str) -> 
 
 @pytest.mark.parametrize("key", ["TO", "P", "AG"])
 async def test_a_short_gemini_key_never_changes_a_finish_reason(key: str) -> None:
-    async def no_image(request: web.Request) -> web.StreamResponse:
-        candidate = {"content": {"parts": [{"text": "no"}]}, "finishReason": "STOP"}
-        return await json_reply({"candidates": [candidate]})
-
+    candidate = {"content": {"parts": [{"text": "no"}]}, "finishReason": "STOP"}
     async with (
-        HostileServer(no_image) as server,
+        Simulator() as server,
         Client(GeminiProvider(key, base_url=server.base_url)) as client,
     ):
+        server.script("gemini", [Reply.raw(200, {"candidates": [candidate]})])
         with pytest.raises(ProviderError) as info:
             await client.generate("a cat")
     assert info.value.code == "NO_IMAGE" and info.value.retryable

@@ -18,6 +18,8 @@ from typing import Any, Protocol, cast
 
 from . import wire
 from .hints import DATE_FORMS, DateForm, format_http_date
+from .imagen import PREDICT
+from .png import cached_png
 from .replies import Reply
 from .requests import SimRequest
 
@@ -286,6 +288,38 @@ class Slow:
         return None
 
 
+class EchoKey:
+    """A hostile server: every image request succeeds, with the caller's API key
+    reflected in each text field of the answer.
+
+    Gemini: ``finishReason``, ``modelVersion`` ("model-<key>") and ``responseId``;
+    OpenAI: ``revised_prompt``. Each answer still carries one valid PNG, so a
+    client takes it as a success and must keep the key out of what it reports.
+    Imagen (``:predict``) gets its normal answer: its format has no such field.
+    """
+
+    name = "echo-key"
+
+    def __init__(self, seed: int = 0) -> None:
+        del seed
+
+    def start(self, now: float) -> None:
+        del now
+
+    def decide(self, req: SimRequest, now: float) -> Reply | None:
+        if req.options.get("method") == PREDICT:
+            return None
+        key = req.key or ""
+        png = cached_png(8, 8, 0)[1]
+        if req.api == "gemini":
+            image = {"inlineData": {"mimeType": "image/png", "data": png}}
+            candidate = {"content": {"parts": [image]}, "finishReason": key}
+            return Reply.raw(
+                200, {"candidates": [candidate], "modelVersion": f"model-{key}", "responseId": key}
+            )
+        return Reply.raw(200, {"created": 0, "data": [{"b64_json": png, "revised_prompt": key}]})
+
+
 class Realistic:
     """Every image takes as long as a real one: a seeded ``min``-``max`` s (8-20 s by
     default) before the headers, as a real backend spends generating."""
@@ -455,6 +489,7 @@ PROFILES: dict[str, Callable[..., Profile]] = {
     "slow": Slow,
     "safety": Safety,
     "realistic": Realistic,
+    "echo-key": EchoKey,
     "quota": DailyQuota,
     "soak": Soak,
 }

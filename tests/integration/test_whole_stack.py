@@ -196,12 +196,10 @@ async def stack_under_fault(
     *,
     spacing: float | None = None,
     calls: int = CALLS,
-    scaled: dict[str, Any] | None = None,
 ) -> tuple[Run, Simulator]:
     name, options = FAULTS[fault]
     clock = FakeClock(auto=False)
-    scaled = SCALED.get(fault, {}) if scaled is None else scaled
-    async with Simulator(name, clock=clock, **{**options, **scaled}) as sim:
+    async with Simulator(name, clock=clock, **{**options, **SCALED.get(fault, {})}) as sim:
         client = Client(provider_for(api, sim.base_url), make(api, sim.base_url), clock=clock)
         async with client:
             if spacing is None:
@@ -233,15 +231,15 @@ async def test_the_default_stack_under_each_fault(api: str, fault: str) -> None:
             assert max(run.latency) == pytest.approx(FAULTS["stall"][1]["delay"])
 
 
+STALL_TIMEOUT = 5.0
+STALL_CALLS = 200
+
+
 def stall_stack(api: str, base_url: str) -> list[Layer]:
     """The default stack with a 5 s attempt timeout: shorter than a 10 s stall."""
     layers = default_stack(api, base_url)
     layers[-1] = TimeoutLayer(STALL_TIMEOUT)
     return layers
-
-
-STALL_TIMEOUT = 5.0
-STALL_CALLS = 200
 
 
 @pytest.mark.parametrize("api", ["gemini", "openai"])
@@ -250,9 +248,11 @@ async def test_stalled_bodies_are_cut_and_retried_without_opening_the_breaker(ap
 
     200 calls, 16 at a time back to back, as the benchmark runs them. The stalls
     are seeded: the 200 first attempts meet 16 of them (the breaker sees a run of
-    timeouts while 9 in 10 calls succeed), the 16 retries none. A breaker counting
-    those timeouts as an unhealthy provider opens and fails calls with
-    ``CircuitOpen``.
+    timeouts while 9 in 10 calls succeed), the 16 retries none. The 16th stall is
+    the 200th draw: until then at most 15 of the 16 workers are held, so every
+    first attempt goes out at once, before any retry, whatever the order of
+    arrival. A breaker counting those timeouts as an unhealthy provider opens and
+    fails calls with ``CircuitOpen``.
     """
     run, sim = await stack_under_fault(stall_stack, api, "stall", spacing=0.0, calls=STALL_CALLS)
     refused = [o for o in run.outcomes if isinstance(o, CircuitOpen)]

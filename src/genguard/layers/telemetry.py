@@ -15,6 +15,7 @@ costs a few microseconds per call.
 
 from __future__ import annotations
 
+import logging as std_logging
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from opentelemetry import metrics, trace
@@ -27,7 +28,7 @@ from ..model import Call, GenerationResult
 from ..options import LayerOptions
 from ..telemetry.logging import get_logger
 from ..telemetry.options import DEFAULT_SERVICE_NAME
-from ..telemetry.otel import CallTelemetry, Instruments, Logger
+from ..telemetry.otel import CallTelemetry, Instruments, LabelCache, Logger
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -112,6 +113,10 @@ class TelemetryLayer:
         self._log: Logger | None = None
         if logs:
             self._log = logger if logger is not None else get_logger(service=service_name)
+        #: The logger's level check, when it has one: a call with every signal off but
+        #: logs, whose logger keeps no line at any level genguard uses, records nothing.
+        self._log_enabled = getattr(self._log, "is_enabled_for", None)
+        self._labels = LabelCache()
         if tracer_provider is None:
             trace.get_tracer_provider()  # loads a provider named in OTEL_PYTHON_TRACER_PROVIDER
         if meter_provider is None:
@@ -158,10 +163,20 @@ class TelemetryLayer:
         tracer = self._tracer if self._tracer_final else self._resolve_tracer()
         instruments = self._instruments if self._meter_final else self._resolve_instruments()
         log = self._log
-        if tracer is None and instruments is None and log is None:
-            return await next(call)
+        if tracer is None and instruments is None:
+            enabled = self._log_enabled
+            if log is None or (enabled is not None and not enabled(std_logging.ERROR)):
+                return await next(call)
         previous = call.observer
-        recorder = CallTelemetry(call, previous, tracer, instruments, log, self.log_prompts)
+        recorder = CallTelemetry(
+            call,
+            previous,
+            tracer,
+            instruments,
+            log,
+            self.log_prompts,
+            labels=self._labels.get(call.provider, call.model),
+        )
         recorder.start()
         call.observer = recorder
         result: GenerationResult | None = None

@@ -73,6 +73,10 @@ class StdlibLogger:
         self._logger = logger if logger is not None else std_logging.getLogger(LOGGER_NAME)
         self._context: dict[str, Any] = dict(context or {})
 
+    def is_enabled_for(self, level: int) -> bool:
+        """Whether a line at ``level`` would reach a handler (so callers skip building it)."""
+        return self._logger.isEnabledFor(level)
+
     def bind(self, **fields: Any) -> StdlibLogger:
         return StdlibLogger(self._logger, {**self._context, **fields})
 

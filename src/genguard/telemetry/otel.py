@@ -11,10 +11,11 @@ breaker transitions, verdicts) is a span *event* on the span it explains.
 from __future__ import annotations
 
 import asyncio
+import logging as std_logging
 import threading
 import traceback
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from opentelemetry import context as otel_context
@@ -371,6 +372,106 @@ class Instruments:
         )
 
 
+# -- labels built once per (provider, model) --------------------------------------------------
+
+#: Entries a ``LabelCache`` keeps before starting over (models are few; a bound all the same).
+MAX_LABEL_SETS = 256
+
+
+class CallLabels:
+    """The metric labels and attribute dicts of one (provider, model), built once and shared
+    by every call to it, so a call builds no label tuple or attribute dict of its own.
+
+    The dicts are handed to the SDK as they are and must never be mutated.
+    """
+
+    __slots__ = (
+        "_errors",
+        "_outcomes",
+        "attrs",
+        "labels",
+        "span_attrs",
+        "tokens_input",
+        "tokens_output",
+    )
+
+    def __init__(self, provider: str, model: str) -> None:
+        name = provider_name(provider)
+        #: The base metric labels, as a tuple for ``Counts`` and a dict for histograms.
+        self.labels: tuple[str, ...] = (sc.OPERATION_GENERATE_CONTENT, name, model)
+        self.attrs: dict[str, AttributeValue] = {
+            sc.GEN_AI_OPERATION_NAME: sc.OPERATION_GENERATE_CONTENT,
+            sc.GEN_AI_PROVIDER_NAME: name,
+            sc.GEN_AI_REQUEST_MODEL: model,
+        }
+        #: What every call span starts with (per-call attributes are added to a copy).
+        self.span_attrs: dict[str, AttributeValue] = {
+            **self.attrs,
+            sc.GEN_AI_OUTPUT_TYPE: sc.OUTPUT_TYPE_IMAGE,
+        }
+        self.tokens_input: dict[str, AttributeValue] = {
+            **self.attrs,
+            sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT,
+        }
+        self.tokens_output: dict[str, AttributeValue] = {
+            **self.attrs,
+            sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT,
+        }
+        self._outcomes: dict[str, tuple[str, ...]] = {}
+        self._errors: dict[str, dict[str, AttributeValue]] = {}
+
+    def with_outcome(self, outcome: str) -> tuple[str, ...]:
+        """``labels`` plus ``outcome`` (a bounded set: ``OUTCOMES``)."""
+        found = self._outcomes.get(outcome)
+        if found is None:
+            found = (*self.labels, outcome)
+            if len(self._outcomes) < len(OUTCOMES):
+                self._outcomes[outcome] = found
+        return found
+
+    def with_error(self, error: BaseException) -> dict[str, AttributeValue]:
+        """``attrs`` plus ``error.type`` (kept for the first few error classes seen)."""
+        kind = error_type(error)
+        found = self._errors.get(kind)
+        if found is None:
+            found = {**self.attrs, sc.ERROR_TYPE: kind}
+            if len(self._errors) < 64:
+                self._errors[kind] = found
+        return found
+
+
+class LabelCache:
+    """``CallLabels`` per (provider, model), held by one telemetry layer (no global state)."""
+
+    __slots__ = ("_found",)
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str], CallLabels] = {}
+
+    def get(self, provider: str, model: str) -> CallLabels:
+        found = self._found.get((provider, model))
+        if found is None:
+            if len(self._found) >= MAX_LABEL_SETS:
+                self._found.clear()
+            found = self._found[provider, model] = CallLabels(provider, model)
+        return found
+
+
+_INFO = std_logging.INFO
+_WARNING = std_logging.WARNING
+_LEVELS: dict[str, int] = {
+    "debug": std_logging.DEBUG,
+    "info": std_logging.INFO,
+    "warning": std_logging.WARNING,
+    "error": std_logging.ERROR,
+}
+
+
+def _by_score(item: tuple[str, float]) -> float:
+    """Sort key: highest score first."""
+    return -item[1]
+
+
 # -- the per-call observer ------------------------------------------------------------------
 
 
@@ -378,28 +479,32 @@ class CallTelemetry(Observer):
     """Records one call; forwards every event to ``previous`` first.
 
     ``tracer``, ``instruments`` and ``log`` may each be None (that signal is off),
-    so the disabled paths cost one attribute test each.
+    so the disabled paths cost one attribute test each. ``labels`` are the call's
+    shared ``CallLabels`` (built here when not given). A log line whose level the
+    logger filters out (``is_enabled_for``, as structlog's filtering loggers and
+    genguard's stdlib logger have) is not built at all.
     """
 
     __slots__ = (
         "_attempt_span",
         "_attempt_token",
         "_classifier_blocked",
+        "_ctx",
+        "_digest",
         "_first_partial",
+        "_log_enabled",
         "_partials",
         "_restarts",
         "_started",
         "_token",
-        "attrs",
         "call",
         "instruments",
         "key",
-        "labels",
         "log",
         "log_prompts",
+        "names",
         "previous",
         "span",
-        "trace_id",
         "tracer",
     )
 
@@ -411,6 +516,8 @@ class CallTelemetry(Observer):
         instruments: Instruments | None,
         log: Logger | None,
         log_prompts: bool = False,
+        *,
+        labels: CallLabels | None = None,
     ) -> None:
         self.call = call
         self.key = call.key
@@ -418,9 +525,12 @@ class CallTelemetry(Observer):
         self.tracer = tracer
         self.instruments = instruments
         self.log = log
+        self._log_enabled: Callable[[int], bool] | None = (
+            getattr(log, "is_enabled_for", None) if log is not None else None
+        )
         self.log_prompts = log_prompts
         self.span: Span | None = None
-        self.trace_id: str | None = None
+        self._ctx: Context | None = None
         self._token: Token[Context] | None = None
         self._attempt_span: Span | None = None
         self._attempt_token: Token[Context] | None = None
@@ -429,14 +539,27 @@ class CallTelemetry(Observer):
         self._first_partial: float | None = None
         self._partials = 0
         self._restarts = 0
-        provider = provider_name(call.provider)
-        #: The base metric labels, as a tuple for ``Counts`` and a dict for histograms.
-        self.labels: tuple[str, ...] = (sc.OPERATION_GENERATE_CONTENT, provider, call.model)
-        self.attrs: dict[str, str] = {
-            sc.GEN_AI_OPERATION_NAME: sc.OPERATION_GENERATE_CONTENT,
-            sc.GEN_AI_PROVIDER_NAME: provider,
-            sc.GEN_AI_REQUEST_MODEL: call.model,
-        }
+        self._digest: str | None = None
+        self.names = labels if labels is not None else CallLabels(call.provider, call.model)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The base metric labels: operation, provider name, model."""
+        return self.names.labels
+
+    @property
+    def attrs(self) -> dict[str, AttributeValue]:
+        """The base metric labels as attributes (shared: never mutate)."""
+        return self.names.attrs
+
+    @property
+    def trace_id(self) -> str | None:
+        """The call's trace id in hex, None without a recording span."""
+        span = self.span
+        if span is None:
+            return None
+        ctx = span.get_span_context()
+        return format(ctx.trace_id, "032x") if ctx.is_valid else None
 
     def reaches(self, observer: Observer) -> bool:
         return self is observer or self.previous.reaches(observer)
@@ -448,6 +571,20 @@ class CallTelemetry(Observer):
         found = call.extras.get("budget.tenant") or call.request.metadata.get("tenant")
         return found[:64] if isinstance(found, str) else ""
 
+    def _prompt_digest(self) -> str:
+        """The prompt's SHA-256, computed once per call (span attribute and log line)."""
+        digest = self._digest
+        if digest is None:
+            digest = self._digest = prompt_digest(self.call.request.prompt)
+        return digest
+
+    def _logs_at(self, level: int) -> bool:
+        """Whether a line at ``level`` would be kept (True when the logger cannot tell)."""
+        if self.log is None:
+            return False
+        enabled = self._log_enabled
+        return enabled is None or bool(enabled(level))
+
     # -- lifecycle (driven by the telemetry layer) --------------------------------------
     def start(self) -> None:
         """Open the call span, make it current, count the call in flight."""
@@ -456,12 +593,11 @@ class CallTelemetry(Observer):
         if self.tracer is not None:
             request = call.request
             attributes: dict[str, AttributeValue] = {
-                **self.attrs,
-                sc.GEN_AI_OUTPUT_TYPE: sc.OUTPUT_TYPE_IMAGE,
+                **self.names.span_attrs,
                 sc.GENERATION_ID: call.generation_id,
                 sc.PARTITION_KEY: call.key,
                 sc.PROMPT_LENGTH: len(request.prompt),
-                sc.PROMPT_SHA256: prompt_digest(request.prompt),
+                sc.PROMPT_SHA256: self._prompt_digest(),
             }
             if request.n != 1:  # the convention: set when not 1
                 attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = request.n
@@ -473,12 +609,11 @@ class CallTelemetry(Observer):
                 attributes=attributes,
             )
             self.span = span
-            ctx = span.get_span_context()
-            if ctx.is_valid:
-                self.trace_id = format(ctx.trace_id, "032x")
-            self._token = otel_context.attach(trace.set_span_in_context(span))
+            # One context for both uses: current during the call, parent of every attempt.
+            self._ctx = ctx = trace.set_span_in_context(span)
+            self._token = otel_context.attach(ctx)
         if self.instruments is not None:
-            self.instruments.active.add(self.labels, 1)
+            self.instruments.active.add(self.names.labels, 1)
 
     def finish(self, result: GenerationResult | None, error: BaseException | None) -> None:
         """Close the call: span attributes and status, metrics, one log line."""
@@ -511,21 +646,23 @@ class CallTelemetry(Observer):
             self._token = None
         inst = self.instruments
         if inst is not None:
-            attrs = self.attrs
-            labels = self.labels
+            names = self.names
+            attrs = names.attrs
+            labels = names.labels
             inst.active.add(labels, -1)
-            inst.calls.add((*labels, outcome))
+            inst.calls.add(names.with_outcome(outcome))
             if cost is not None:
-                money = (*labels, self.tenant, outcome, cost.currency)
+                tenant = self.tenant
+                money = (*labels, tenant, outcome, cost.currency)
                 inst.cost.add(money, float(cost.settled))
                 inst.cost_possible.add(money, float(cost.possibly_billed))
                 duplicates = ledger.possibly_billed_duplicates
                 if duplicates:
-                    inst.possibly_billed_duplicates.add((*labels, self.tenant), duplicates)
+                    inst.possibly_billed_duplicates.add((*labels, tenant), duplicates)
             if error is None:
                 inst.duration.record(duration, attrs)
             else:
-                inst.duration.record(duration, {**attrs, sc.ERROR_TYPE: error_type(error)})
+                inst.duration.record(duration, names.with_error(error))
                 if (
                     isinstance(error, errors.ContentBlocked)
                     and error.source == "classifier"
@@ -541,15 +678,13 @@ class CallTelemetry(Observer):
                     inst.images.add(labels, len(result.images))
                 usage = result.usage
                 if usage.input_tokens is not None:
-                    inst.tokens.record(
-                        usage.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT}
-                    )
+                    inst.tokens.record(usage.input_tokens, names.tokens_input)
                 if usage.output_tokens is not None:
-                    inst.tokens.record(
-                        usage.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT}
-                    )
+                    inst.tokens.record(usage.output_tokens, names.tokens_output)
         if self.log is not None:
-            self._log_call(result, error, outcome, attempts, duration)
+            level = _WARNING if error is not None and outcome != "cancelled" else _INFO
+            if self._logs_at(level):
+                self._log_call(result, error, outcome, attempts, duration)
 
     def _stream_attributes(self, attributes: dict[str, AttributeValue]) -> None:
         attributes[sc.STREAM_PARTIALS] = self._partials
@@ -592,11 +727,12 @@ class CallTelemetry(Observer):
             "outcome": outcome,
             "attempts": attempts,
             "duration_s": round(duration, 6),
-            "prompt_sha256": prompt_digest(request.prompt),
+            "prompt_sha256": self._prompt_digest(),
             "prompt_chars": len(request.prompt),
         }
-        if self.trace_id is not None and self.span is not None:
-            fields["trace_id"] = self.trace_id
+        trace_id = self.trace_id
+        if trace_id is not None and self.span is not None:
+            fields["trace_id"] = trace_id
             fields["span_id"] = format(self.span.get_span_context().span_id, "016x")
         if self.log_prompts:
             fields["prompt"] = request.prompt
@@ -646,28 +782,37 @@ class CallTelemetry(Observer):
     def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
         """One log line for a notable layer event, tied to the call and its current span."""
         log = self.log
-        if log is None:
+        if log is None or not self._logs_at(_LEVELS[level]):
             return
         fields["generation_id"] = self.call.generation_id
-        if self.trace_id is not None:
+        trace_id = self.trace_id
+        if trace_id is not None:
             span = self._attempt_span or self.span
             assert span is not None
-            fields["trace_id"] = self.trace_id
+            fields["trace_id"] = trace_id
             fields["span_id"] = format(span.get_span_context().span_id, "016x")
         getattr(log, level)(event, **fields)
 
     def _count_block(self, stage: str, category: str, source: str) -> None:
         if self.instruments is not None:
-            self.instruments.safety_blocks.add((*self.labels, stage, category, source))
+            self.instruments.safety_blocks.add((*self.names.labels, stage, category, source))
 
-    def _end_attempt(self, error: BaseException | None) -> None:
+    def _end_attempt(
+        self, error: BaseException | None, extra: dict[str, AttributeValue] | None = None
+    ) -> None:
+        """End the attempt span, with ``extra`` attributes (billing) set in the same call."""
         span = self._attempt_span
         assert span is not None
-        if error is not None and span.is_recording():
-            span.set_attribute(sc.ERROR_TYPE, error_type(error))
-            span.set_status(
-                Status(StatusCode.ERROR, error_message(error, self.call.request.prompt))
-            )
+        if span.is_recording():
+            if error is not None:
+                extra = {**extra} if extra else {}
+                extra[sc.ERROR_TYPE] = error_type(error)
+            if extra:
+                span.set_attributes(extra)
+            if error is not None:
+                span.set_status(
+                    Status(StatusCode.ERROR, error_message(error, self.call.request.prompt))
+                )
         span.end()
         self._attempt_span = None
         if self._attempt_token is not None:
@@ -680,14 +825,19 @@ class CallTelemetry(Observer):
         if self.tracer is not None and self.span is not None:
             if self._attempt_span is not None:  # overlapping attempts: close the stale one
                 self._end_attempt(None)
+            attributes: dict[str, AttributeValue] = {sc.ATTEMPT: call.attempt}
+            if call.key != self.key:  # re-routed (fallback): say where this attempt went
+                attributes[sc.PARTITION_KEY] = call.key
+            # The current context with the call span in it: the one made at start while
+            # nothing was attached since (the usual case), else a fresh one.
+            current = otel_context.get_current()
+            parent = current if current is self._ctx else trace.set_span_in_context(self.span)
             span = self.tracer.start_span(
                 sc.ATTEMPT_SPAN,
-                context=trace.set_span_in_context(self.span),
+                context=parent,
                 kind=SpanKind.INTERNAL,
-                attributes={sc.ATTEMPT: call.attempt},
+                attributes=attributes,
             )
-            if call.key != self.key:  # re-routed (fallback): say where this attempt went
-                span.set_attribute(sc.PARTITION_KEY, call.key)
             self._attempt_span = span
             self._attempt_token = otel_context.attach(trace.set_span_in_context(span))
 
@@ -696,15 +846,17 @@ class CallTelemetry(Observer):
         charges = call.billing.charges
         charge = charges[-1] if charges and charges[-1].attempt == call.attempt else None
         if self._attempt_span is not None:
-            if charge is not None and self._attempt_span.is_recording():
-                self._attempt_span.set_attribute(sc.BILLING_STATUS, charge.status)
-                if charge.amount is not None:
-                    self._attempt_span.set_attribute(sc.BILLING_AMOUNT, float(charge.amount))
-            self._end_attempt(error)
-        if self.instruments is not None:
-            self.instruments.attempts.add((*self.labels, outcome_of(error)))
+            billing: dict[str, AttributeValue] | None = None
             if charge is not None:
-                self.instruments.billed_attempts.add((*self.labels, charge.status))
+                billing = {sc.BILLING_STATUS: charge.status}
+                if charge.amount is not None:
+                    billing[sc.BILLING_AMOUNT] = float(charge.amount)
+            self._end_attempt(error, billing)
+        inst = self.instruments
+        if inst is not None:
+            inst.attempts.add(self.names.with_outcome(outcome_of(error)))
+            if charge is not None:
+                inst.billed_attempts.add((*self.names.labels, charge.status))
         if isinstance(error, errors.ContentBlocked) and error.source == "provider":
             self._count_block(error.stage, error.category, "provider")
             self._emit(
@@ -735,7 +887,7 @@ class CallTelemetry(Observer):
             },
         )
         if self.instruments is not None:
-            self.instruments.retries.add((*self.labels, reason, hint))
+            self.instruments.retries.add((*self.names.labels, reason, hint))
         self._emit(
             "info",
             sc.EVENT_RETRY_SCHEDULED,
@@ -751,7 +903,7 @@ class CallTelemetry(Observer):
         self.previous.retry_gave_up(call, reason)
         self._event(sc.EVENT_RETRY_GAVE_UP, {sc.ATTEMPT: call.attempt, sc.RETRY_REASON: reason})
         if self.instruments is not None:
-            self.instruments.retry_gave_up.add((*self.labels, reason))
+            self.instruments.retry_gave_up.add((*self.names.labels, reason))
         self._emit("warning", sc.EVENT_RETRY_GAVE_UP, {"attempt": call.attempt, "reason": reason})
 
     def limiter_waited(self, call: Call, key: str, seconds: float, reason: str) -> None:
@@ -759,7 +911,7 @@ class CallTelemetry(Observer):
         if self.instruments is not None:
             self.instruments.limiter_wait.record(
                 max(0.0, float(seconds)),
-                {**self.attrs, sc.LIMITER_KEY: key, sc.LIMITER_REASON: reason},
+                {**self.names.attrs, sc.LIMITER_KEY: key, sc.LIMITER_REASON: reason},
             )
         if seconds > 0:  # a zero wait explains nothing: metric only
             self._event(
@@ -783,7 +935,7 @@ class CallTelemetry(Observer):
             {sc.LIMITER_KEY: key, sc.LIMITER_SECONDS: float(seconds), sc.LIMITER_SOURCE: source},
         )
         if self.instruments is not None:
-            self.instruments.limiter_pauses.add((*self.labels, key, source))
+            self.instruments.limiter_pauses.add((*self.names.labels, key, source))
         self._emit(
             "warning",
             sc.EVENT_LIMITER_PAUSED,
@@ -824,23 +976,29 @@ class CallTelemetry(Observer):
         action: str,
     ) -> None:
         self.previous.safety_verdict(call, stage, allowed, categories, classifier, action)
-        ranked: Sequence[tuple[str, float]] = sorted(
-            ((str(k), float(v)) for k, v in categories.items() if isinstance(v, int | float)),
-            key=lambda item: -item[1],
+        ranked: Sequence[tuple[str, float]] = (
+            sorted(
+                ((str(k), float(v)) for k, v in categories.items() if isinstance(v, int | float)),
+                key=_by_score,
+            )
+            if categories
+            else ()  # the usual verdict: nothing scored
         )
-        self._event(
-            sc.EVENT_SAFETY_VERDICT,
-            {
-                sc.SAFETY_STAGE: stage,
-                sc.SAFETY_ALLOWED: bool(allowed),
-                sc.SAFETY_ACTION: action,
-                sc.SAFETY_CLASSIFIER: classifier,
-                sc.SAFETY_CATEGORIES: [name for name, _ in ranked],
-                sc.SAFETY_SCORES: [score for _, score in ranked],
-            },
-        )
+        span = self._attempt_span or self.span
+        if span is not None and span.is_recording():
+            span.add_event(
+                sc.EVENT_SAFETY_VERDICT,
+                {
+                    sc.SAFETY_STAGE: stage,
+                    sc.SAFETY_ALLOWED: bool(allowed),
+                    sc.SAFETY_ACTION: action,
+                    sc.SAFETY_CLASSIFIER: classifier,
+                    sc.SAFETY_CATEGORIES: [name for name, _ in ranked],
+                    sc.SAFETY_SCORES: [score for _, score in ranked],
+                },
+            )
         if self.instruments is not None:
-            self.instruments.safety_verdicts.add((*self.labels, stage, action, classifier))
+            self.instruments.safety_verdicts.add((*self.names.labels, stage, action, classifier))
         category = ranked[0][0] if ranked else "unspecified"
         if action == "block":
             self._classifier_blocked = True
@@ -916,7 +1074,7 @@ class CallTelemetry(Observer):
             },
         )
         if self.instruments is not None:
-            self.instruments.stream_restarts.add((*self.labels, reason))
+            self.instruments.stream_restarts.add((*self.names.labels, reason))
         self._emit(
             "warning",
             sc.EVENT_STREAM_RESTARTED,
@@ -938,11 +1096,14 @@ class CallTelemetry(Observer):
 
 
 __all__ = [
+    "MAX_LABEL_SETS",
     "MAX_SERIES",
     "OUTCOMES",
+    "CallLabels",
     "CallTelemetry",
     "Counts",
     "Instruments",
+    "LabelCache",
     "Logger",
     "error_type",
     "outcome_of",

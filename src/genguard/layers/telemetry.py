@@ -28,7 +28,7 @@ from ..model import Call, GenerationResult
 from ..options import LayerOptions
 from ..telemetry.logging import get_logger
 from ..telemetry.options import DEFAULT_SERVICE_NAME
-from ..telemetry.otel import CallTelemetry, Instruments, LabelCache, Logger
+from ..telemetry.otel import CallTelemetry, Instruments, LabelCache, Logger, level_check
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -115,7 +115,7 @@ class TelemetryLayer:
             self._log = logger if logger is not None else get_logger(service=service_name)
         #: The logger's level check, when it has one: a call with every signal off but
         #: logs, whose logger keeps no line at any level genguard uses, records nothing.
-        self._log_enabled = getattr(self._log, "is_enabled_for", None)
+        self._log_enabled = level_check(self._log) if self._log is not None else None
         self._labels = LabelCache()
         if tracer_provider is None:
             trace.get_tracer_provider()  # loads a provider named in OTEL_PYTHON_TRACER_PROVIDER
@@ -176,6 +176,7 @@ class TelemetryLayer:
             log,
             self.log_prompts,
             labels=self._labels.get(call.provider, call.model),
+            log_check=self._log_enabled,
         )
         recorder.start()
         call.observer = recorder

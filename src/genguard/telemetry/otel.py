@@ -16,7 +16,7 @@ import threading
 import traceback
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -457,6 +457,16 @@ class LabelCache:
         return found
 
 
+def level_check(log: object) -> Callable[[int], bool] | None:
+    """``log``'s own ``is_enabled_for`` (structlog's filtering loggers, genguard's stdlib
+    logger), or None when it has none of its own: a lazy proxy answers with a logger bound
+    for the occasion, whose answer may be stale once the application reconfigures."""
+    check = getattr(log, "is_enabled_for", None)
+    if check is None or getattr(check, "__self__", None) is not log:
+        return None
+    return cast("Callable[[int], bool]", check)
+
+
 _INFO = std_logging.INFO
 _WARNING = std_logging.WARNING
 _LEVELS: dict[str, int] = {
@@ -518,6 +528,7 @@ class CallTelemetry(Observer):
         log_prompts: bool = False,
         *,
         labels: CallLabels | None = None,
+        log_check: Callable[[int], bool] | None = None,
     ) -> None:
         self.call = call
         self.key = call.key
@@ -526,7 +537,7 @@ class CallTelemetry(Observer):
         self.instruments = instruments
         self.log = log
         self._log_enabled: Callable[[int], bool] | None = (
-            getattr(log, "is_enabled_for", None) if log is not None else None
+            log_check if log_check is not None or log is None else level_check(log)
         )
         self.log_prompts = log_prompts
         self.span: Span | None = None
@@ -1106,6 +1117,7 @@ __all__ = [
     "LabelCache",
     "Logger",
     "error_type",
+    "level_check",
     "outcome_of",
     "provider_name",
 ]

@@ -28,12 +28,16 @@ from .common import Budget, Section, Target, median, percentile, rss_bytes, tabl
 from .simproc import ROOT, SimProcess, child_env
 
 CONTENDERS = ("raw aiohttp", "genguard")
+#: Not in the report: the client and provider path alone (``benchmarks.client_path --scale``).
+EMPTY = "genguard, empty pipeline"
 TICK = 0.010
 
 
 def _make(name: str, url: str) -> C.Contender:
     if name == "raw aiohttp":
         return C.RawAiohttp("gemini", url)
+    if name == EMPTY:
+        return C.Genguard("gemini", url, list, name=EMPTY, deadline=300.0)
     # Production time scale (60 s attempt timeout), limits out of reach, generous deadline.
     return C.Genguard(
         "gemini",
@@ -162,13 +166,13 @@ async def _one(sim: SimProcess, clean_url: str, name: str, n: int, hold: float) 
     return result
 
 
-async def _all(budget: Budget) -> dict[str, dict[str, Any]]:
+async def _all(budget: Budget, names: tuple[str, ...] = CONTENDERS) -> dict[str, dict[str, Any]]:
     n = budget.scale_calls
     hold = 20.0 if n >= 5000 else 3.0
     out: dict[str, dict[str, Any]] = {}
     async with SimProcess() as sim:
         [(_, clean_url)] = await sim.start("clean", record=False)
-        for name in CONTENDERS:
+        for name in names:
             out[name] = await _one(sim, clean_url, name, n, hold)
     return out
 

@@ -111,27 +111,40 @@ class Client:
             raise ClientClosed("Client is closed")
         if isinstance(request, str) or fields:
             request = make_request(request, fields)
-        return await self.run(self.new_call(request), self._handler)
+        # ``run``'s body, inline: one coroutine frame less per call in flight.
+        call = self.new_call(request)
+        self.observer.call_started(call)
+        try:
+            result = await self._handler(call)
+        except BaseException as error:
+            self._failed(call, error)
+            raise
+        return self._finished(call, result)
 
     async def run(self, call: Call, handler: Handler) -> GenerationResult:
         """Run ``call`` through ``handler`` (a composed pipeline): announce it, fill the
         result's attempts, latency and cost, or put the cost on the error."""
-        observer = self.observer
-        observer.call_started(call)
+        self.observer.call_started(call)
         try:
             result = await handler(call)
         except BaseException as error:
-            if isinstance(error, GenGuardError) and call.billing.billed_or_uncertain:
-                error.cost = call.billing.cost()
-            observer.call_finished(call, None, error)
+            self._failed(call, error)
             raise
+        return self._finished(call, result)
+
+    def _failed(self, call: Call, error: BaseException) -> None:
+        if isinstance(error, GenGuardError) and call.billing.billed_or_uncertain:
+            error.cost = call.billing.cost()
+        self.observer.call_finished(call, None, error)
+
+    def _finished(self, call: Call, result: GenerationResult) -> GenerationResult:
         result = replace_slots(
             result,
             attempts=max(call.attempt, 1),
             latency=self.clock.now() - call.started_at,
             cost=call.billing.cost(),
         )
-        observer.call_finished(call, result, None)
+        self.observer.call_finished(call, result, None)
         return result
 
     def stream(

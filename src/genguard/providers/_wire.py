@@ -13,8 +13,8 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from ..errors import GenGuardError, ResponseError, redact
@@ -23,6 +23,7 @@ _TAG_RE = re.compile(r"<[^>]{0,2000}>")
 _SPACE_RE = re.compile(r"\s+")
 _TITLE_RE = re.compile(r"<title[^>]{0,200}>(.{0,300}?)</title>", re.IGNORECASE | re.DOTALL)
 SNIPPET_CHARS = 300
+_DECODER = json.JSONDecoder()
 
 
 class WireError(Exception):
@@ -34,6 +35,9 @@ def loads(body: bytes) -> Any:
     if not body:
         raise WireError("empty response body")
     try:
+        if body[:1] == b"{" and body[1:2] != b"\x00":
+            # What ``json.loads`` does for a body it detects as UTF-8, without the detection.
+            return _DECODER.decode(body.decode("utf-8", "surrogatepass"))
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise WireError(f"response body is not valid JSON ({type(exc).__name__})") from None
@@ -104,6 +108,8 @@ def lenient_str(value: object) -> str | None:
 
 def lenient_int(value: object) -> int | None:
     """A non-negative int (JSON numbers, or digit strings as protobuf int64 may be) or None."""
+    if type(value) is int:  # the usual case, told apart from bool in one test
+        return value if value >= 0 else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -199,36 +205,59 @@ class SecretHeaders(dict[str, str]):
     __str__ = __repr__
 
 
-@contextmanager
-def response_errors(provider: str, status: int, request_id: str | None) -> Iterator[None]:
+class _ResponseErrors:
+    """The context manager :func:`response_errors` returns (a class: it is entered on
+    every response, and a generator-based one costs several times more)."""
+
+    __slots__ = ("provider", "request_id", "status")
+
+    def __init__(self, provider: str, status: int, request_id: str | None) -> None:
+        self.provider = provider
+        self.status = status
+        self.request_id = request_id
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, GenGuardError):
+            return
+        status = self.status
+        if isinstance(exc, WireError):
+            error = ResponseError(
+                f"{self.provider}: unexpected response (HTTP {status}): {exc}",
+                status=status,
+                provider=self.provider,
+                request_id=self.request_id,
+            )
+            error.billing = "uncertain" if 200 <= status < 300 else "rejected"
+            raise error from None
+        if isinstance(
+            exc, KeyError | IndexError | TypeError | ValueError | AttributeError | RecursionError
+        ):
+            error = ResponseError(
+                f"{self.provider}: unexpected response shape (HTTP {status}, {type(exc).__name__})",
+                status=status,
+                provider=self.provider,
+                request_id=self.request_id,
+            )
+            # a 2xx answer was produced (and billed) even if we cannot read what it cost
+            error.billing = "uncertain" if 200 <= status < 300 else "rejected"
+            raise error from exc
+
+
+def response_errors(provider: str, status: int, request_id: str | None) -> _ResponseErrors:
     """Turn WireError (and, as a last resort, a lookup/type error) into ResponseError.
 
     The last-resort branch keeps the original exception as ``__cause__`` so tests can
     tell a documented shape check from a parser bug.
     """
-    try:
-        yield
-    except GenGuardError:
-        raise
-    except WireError as exc:
-        error = ResponseError(
-            f"{provider}: unexpected response (HTTP {status}): {exc}",
-            status=status,
-            provider=provider,
-            request_id=request_id,
-        )
-        error.billing = "uncertain" if 200 <= status < 300 else "rejected"
-        raise error from None
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError) as exc:
-        error = ResponseError(
-            f"{provider}: unexpected response shape (HTTP {status}, {type(exc).__name__})",
-            status=status,
-            provider=provider,
-            request_id=request_id,
-        )
-        # a 2xx answer was produced (and billed) even if we cannot read what it cost
-        error.billing = "uncertain" if 200 <= status < 300 else "rejected"
-        raise error from exc
+    return _ResponseErrors(provider, status, request_id)
 
 
 _F = TypeVar("_F", bound=Callable[..., GenGuardError])

@@ -477,27 +477,25 @@ class _GenerateResponse:
                 provider=self.provider.name,
                 request_id=self.request_id,
             )
-        parsed = [
-            _Candidate.parse(_wire.as_dict(c, f"candidates[{i}]"), f"candidates[{i}]")
-            for i, c in enumerate(candidates)
-        ]
-        chosen = next(
-            (c for c in parsed if c.images and c.reason not in BLOCK_FINISH_REASONS), None
-        )
+        parsed = [_Candidate.parse(c, i) for i, c in enumerate(candidates)]
+        chosen: _Candidate | None = None
+        images: list[Image] = []
+        for candidate in parsed:
+            if candidate.reason not in BLOCK_FINISH_REASONS:
+                if chosen is None and candidate.images:
+                    chosen = candidate
+                images += candidate.images
         if chosen is None:
             raise self._no_image(parsed)
-        images = tuple(
-            image for c in parsed if c.reason not in BLOCK_FINISH_REASONS for image in c.images
-        )
         key = self.provider._key.get()
         model = _wire.wire_token(data.get("modelVersion"), key) or self.call.model
         return GenerationResult(
-            images=images,
-            generation_id=self.call.generation_id,
-            provider=self.provider.name,
-            model=model,
-            text=chosen.text,
-            seed=self.call.request.seed,
+            tuple(images),
+            self.call.generation_id,
+            self.provider.name,
+            model,
+            chosen.text,
+            self.call.request.seed,
             usage=_usage(data.get("usageMetadata")),
             finish_reason=_wire.wire_code(chosen.reason, FINISH_REASONS, key),
             parts=chosen.parts,
@@ -568,18 +566,27 @@ class _Candidate:
     text: str | None
 
     @classmethod
-    def parse(cls, candidate: dict[str, Any], where: str) -> _Candidate:
-        reason = _wire.opt_str(candidate, "finishReason", where)
-        content = _wire.opt_dict(candidate, "content", where)
-        raw_parts = (
-            _wire.opt_list(content, "parts", f"{where}.content") if content else None
-        ) or []
+    def parse(cls, candidate: object, index: int) -> _Candidate:
+        """Candidate ``index`` of a body. Field paths for messages are only built when a
+        field is wrong (the strict getter then raises with the full path)."""
+        if not isinstance(candidate, dict):
+            candidate = _wire.as_dict(candidate, f"candidates[{index}]")
+        reason = candidate.get("finishReason")
+        if reason is not None and not isinstance(reason, str):
+            reason = _wire.opt_str(candidate, "finishReason", f"candidates[{index}]")
+        content = candidate.get("content")
+        raw_parts: list[Any] | None = None
+        if content is not None:
+            if not isinstance(content, dict):
+                content = _wire.as_dict(content, f"candidates[{index}].content")
+            raw_parts = content.get("parts")
+            if raw_parts is not None and not isinstance(raw_parts, list):
+                raw_parts = _wire.as_list(raw_parts, f"candidates[{index}].content.parts")
         parts: list[Part] = []
         images: list[Image] = []
         texts: list[str] = []
-        for index, item in enumerate(raw_parts):
-            here = f"{where}.content.parts[{index}]"
-            part = _parse_part(_wire.as_dict(item, here), here)
+        for number, item in enumerate(raw_parts or ()):
+            part = _parse_part(item, index, number)
             if part is None:
                 continue
             parts.append(part)
@@ -589,9 +596,10 @@ class _Candidate:
                 images.append(part.image)
             elif part.text:
                 texts.append(part.text)
+        message = candidate.get("finishMessage")
         return cls(
             reason=reason,
-            message=_wire.lenient_str(candidate.get("finishMessage")),
+            message=message if isinstance(message, str) else None,
             ratings=candidate.get("safetyRatings"),
             images=images,
             parts=tuple(parts),
@@ -605,10 +613,22 @@ _MODELLED_PART_KEYS = frozenset(
 )
 
 
-def _parse_part(item: dict[str, Any], where: str) -> Part | None:
-    """One response part; kinds genguard does not model keep their JSON in ``extra``."""
+def _part_path(candidate: int, part: int) -> str:
+    return f"candidates[{candidate}].content.parts[{part}]"
+
+
+def _parse_part(item: object, candidate: int, number: int) -> Part | None:
+    """One response part; kinds genguard does not model keep their JSON in ``extra``.
+
+    The checks are inline so a well-formed part builds no path strings; a wrong field
+    goes to the strict getter with its full path, which raises the documented message.
+    """
+    if not isinstance(item, dict):
+        item = _wire.as_dict(item, _part_path(candidate, number))
     thought = item.get("thought") is True
-    signature = _wire.opt_str(item, "thoughtSignature", where)
+    signature = item.get("thoughtSignature")
+    if signature is not None and not isinstance(signature, str):
+        signature = _wire.opt_str(item, "thoughtSignature", _part_path(candidate, number))
     if not item.keys() <= _MODELLED_PART_KEYS:
         text = _wire.lenient_str(item.get("text"))
         return Part(text=text, thought=thought, thought_signature=signature, extra=item)
@@ -616,15 +636,26 @@ def _parse_part(item: dict[str, Any], where: str) -> Part | None:
     if inline is None:
         inline = item.get("inline_data")
     if inline is not None:
-        inline = _wire.as_dict(inline, f"{where}.inlineData")
+        if not isinstance(inline, dict):
+            inline = _wire.as_dict(inline, f"{_part_path(candidate, number)}.inlineData")
         raw_data = inline.get("data")
-        data = _wire.b64decode(raw_data, f"{where}.inlineData.data")
+        try:
+            data = _wire.b64decode(raw_data, "inlineData.data")
+        except _wire.WireError:  # again with the field's full path, for the message
+            data = _wire.b64decode(raw_data, f"{_part_path(candidate, number)}.inlineData.data")
         assert isinstance(raw_data, str)
-        mime = _wire.opt_str(inline, "mimeType", f"{where}.inlineData") or "image/png"
+        mime = inline.get("mimeType")
+        if mime is not None and not isinstance(mime, str):
+            mime = _wire.opt_str(inline, "mimeType", f"{_part_path(candidate, number)}.inlineData")
         return Part(
-            image=Image(data, mime), thought=thought, thought_signature=signature, raw_data=raw_data
+            image=Image(data, mime or "image/png"),
+            thought=thought,
+            thought_signature=signature,
+            raw_data=raw_data,
         )
-    text = _wire.opt_str(item, "text", where)
+    text = item.get("text")
+    if text is not None and not isinstance(text, str):
+        text = _wire.opt_str(item, "text", _part_path(candidate, number))
     if text is None and signature is None:
         return None
     return Part(text=text, thought=thought, thought_signature=signature)

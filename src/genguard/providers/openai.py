@@ -356,13 +356,17 @@ class OpenAIProvider:
             out: list[Image | str] = []
             revised: str | None = None
             for index, item in enumerate(items):
-                where = f"data[{index}]"
-                entry = _wire.as_dict(item, where)
+                entry = item if isinstance(item, dict) else _wire.as_dict(item, f"data[{index}]")
                 revised = revised or _wire.lenient_str(entry.get("revised_prompt"))
                 b64 = entry.get("b64_json")
                 if b64 is not None:
-                    out.append(Image(_wire.b64decode(b64, f"{where}.b64_json"), mime))
+                    try:  # the field's path is only built for a message
+                        decoded = _wire.b64decode(b64, "b64_json")
+                    except _wire.WireError:
+                        decoded = _wire.b64decode(b64, f"data[{index}].b64_json")
+                    out.append(Image(decoded, mime))
                     continue
+                where = f"data[{index}]"
                 url = _wire.opt_str(entry, "url", where)
                 if not url:
                     raise _wire.WireError(f"{where} has neither b64_json nor url")

@@ -101,6 +101,9 @@ class HttpTransport:
         self.trust_env = trust_env
         self._proxies: dict[str, str] | None = None
         self._proxy_cache: dict[tuple[str, str], str | None] = {}
+        #: Per request URL: its proxy, and the response URL without query as RawResponse
+        #: shows it (both depend on the URL alone; bounded, like the proxy cache).
+        self._by_url: dict[str, tuple[str | None, str | None]] = {}
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -165,24 +168,29 @@ class HttpTransport:
         session = self._session if self._session is not None and not self._session.closed else None
         if session is None:
             session = await self.open()
-        loop = asyncio.get_running_loop()
+        known = self._by_url.get(url)
+        proxy = self.proxy_for(url) if known is None else known[0]
         mark_sent()
         try:
             async with session.request(
-                method,
-                url,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                proxy=self.proxy_for(url),
+                method, url, headers=headers, data=body, allow_redirects=False, proxy=proxy
             ) as resp:
-                body_bytes = await self._read_bounded(resp, provider)
+                length = resp.content_length
+                if length is not None and 0 < length <= self.max_response_bytes:
+                    body_bytes = await resp.content.readexactly(length)
+                else:
+                    body_bytes = await self._read_bounded(resp, provider)
+                shown = known[1] if known is not None else None
+                if shown is None:
+                    shown = str(resp.url.with_query(None))
+                    if len(self._by_url) < 256:
+                        self._by_url[url] = (proxy, shown)
                 return RawResponse(
-                    status=resp.status,
-                    headers={k.lower(): v for k, v in resp.headers.items()},
-                    body=body_bytes,
-                    received_at=loop.time(),
-                    url=str(resp.url.with_query(None)),
+                    resp.status,
+                    {k.lower(): v for k, v in resp.headers.items()},
+                    body_bytes,
+                    asyncio.get_running_loop().time(),
+                    shown,
                 )
         except (ResponseError, AttemptTimeout):
             raise

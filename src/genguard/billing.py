@@ -121,12 +121,11 @@ def status_of(error: BaseException | None, sent: bool) -> BillingStatus:
 class CallLedger:
     """The charges of one call's attempts, in order. ``prices`` None: the shipped prices."""
 
-    __slots__ = ("_by_attempt", "_prices", "charges")
+    __slots__ = ("_prices", "charges")
 
     def __init__(self, prices: PriceBook | None = None) -> None:
         self._prices = prices
         self.charges: list[AttemptCharge] = []
-        self._by_attempt: dict[int, AttemptCharge] = {}
 
     @property
     def prices(self) -> PriceBook:
@@ -147,9 +146,10 @@ class CallLedger:
     ) -> AttemptCharge:
         """Decide and record the charge of attempt ``call.attempt``; asking again for the
         same attempt returns the same charge, so a budget layer and the boundary agree."""
-        found = self._by_attempt.get(call.attempt)
-        if found is not None:
-            return found
+        attempt = call.attempt
+        for found in reversed(self.charges):  # a few attempts at most: no index kept
+            if found.attempt == attempt:
+                return found
         mark = _ATTEMPT.get()
         sent = mark is not None and mark.sent
         status = status_of(error, sent)
@@ -161,7 +161,6 @@ class CallLedger:
         charge = AttemptCharge(
             call.attempt, status, call.provider, call.model, amount, usage, estimated
         )
-        self._by_attempt[call.attempt] = charge
         self.charges.append(charge)
         return charge
 

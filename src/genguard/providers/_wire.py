@@ -14,9 +14,11 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
+from datetime import date
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
+from ..catalogue.validate import today_of
 from ..errors import GenGuardError, ResponseError, redact
 
 _TAG_RE = re.compile(r"<[^>]{0,2000}>")
@@ -24,6 +26,8 @@ _SPACE_RE = re.compile(r"\s+")
 _TITLE_RE = re.compile(r"<title[^>]{0,200}>(.{0,300}?)</title>", re.IGNORECASE | re.DOTALL)
 SNIPPET_CHARS = 300
 _DECODER = json.JSONDecoder()
+#: What ``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)`` builds on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class WireError(Exception):
@@ -53,7 +57,7 @@ def try_loads(body: bytes) -> Any:
 
 def dumps(obj: object) -> bytes:
     """Compact JSON bytes for a request body."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def type_name(value: object) -> str:
@@ -175,6 +179,26 @@ def wire_code(value: object, known: frozenset[str], *secrets: str | None) -> str
     if isinstance(value, str) and value in known:
         return value
     return wire_token(value, *secrets)
+
+
+class UtcDay:
+    """``today_of(wall)`` remembered for the day: the UTC date only changes every 86,400
+    seconds of POSIX time, and providers ask for it on every call."""
+
+    __slots__ = ("_date", "_day")
+
+    def __init__(self) -> None:
+        self._day = -1.0
+        self._date: date | None = None
+
+    def __call__(self, wall: float) -> date:
+        day, second = divmod(wall, 86400)
+        if not 0.001 <= second < 86399.999:  # near midnight: rounding decides, not the day
+            return today_of(wall)
+        if day != self._day or self._date is None:
+            self._date = today_of(wall)
+            self._day = day
+        return self._date
 
 
 class Secret:
@@ -303,6 +327,7 @@ def nearest_ratio(width: int, height: int, supported: tuple[str, ...]) -> str:
 __all__ = [
     "Secret",
     "SecretHeaders",
+    "UtcDay",
     "WireError",
     "answered",
     "as_dict",

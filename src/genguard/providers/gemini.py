@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..catalogue.policy import CataloguePolicy
-from ..catalogue.validate import RequestValidator, today_of
+from ..catalogue.validate import RequestValidator
 from ..errors import (
     AuthenticationError,
     BadRequest,
@@ -116,6 +116,7 @@ GOOGLE_REASONS = frozenset(
 )
 
 SafetySettings = Mapping[str, str] | Sequence[Mapping[str, str]]
+_NO_DEFAULTS: Mapping[str, Any] = {}  # read only
 
 
 def _rpc_type(detail: Mapping[str, Any]) -> str:
@@ -309,6 +310,7 @@ class GeminiProvider:
         )
         self._urls: dict[str, str] = {}
         self._validator = RequestValidator(self.name, catalogue)
+        self._today = _wire.UtcDay()
 
     def url_for(self, model: str) -> str:
         url = self._urls.get(model)
@@ -361,12 +363,6 @@ class GeminiProvider:
         image_size = (request.options.get("image_size") if request.options else None) or (
             self.image_size
         )
-        spec = self._validator.policy.catalogue.get(model)
-        ratios = (
-            spec.capabilities.aspect_ratios
-            if spec and spec.capabilities.aspect_ratios
-            else (ASPECT_RATIOS)
-        )
         size = request.size
         if size and size != "auto":
             if size.upper() in IMAGE_SIZES:
@@ -381,6 +377,12 @@ class GeminiProvider:
                         value=size,
                         allowed=(*IMAGE_SIZES, "WIDTHxHEIGHT"),
                     )
+                spec = self._validator.policy.catalogue.get(model)
+                ratios = (
+                    spec.capabilities.aspect_ratios
+                    if spec and spec.capabilities.aspect_ratios
+                    else ASPECT_RATIOS
+                )
                 config["aspectRatio"] = _wire.nearest_ratio(*dims, ratios)
         if request.aspect_ratio:  # an explicit ratio wins over one read from WxH
             config["aspectRatio"] = request.aspect_ratio
@@ -390,11 +392,13 @@ class GeminiProvider:
 
     def check(self, call: Call, *, stream: bool = False) -> None:
         """Refuse locally what the model cannot serve (the model catalogue's entry)."""
-        defaults: dict[str, Any] = {"image_size": self.image_size} if self.image_size else {}
+        defaults: Mapping[str, Any] = (
+            {"image_size": self.image_size} if self.image_size else _NO_DEFAULTS
+        )
         if stream:
-            defaults["stream"] = True
+            defaults = {**defaults, "stream": True}
         self._validator.check(
-            call.request, call.model, today=today_of(call.clock.wall()), defaults=defaults
+            call.request, call.model, today=self._today(call.clock.wall()), defaults=defaults
         )
 
     async def send(self, call: Call, transport: HttpTransport) -> GenerationResult:

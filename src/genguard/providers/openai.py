@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from ..catalogue.policy import CataloguePolicy
-from ..catalogue.validate import RequestValidator, today_of
+from ..catalogue.validate import RequestValidator
 from ..errors import (
     AuthenticationError,
     BadRequest,
@@ -235,6 +235,7 @@ class OpenAIProvider:
         defaults = {"quality": quality, "output_format": output_format, "moderation": moderation}
         self._defaults = {k: v for k, v in defaults.items() if v is not None}
         self._validator = RequestValidator(self.name, catalogue)
+        self._today = _wire.UtcDay()
 
     def _params(
         self, request: GenerationRequest, model: str, skip: frozenset[str]
@@ -331,7 +332,7 @@ class OpenAIProvider:
         """Refuse locally what the model cannot serve (the model catalogue's entry)."""
         defaults = {**self._defaults, "stream": True} if stream else self._defaults
         self._validator.check(
-            call.request, call.model, today=today_of(call.clock.wall()), defaults=defaults
+            call.request, call.model, today=self._today(call.clock.wall()), defaults=defaults
         )
 
     async def stream(

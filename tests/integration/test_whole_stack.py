@@ -306,3 +306,18 @@ async def test_the_shipped_example_profile_under_each_fault(fault: str) -> None:
 def test_every_fault_profile_is_covered() -> None:
     assert set(EXPLAINED) == set(FAULTS)
     assert asyncio.iscoroutinefunction(run_calls)
+
+
+@pytest.mark.parametrize("api", ["gemini", "openai"])
+async def test_a_burst_against_an_untold_server_rate_loses_nothing(api: str) -> None:
+    """Every call arrives at once (one virtual instant) at a server allowing 20/s.
+
+    The first 16 attempts go out together and 15 come back 429, all sent at the
+    same instant. They are one overshoot: the learned rate is cut once, not once
+    per 429 (which drove it to its floor, and most calls failed with a 30 s wait).
+    """
+    run, sim = await stack_under_fault(default_stack, api, "server-rate", spacing=0.0)
+    failed = [o for o in run.outcomes if o != "ok"]
+    assert not failed, f"{len(failed)} calls lost: {failed[0]}"
+    per_call = requests_per_call(sim)
+    assert max(per_call.values()) <= PER_CALL

@@ -169,6 +169,15 @@ async def test_a_burst_of_429s_from_one_overshoot_cuts_once(fake_clock: FakeCloc
     assert rate.cuts(KEY) == 2
 
 
+def test_429s_sent_at_the_instant_of_the_cut_belong_to_its_burst() -> None:
+    # A coarse clock (15.6 ms on Windows, a fake clock in tests) gives a whole burst
+    # one timestamp: its sixteen 429s must cut the rate once, not sixteen times.
+    rate = AdaptiveRate(ceiling=10.0)
+    cuts = [rate.throttled(KEY, now=2.0, sent_at=2.0, observed=16.0) for _ in range(16)]
+    assert cuts[0] == 10.0 * DECREASE and cuts[1:] == [None] * 15
+    assert rate.cuts(KEY) == 1
+
+
 def test_a_storm_needs_a_sample_large_enough_to_tell_it_from_random_429s() -> None:
     # Twelve 429s in twenty answers: what a 30% random refusal rate produces by
     # chance between two waves of retries aligned on a Retry-After date.

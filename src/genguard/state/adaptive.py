@@ -93,7 +93,7 @@ class AdaptiveRate:
         when this throttle belongs to a burst already answered by a cut.
         """
         learned = self._entry(key)
-        if sent_at < learned.cut_at:
+        if sent_at <= learned.cut_at:
             return None
         base = learned.rate if learned.rate is not None else self.ceiling
         if base is None:

@@ -4,8 +4,10 @@
 (each admitted caller immediately asks again). Reported: the most admissions
 seen in any sliding 1-s window (the bound is the configured rate, no burst
 configured), utilisation (admissions / rate x duration), the same figures for
-aiolimiter's ``AsyncLimiter(50, 1)`` for contrast, and how fast the limiter
-admits again after 1,000 waiting callers are cancelled.
+aiolimiter's ``AsyncLimiter(50, 1)`` for contrast, how fast the limiter
+admits again after 1,000 waiting callers are cancelled, and what waiting costs:
+CPU per admission with the callers queued (once the queue is booked) against the
+same layer sent the same rate open loop, where nobody waits.
 
     python -m benchmarks.limiter_accuracy [--quick]
 """
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import bisect
 import json
+import statistics
 import time
 from typing import Any
 
@@ -30,6 +33,8 @@ RATE = 50
 CALLERS = 2000
 SECONDS = 5.0
 CANCELLED = 1000
+#: Interleaved rounds of the waiting-cost comparison.
+WAITING_ROUNDS = 3
 
 _RESULT = GenerationResult(images=(Image(b""),), generation_id="b", provider="bench", model="m")
 _REQUEST = GenerationRequest(prompt="benchmark")
@@ -109,6 +114,72 @@ async def unqueued_run(calls: int) -> dict[str, Any]:
     return {"calls": calls, "cpu_us_per_call": round(cpu / calls * 1e6, 1)}
 
 
+async def queued_steady(callers: int, seconds: float, settle: float) -> float:
+    """CPU per admission once ``callers`` are queued at ``RATE``/s (each admitted caller
+    asks again at once): measured over ``seconds`` after ``settle`` seconds, so the
+    one-off booking of the whole queue at the start is not charged to the admissions."""
+    clock = SystemClock()
+    layer = RateLimitLayer(requests=f"{RATE}/s", clock=clock)
+    admitted = 0
+
+    async def downstream(call: Call) -> GenerationResult:
+        nonlocal admitted
+        admitted += 1
+        return _RESULT
+
+    async def caller() -> None:
+        while True:
+            await layer(_call(clock), downstream)
+
+    tasks = [asyncio.create_task(caller()) for _ in range(callers)]
+    await asyncio.sleep(settle)
+    first, cpu = admitted, time.process_time()
+    await asyncio.sleep(seconds)
+    cpu = time.process_time() - cpu
+    calls = admitted - first
+    await _stop(tasks)
+    return cpu / max(1, calls) * 1e6
+
+
+async def open_loop_run(seconds: float) -> float:
+    """CPU per call of the same layer with its rate out of reach, sent ``RATE`` calls/s
+    open loop: nobody waits, and the process idles between calls as the queued one does."""
+    clock = SystemClock()
+    layer = RateLimitLayer(requests="1000000/s", clock=clock)
+
+    async def downstream(call: Call) -> GenerationResult:
+        return _RESULT
+
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task[GenerationResult]] = []
+    cpu = time.process_time()
+    start = loop.time()
+    while loop.time() < start + seconds:
+        tasks.append(loop.create_task(layer(_call(clock), downstream)))
+        await asyncio.sleep(max(0.0, start + len(tasks) / RATE - loop.time()))
+    await asyncio.gather(*tasks)
+    return (time.process_time() - cpu) / len(tasks) * 1e6
+
+
+async def waiting_run(callers: int, seconds: float, rounds: int) -> dict[str, Any]:
+    """What waiting costs: ``queued_steady`` against ``open_loop_run`` at the same rate,
+    ``rounds`` times interleaved (the process idles between admissions in both, and an
+    idle process pays for every wake-up, so a tight loop is no baseline)."""
+    queued: list[float] = []
+    free: list[float] = []
+    for _ in range(rounds):
+        queued.append(round(await queued_steady(callers, seconds, settle=seconds / 3), 1))
+        free.append(round(await open_loop_run(seconds), 1))
+    return {
+        "callers": callers,
+        "seconds": seconds,
+        "queued_cpu_us_runs": queued,
+        "open_loop_cpu_us_runs": free,
+        "queued_cpu_us_per_call": statistics.median(queued),
+        "open_loop_cpu_us_per_call": statistics.median(free),
+    }
+
+
 async def aiolimiter_run(callers: int, seconds: float) -> dict[str, Any]:
     limiter = AsyncLimiter(RATE, 1)
     admitted: list[float] = []
@@ -167,6 +238,7 @@ async def _run(quick: bool) -> dict[str, Any]:
         "unqueued": await unqueued_run(int(RATE * seconds)),
         "aiolimiter": await aiolimiter_run(callers, seconds),
         "after_cancel": await cancellation_run(200 if quick else CANCELLED),
+        "waiting": await waiting_run(callers, 1.5 if quick else 3.0, WAITING_ROUNDS),
     }
 
 

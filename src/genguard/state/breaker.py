@@ -250,6 +250,7 @@ class _Entry:
     """One key's breaker: its state, its counters, and what the layer needs on top."""
 
     __slots__ = (
+        "admitted",
         "epoch",
         "failures",
         "key",
@@ -277,6 +278,8 @@ class _Entry:
         self.trips = 0
         self.pending: list[Transition] = []
         self.window: SlidingWindow | None = None
+        #: The admission of this closed period (immutable, so every caller shares it).
+        self.admitted: Admission | None = None
 
     def apply(self, policy: BreakerPolicy) -> None:
         """Follow the caller's policy (the window is rebuilt if resized)."""
@@ -375,7 +378,13 @@ class MemoryBreakerStore(AsyncResource):
                 return Admission(None, "half_open", 0.0, entry.drain())
             entry.probes += 1
             return Admission(Permit(key, entry.epoch, True), "half_open", 0.0, entry.drain())
-        return Admission(Permit(key, entry.epoch, False), "closed", 0.0, entry.drain())
+        transitions = entry.drain()
+        if transitions:
+            return Admission(Permit(key, entry.epoch, False), "closed", 0.0, transitions)
+        admitted = entry.admitted
+        if admitted is None or admitted.permit is None or admitted.permit.epoch != entry.epoch:
+            admitted = entry.admitted = Admission(Permit(key, entry.epoch, False), "closed")
+        return admitted
 
     async def record(
         self, permit: Permit, outcome: Outcome, policy: BreakerPolicy, now: float

@@ -418,8 +418,9 @@ class RateLimitLayer(AsyncResource):
                 await _refund(self._backend_for(clock), key, demands)
             raise
         if self.adapt:
-            self._throttles.add(key, clock.now(), False)
-            self._learned.succeeded(key, clock.now(), waited)
+            answered = clock.now()
+            self._throttles.add(key, answered, False)
+            self._learned.succeeded(key, answered, waited)
             pace = self._paces.get(key)
             if pace is not None and pace.line:
                 rate = self._learned.learned(key)

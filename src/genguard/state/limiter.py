@@ -280,9 +280,11 @@ class MemoryLimiterBackend(AsyncResource):
         now = self.clock.now()
         state = self._state(key, now)
         self._prune(state)
-        wanted = tuple(demands)
-        if not all(d.amount > 0 for d in wanted):
-            wanted = tuple(d for d in wanted if d.amount > 0)
+        wanted = demands if type(demands) is tuple else tuple(demands)
+        for demand in wanted:
+            if not demand.amount > 0:
+                wanted = tuple(d for d in wanted if d.amount > 0)
+                break
         wait = max(0.0, state.paused_until - now)
         reason: Reason = "paused" if wait > EPSILON else "rate"
         for limit, amount in wanted:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import filterfalse
 
 #: Look-alike letters from other scripts that NFKC keeps apart from Latin ones.
 _HOMOGLYPHS = str.maketrans(
@@ -97,8 +98,8 @@ def _is_leet_word(token: str) -> bool:
     At least as many letters as swapped characters, so version numbers and codes
     ("v123", "a4") stay as they are.
     """
-    swapped = sum(1 for ch in token if ch in _LEET_CHARS)
-    return swapped > 0 and sum(1 for ch in token if ch.isalpha()) >= max(swapped, 2)
+    swapped = sum(map(_LEET_CHARS.__contains__, token))
+    return swapped > 0 and sum(map(str.isalpha, token)) >= max(swapped, 2)
 
 
 def _has_leet_word(text: str) -> bool:
@@ -107,9 +108,8 @@ def _has_leet_word(text: str) -> bool:
         return False
     if not (_MIXED.search(text) or _MIXED.search(text[::-1])):  # "take 2024": no mixed run
         return False
-    return any(
-        _is_leet_word(token) for token in _TOKEN.findall(text) if not _LEET_CHARS.isdisjoint(token)
-    )
+    # Only the words with a swappable character are looked at (picked out in C).
+    return any(map(_is_leet_word, filterfalse(_LEET_CHARS.isdisjoint, _TOKEN.findall(text))))
 
 
 def views(text: str) -> tuple[str, ...]:

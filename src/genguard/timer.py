@@ -120,7 +120,8 @@ class Expiry:
     __slots__ = ("_cancelling", "_expiries", "_settled", "_task", "_timer", "fired")
 
     def __init__(self, clock: Clock | None, seconds: float) -> None:
-        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("Expiry needs a running task")
         #: Dropped once settled: a closed expiry may wait in the loop's heap a while.
@@ -131,7 +132,6 @@ class Expiry:
         self._timer: Timer | None = None
         self._expiries: _LoopExpiries | None = None
         if clock is None or type(clock) is SystemClock:  # the event loop's own time
-            loop = asyncio.get_running_loop()
             expiries = _expiries_of(loop)
             if expiries is not None:
                 self._expiries = expiries
@@ -139,7 +139,7 @@ class Expiry:
                 return
         fire: Callable[[], object] = self._fire
         self._timer = (
-            asyncio.get_running_loop().call_later(max(0.0, seconds), fire)
+            loop.call_later(max(0.0, seconds), fire)
             if clock is None
             else call_later(clock, seconds, fire)
         )

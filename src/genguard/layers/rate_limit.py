@@ -372,7 +372,7 @@ class RateLimitLayer(AsyncResource):
     async def __call__(self, call: Call, next: Handler) -> GenerationResult:
         key = self._key_of(call)
         clock = self._clock or call.clock
-        spent = self._ledger.spent(key, clock.now())
+        spent = self._ledger.spent_on(key, clock)
         if spent is not None:
             raise _refused(key, spent, clock.now())
         if self.concurrency is None:
@@ -397,7 +397,7 @@ class RateLimitLayer(AsyncResource):
             waited = await self._admit(call, key, backend, clock, demands)
         if self.adapt and self._learned.learned(key) is not None:
             waited = await self._pace(call, key, clock) or waited
-        spent = self._ledger.spent(key, clock.now())
+        spent = self._ledger.spent_on(key, clock)
         if spent is not None:  # spent while this caller waited its turn
             raise _refused(key, spent, clock.now())
         sent_at = clock.now()

@@ -27,6 +27,8 @@ import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
+from ..clock import Clock
+
 #: A throttle cuts the rate to this share of itself (the AWS SDKs' beta is 0.7).
 DECREASE = 0.7
 #: Growth per second while the rate is the bottleneck and calls succeed...
@@ -235,6 +237,12 @@ class QuotaLedger:
         if old is None and len(keys) >= self.max_keys:
             keys.popitem(last=False)
         keys[key] = spent
+
+    def spent_on(self, key: str, clock: Clock) -> Spent | None:
+        """``spent(key, clock.now())``, reading the clock only when ``key`` is held."""
+        if key not in self._keys:
+            return None
+        return self.spent(key, clock.now())
 
     def spent(self, key: str, now: float) -> Spent | None:
         entry = self._keys.get(key)

@@ -151,9 +151,11 @@ class Bucket:
         self._level = 0.0
         self._checked = clock.now()
 
-    def _leak(self) -> float:
-        """Drain what flowed out since the last look (``elapsed * rate``); the level now."""
-        now = self._clock.now()
+    def _leak(self, now: float | None = None) -> float:
+        """Drain what flowed out since the last look (``elapsed * rate``); the level now.
+        ``now``: the clock's time when the caller has just read it."""
+        if now is None:
+            now = self._clock.now()
         elapsed = now - self._checked
         if elapsed > 0:
             self._level = max(0.0, self._level - elapsed * self.rate)
@@ -177,19 +179,19 @@ class Bucket:
         self._leak()
         self._level = max(0.0, (when - self._checked) * self.rate)
 
-    def wait_for(self, amount: float) -> float:
+    def wait_for(self, amount: float, now: float | None = None) -> float:
         """Seconds until ``amount`` fits (a request larger than the bucket fits once it is
         empty)."""
-        needed = amount - max(self.capacity, amount) + self._leak()
+        needed = amount - max(self.capacity, amount) + self._leak(now)
         return max(0.0, needed / self.rate)
 
     def give_back(self, amount: float) -> None:
         """Return ``amount`` booked units (an admitted attempt that produced nothing)."""
         self._level = max(0.0, self._leak() - amount)
 
-    def take(self, amount: float, start_in: float) -> None:
+    def take(self, amount: float, start_in: float, now: float | None = None) -> None:
         """Book ``amount`` for admission ``start_in`` seconds from now."""
-        self._level = max(self._leak(), start_in * self.rate) + amount
+        self._level = max(self._leak(now), start_in * self.rate) + amount
 
     def __repr__(self) -> str:
         return f"Bucket(rate={self.rate:g}, capacity={self.capacity:g}, level={self.level():.3g})"
@@ -279,7 +281,7 @@ class MemoryLimiterBackend(AsyncResource):
     ) -> Reservation:
         now = self.clock.now()
         state = self._state(key, now)
-        self._prune(state)
+        self._prune(state, now)
         wanted = demands if type(demands) is tuple else tuple(demands)
         for demand in wanted:
             if not demand.amount > 0:
@@ -288,7 +290,7 @@ class MemoryLimiterBackend(AsyncResource):
         wait = max(0.0, state.paused_until - now)
         reason: Reason = "paused" if wait > EPSILON else "rate"
         for limit, amount in wanted:
-            needed = self._bucket(state, limit).wait_for(amount)
+            needed = self._bucket(state, limit).wait_for(amount, now)
             if needed > wait + EPSILON:
                 wait, reason = needed, "rate"
         if wait <= EPSILON:
@@ -301,7 +303,7 @@ class MemoryLimiterBackend(AsyncResource):
         if wait == 0.0:
             # Admitted now: nothing can cancel it, so no roll-back point is kept.
             for limit, amount in wanted:
-                buckets[limit.name].take(amount, 0.0)
+                buckets[limit.name].take(amount, 0.0, now)
             entry = _Entry(key, state, now, wanted, {})
             self._admit(entry, now)
             return Reservation(key, True, 0.0, reason, entry)
@@ -431,10 +433,13 @@ class MemoryLimiterBackend(AsyncResource):
             bucket = state.buckets[limit.name] = fresh
         return bucket
 
-    def _prune(self, state: _KeyState) -> None:
+    def _prune(self, state: _KeyState, now: float | None = None) -> None:
         """Forget bookings at the head that were admitted, cancelled or are due."""
         pending = state.pending
-        now = self.clock.now()
+        if not pending:
+            return
+        if now is None:
+            now = self.clock.now()
         while pending and (
             pending[0].done or pending[0].cancelled or pending[0].effective_start() <= now
         ):

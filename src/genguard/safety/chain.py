@@ -109,6 +109,9 @@ class ClassifierChain:
             _check_category(category, known, "actions")
             self.actions[category] = _check_action(action, f"actions.{category}")
         self.default_action: Action = _check_action(default_action, "default_action")
+        #: The last allow decision of each classifier (immutable, shared by the calls).
+        self._allowed: dict[str, Decision] = {}
+        self._allowed_result: ChainResult | None = None
 
     async def evaluate(self, request: GenerationRequest, *, stage: Stage = "input") -> ChainResult:
         """Judge ``request`` with each classifier until one blocks."""
@@ -135,12 +138,23 @@ class ClassifierChain:
             decisions.append(decision)
             if decision.action == "block":
                 break
+        if len(decisions) == 1 and self._allowed.get(decisions[0].classifier) is decisions[0]:
+            # One classifier, its shared allow decision: the result is shared as well.
+            shared = self._allowed_result
+            if shared is None or shared.decisions[0] is not decisions[0]:
+                shared = self._allowed_result = ChainResult((decisions[0],))
+            return shared
         return ChainResult(tuple(decisions))
 
     def decide(self, name: str, verdict: Verdict) -> Decision:
         """Apply thresholds and actions to one verdict."""
         if verdict.allowed and not verdict.flagged and not self.thresholds:
-            return Decision(name, verdict, "allow", {}, None)  # nothing can be over a line
+            # Nothing can be over a line. A classifier that returns the same allow verdict
+            # each time (the rules classifier) gets the same decision back.
+            allowed = self._allowed.get(name)
+            if allowed is None or allowed.verdict is not verdict:
+                allowed = self._allowed[name] = Decision(name, verdict, "allow", {}, None)
+            return allowed
         over = verdict.own_flags()
         for category, threshold in self.thresholds.items():
             score = verdict.categories.get(category)

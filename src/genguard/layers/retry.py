@@ -261,7 +261,21 @@ class RetryLayer:
             try:
                 if remaining is None:
                     return await next(call)
-                return await _within_deadline(call, next, remaining)
+                # The attempt runs under the deadline, on the call's clock (a FakeClock
+                # enforces it in virtual time): one timer, no watchdog task, no extra
+                # frame. A cancellation from outside still propagates as is.
+                expiry = Expiry(clock, remaining)
+                try:
+                    return await next(call)
+                except asyncio.CancelledError as cancelled:
+                    if expiry.expired():
+                        raise DeadlineExceeded(
+                            f"deadline reached during attempt {call.attempt}",
+                            attempts=call.attempt,
+                        ) from cancelled
+                    raise
+                finally:
+                    expiry.close()
             except DeadlineExceeded as exc:
                 observer.retry_gave_up(call, "deadline")
                 raise DeadlineExceeded(
@@ -415,26 +429,6 @@ class RetryLayer:
             f"multiplier={b.multiplier:g}, max_delay={b.max_delay:g}, jitter={b.jitter!r}, "
             f"max_retry_after={self.max_retry_after:g}, budget={self.budget!r})"
         )
-
-
-async def _within_deadline(call: Call, next: Handler, remaining: float) -> GenerationResult:
-    """Run one attempt, cancelling it when the deadline passes on the call's clock.
-
-    Like ``asyncio.timeout`` but on ``call.clock``, so a ``FakeClock`` deadline is
-    enforced in virtual time; one timer, no watchdog task. A cancellation from
-    outside still propagates as is.
-    """
-    expiry = Expiry(call.clock, remaining)
-    try:
-        return await next(call)
-    except asyncio.CancelledError as exc:
-        if expiry.expired():
-            raise DeadlineExceeded(
-                f"deadline reached during attempt {call.attempt}", attempts=call.attempt
-            ) from exc
-        raise
-    finally:
-        expiry.close()
 
 
 def _hint_error(error: Exception, hint: float, source: str | None, why: str) -> RateLimited:

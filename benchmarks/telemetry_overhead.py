@@ -10,6 +10,10 @@ Cases, each a ``Client`` around ``StaticProvider`` (answers at once):
 - ``sdk_batch_exporter``: SDK with ``BatchSpanProcessor`` and a periodic metric reader,
   both exporting to a discarding exporter (the export work, minus the network).
 - ``sdk_batch_exporter_json_logs``: the same plus one structlog JSON line per call.
+- ``sdk_batch_exporter_default_logs``: the batch case with logs left on (the default) and
+  the stdlib ``genguard`` logger unconfigured, so the per-call info line is filtered out.
+- ``sdk_traces_only`` / ``sdk_metrics_only``: the batch case with one signal's provider
+  a no-op, to split the SDK's cost between spans and metric records.
 
 ``run(quick)`` returns the per-call times and the overhead of each case over
 ``baseline`` in microseconds (best of several rounds: the least-disturbed run).
@@ -124,7 +128,9 @@ def _sdk_no_exporter() -> tuple[list[Layer], Callable[[], None]]:
     return [layer], close
 
 
-def _sdk_batch(logs: bool) -> Case:
+def _sdk_batch(
+    logs: bool, traces: bool = True, metrics: bool = True, default_logger: bool = False
+) -> Case:
     def build() -> tuple[list[Layer], Callable[[], None]]:
         tracer_provider = TracerProvider()
         # A queue deep enough that no span is dropped in this tight loop (a dropped span
@@ -137,9 +143,9 @@ def _sdk_batch(logs: bool) -> Case:
         reader = PeriodicExportingMetricReader(_NullMetricExporter(), export_interval_millis=1000)
         meter_provider = MeterProvider(metric_readers=[reader])
         layer = TelemetryLayer(
-            tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
-            logger=_json_logger() if logs else None,
+            tracer_provider=tracer_provider if traces else NoOpTracerProvider(),
+            meter_provider=meter_provider if metrics else NoOpMeterProvider(),
+            logger=_json_logger() if logs and not default_logger else None,
             logs=logs,
         )
 
@@ -159,6 +165,9 @@ CASES: dict[str, Case] = {
     "sdk_no_exporter": _sdk_no_exporter,
     "sdk_batch_exporter": _sdk_batch(logs=False),
     "sdk_batch_exporter_json_logs": _sdk_batch(logs=True),
+    "sdk_batch_exporter_default_logs": _sdk_batch(logs=True, default_logger=True),
+    "sdk_traces_only": _sdk_batch(logs=False, metrics=False),
+    "sdk_metrics_only": _sdk_batch(logs=False, traces=False),
 }
 
 

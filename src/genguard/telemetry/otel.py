@@ -391,6 +391,7 @@ class CallLabels:
         "attrs",
         "labels",
         "span_attrs",
+        "span_name",
         "tokens_input",
         "tokens_output",
     )
@@ -404,6 +405,8 @@ class CallLabels:
             sc.GEN_AI_PROVIDER_NAME: name,
             sc.GEN_AI_REQUEST_MODEL: model,
         }
+        #: The call span's name: ``{gen_ai.operation.name} {gen_ai.request.model}``.
+        self.span_name = f"{sc.OPERATION_GENERATE_CONTENT} {model}"
         #: What every call span starts with (per-call attributes are added to a copy).
         self.span_attrs: dict[str, AttributeValue] = {
             **self.attrs,
@@ -615,7 +618,7 @@ class CallTelemetry(Observer):
             if request.seed is not None:
                 attributes[sc.GEN_AI_REQUEST_SEED] = request.seed
             span = self.tracer.start_span(
-                f"{sc.OPERATION_GENERATE_CONTENT} {call.model}",
+                self.names.span_name,
                 kind=SpanKind.CLIENT,
                 attributes=attributes,
             )

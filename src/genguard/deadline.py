@@ -44,6 +44,39 @@ def remaining_budget() -> float | None:
     return None if call is None else call.remaining()
 
 
+def arm(call: Call) -> Expiry | None:
+    """The guard's start: ``DeadlineExceeded`` when no time is left, else the timer that
+    cancels the task at the deadline (None for a call without one)."""
+    if call.deadline is None:
+        return None
+    remaining = call.remaining()
+    assert remaining is not None
+    if remaining <= 0:
+        raise DeadlineExceeded(
+            "deadline passed before the attempt started (no time left for the call)",
+            attempts=0,
+        )
+    return Expiry(None, remaining)  # one timer on the event loop's time
+
+
+def passed(call: Call) -> DeadlineExceeded:
+    """The error for a call its deadline's timer cancelled."""
+    return DeadlineExceeded(
+        f"the call's deadline passed after {call.clock.now() - call.started_at:.3g}s "
+        f"(attempt {call.attempt})",
+        attempts=call.attempt,
+    )
+
+
+def enter(call: Call) -> contextvars.Token[Call | None]:
+    """Make ``call`` the task's current call (see :func:`current_call`)."""
+    return _CURRENT.set(call)
+
+
+def leave(token: contextvars.Token[Call | None]) -> None:
+    _CURRENT.reset(token)
+
+
 class DeadlineGuard:
     """Cancels everything inside it when the call's deadline passes: ``DeadlineExceeded``.
 
@@ -54,37 +87,29 @@ class DeadlineGuard:
     scope: Scope = "call"
 
     async def __call__(self, call: Call, next: Handler) -> GenerationResult:
-        if call.deadline is None:
-            token = _CURRENT.set(call)
-            try:
-                return await next(call)
-            finally:
-                _CURRENT.reset(token)
-        remaining = call.remaining()
-        assert remaining is not None
-        if remaining <= 0:
-            raise DeadlineExceeded(
-                "deadline passed before the attempt started (no time left for the call)",
-                attempts=0,
-            )
+        expiry = arm(call)
         token = _CURRENT.set(call)
-        expiry = Expiry(None, remaining)  # one timer on the event loop's time
         try:
             return await next(call)
         except asyncio.CancelledError as exc:
-            if not expiry.expired():
+            if expiry is None or not expiry.expired():
                 raise
-            raise DeadlineExceeded(
-                f"the call's deadline passed after {call.clock.now() - call.started_at:.3g}s "
-                f"(attempt {call.attempt})",
-                attempts=call.attempt,
-            ) from exc
+            raise passed(call) from exc
         finally:
-            expiry.close()
+            if expiry is not None:
+                expiry.close()
             _CURRENT.reset(token)
 
     def __repr__(self) -> str:
         return "DeadlineGuard()"
 
 
-__all__ = ["DeadlineGuard", "current_call", "remaining_budget"]
+__all__ = [
+    "DeadlineGuard",
+    "arm",
+    "current_call",
+    "enter",
+    "leave",
+    "passed",
+    "remaining_budget",
+]

@@ -8,9 +8,11 @@ transport, the call's deadline guard, pricing and closing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
+from . import deadline as _deadline
 from .billing import CallLedger
 from .clock import Clock, SystemClock
 from .core import AttemptBoundary, Handler, KeyFunc, Layer, Scope, compose, default_key
@@ -75,7 +77,13 @@ class Client:
         def terminal(call: Call) -> Awaitable[GenerationResult]:
             return send(call, transport_)
 
-        self._handler = compose(_with_deadline_guard(self.layers), terminal)
+        guarded = _with_deadline_guard(self.layers)
+        self._handler = compose(guarded, terminal)
+        #: When the deadline guard comes first, ``generate`` does its work itself, so a
+        #: call in flight holds one coroutine frame less (``handler`` keeps the guard).
+        self._inner: Handler | None = (
+            compose(self.layers, terminal) if isinstance(guarded[0], DeadlineGuard) else None
+        )
         self._closed = False
 
     @property
@@ -114,8 +122,23 @@ class Client:
         # ``run``'s body, inline: one coroutine frame less per call in flight.
         call = self.new_call(request)
         self.observer.call_started(call)
+        inner = self._inner
         try:
-            result = await self._handler(call)
+            if inner is None:
+                result = await self._handler(call)
+            else:  # the deadline guard's work (genguard.deadline), without its frame
+                expiry = _deadline.arm(call)
+                token = _deadline.enter(call)
+                try:
+                    result = await inner(call)
+                except asyncio.CancelledError as exc:
+                    if expiry is None or not expiry.expired():
+                        raise
+                    raise _deadline.passed(call) from exc
+                finally:
+                    if expiry is not None:
+                        expiry.close()
+                    _deadline.leave(token)
         except BaseException as error:
             self._failed(call, error)
             raise
